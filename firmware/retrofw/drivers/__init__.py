@@ -1,0 +1,1 @@
+"""Drivers: one module per chip; synchronous, bus injected, buffers made once."""

@@ -1,0 +1,5 @@
+"""`python -m retrorun` runs the command-line tool."""
+
+from retrorun.cli import run
+
+run()

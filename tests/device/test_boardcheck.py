@@ -1,0 +1,91 @@
+"""Board profiles: every shipped profile passes the validator, in both runtimes."""
+
+import json
+
+import pytest
+from retrofw import boardcheck
+from retrorun.boards import all_boards, get_board, load_profile
+from retrorun.errors import RetrorunError
+from retrorun.paths import boards_dir
+
+PROFILES = sorted(boards_dir().glob("*.json"))
+
+
+def test_at_least_three_profiles():
+    assert len(PROFILES) >= 3
+    chips = {json.loads(p.read_text())["chip"] for p in PROFILES}
+    assert {"esp32", "esp32s3"} <= chips
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
+def test_profile_valid_in_both_runtimes(both, path):
+    code = f"""
+import json
+from retrofw import boardcheck
+profile = json.loads({path.read_text()!r})
+result = [list(p) for p in boardcheck.check(profile)]
+"""
+    problems = both.run(code)
+    assert [p for p in problems if p[0] == "error"] == []
+
+
+def _devkitc():
+    return json.loads((boards_dir() / "esp32-devkitc.json").read_text())
+
+
+def test_input_only_pin_as_trigger_is_refused_naming_the_pin(both):
+    profile = _devkitc()
+    profile["distance"]["trig"] = 34
+    with pytest.raises(ValueError, match=r"distance\.trig: GPIO34 is input-only"):
+        boardcheck.validate(profile)
+    code = f"""
+import json
+from retrofw import boardcheck
+try:
+    boardcheck.validate(json.loads({json.dumps(profile)!r}))
+    result = None
+except ValueError as e:
+    result = str(e)
+"""
+    assert "GPIO34 is input-only" in both.run(code)
+
+
+@pytest.mark.parametrize("change, message", [
+    (("haptic", "pin", 7), "SPI flash"),
+    (("haptic", "pin", 24), "does not exist"),
+    (("battery", "adc", 25), "no ADC1 channel"),
+    (("led", "pin", 21), "already used by i2c.sda"),
+    (("distance", "kind", "sonar9000"), "distance.kind 'sonar9000'"),
+])
+def test_bad_pins_refused(change, message):
+    profile = _devkitc()
+    part, field, value = change
+    profile[part][field] = value
+    with pytest.raises(ValueError, match=message):
+        boardcheck.validate(profile)
+
+
+def test_strapping_pin_is_flagged_not_refused():
+    profile = _devkitc()
+    profile["led"]["pin"] = 2
+    warnings = boardcheck.validate(profile)
+    assert any("GPIO2 is a strapping pin" in w for w in warnings)
+
+
+def test_missing_key_refused():
+    profile = _devkitc()
+    del profile["imu"]
+    with pytest.raises(ValueError, match="missing key 'imu'"):
+        boardcheck.validate(profile)
+
+
+def test_host_registry_and_errors(tmp_path):
+    assert set(all_boards()) >= {"esp32-devkitc", "esp32-s3-devkitc-1", "xiao-esp32s3"}
+    bad = tmp_path / "bad.json"
+    profile = _devkitc()
+    profile["distance"]["trig"] = 36
+    bad.write_text(json.dumps(profile))
+    with pytest.raises(RetrorunError, match="GPIO36 is input-only"):
+        load_profile(bad)
+    with pytest.raises(RetrorunError, match="unknown board 'nope'"):
+        get_board("nope")
