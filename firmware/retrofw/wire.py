@@ -53,6 +53,31 @@ UUID_RSC_FEATURE = const(0x2A54)
 UUID_BATTERY_SERVICE = const(0x180F)
 UUID_BATTERY_LEVEL = const(0x2A19)
 
+# ---------------------------------------------------------------------------------------------
+# Session log records (issue: logs). Owned by logfmt.py; formats and sizes live here.
+# ---------------------------------------------------------------------------------------------
+# (log section end)
+
+# ---------------------------------------------------------------------------------------------
+# Device API over the REPL (issue: logs / host workflow).
+# ---------------------------------------------------------------------------------------------
+# (api section end)
+
+# ---------------------------------------------------------------------------------------------
+# Sensor frames and chip constants shared by drivers and host chip models (issue: obstacles).
+# ---------------------------------------------------------------------------------------------
+# (obstacles section end)
+
+# ---------------------------------------------------------------------------------------------
+# IMU / steps constants shared by drivers and host chip models (issue: steps).
+# ---------------------------------------------------------------------------------------------
+# (steps section end)
+
+# ---------------------------------------------------------------------------------------------
+# BLE: 128-bit UUIDs, file-transfer and control protocol (issue: BLE).
+# ---------------------------------------------------------------------------------------------
+# (ble section end)
+
 
 def check_sizes():
     """Return {format name: (calcsize, declared size)} for every *_FMT/*_SIZE pair here."""

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 
 from retrorun import __version__
 from retrorun.errors import RetrorunError
 
-# Command modules, in the order `retrorun --help` lists them. Only implemented commands.
-COMMANDS = (
-    "retrorun.commands.boards",
+# Command modules, in the order `retrorun --help` lists them. A module that does not exist
+# (yet) is skipped, so only implemented commands appear.
+_ALL_COMMANDS = (
+    "devices", "flash", "deploy", "config", "status", "sync", "sessions", "report", "export",
+    "monitor", "pair", "logs", "sim", "bench", "steps", "vboard", "demo", "boards",
+)
+COMMANDS = tuple(
+    f"retrorun.commands.{name}" for name in _ALL_COMMANDS
+    if importlib.util.find_spec(f"retrorun.commands.{name}") is not None
 )
 
 
