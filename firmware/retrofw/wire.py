@@ -31,9 +31,19 @@ ALERT_FAULT = const(4)
 ALERT_NAMES = ("clear", "notice", "warning", "stop", "fault")
 
 # ---------------------------------------------------------------------------------------------
-# Distance readings: a reading is either a distance in millimetres or "no reading".
+# Distance readings. A distance driver's measure() returns one int: a distance in millimetres
+# (>= 0), NO_READING (the sensor works but sees nothing it trusts: out of range, weak echo), or
+# a negative SENSOR_* fault code (the sensor cannot see; the runner must be told).
 # ---------------------------------------------------------------------------------------------
-NO_READING = const(-1)  # the sensor answered but saw nothing it trusts (out of range, weak)
+NO_READING = const(-1)
+SENSOR_NO_ACK = const(-2)  # bus device does not answer (unplugged, I2C NACK)
+SENSOR_BAD_FRAME = const(-3)  # checksum or framing error on a UART/I2C answer
+SENSOR_STUCK = const(-4)  # echo line stuck high/low, or measurement never completes
+SENSOR_BLINDED = const(-5)  # saturation, sunlight or ambient overload reported by the chip
+SENSOR_FROZEN = const(-6)  # the same raw value for too long: the sensor is not updating
+SENSOR_TIMEOUT = const(-7)  # no data arrived within the expected period (UART silent)
+SENSOR_FAULT_NAMES = ("", "no_reading", "no_ack", "bad_frame", "stuck", "blinded", "frozen",
+                      "timeout")  # index by -code
 DISTANCE_MAX_MM = const(65000)  # largest distance a record can carry (fits "H")
 
 # ---------------------------------------------------------------------------------------------
