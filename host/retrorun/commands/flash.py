@@ -1,0 +1,97 @@
+"""`retrorun flash`: put MicroPython on a board (esptool library API, see retrorun.flash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrorun import output
+from retrorun.errors import RetrorunError
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "flash", help="flash MicroPython onto an ESP32 board",
+        description="Detect the chip, refuse an image or board profile for another chip, "
+                    "optionally erase the flash, write the image compressed and verify it. "
+                    "--image takes a MicroPython .bin (bootloader included, as on "
+                    "micropython.org/download); --version fetches the official build for the "
+                    "board profile into the cache and checks its pinned sha256.")
+    parser.add_argument("--port", help="serial port or pyserial URL (default: the one "
+                                       "ESP32-looking port, see `retrorun devices`)")
+    parser.add_argument("--board", help="board profile name or file (see `retrorun boards`)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", type=Path, help="firmware .bin to write")
+    source.add_argument("--version", dest="mp_version", metavar="V",
+                        help="official MicroPython version to fetch, e.g. 1.27.0")
+    parser.add_argument("--erase", action="store_true", help="erase the whole flash first "
+                                                            "(removes the board's files)")
+    parser.add_argument("--no-verify", action="store_true", help="skip the read-back check")
+    parser.add_argument("--baud", type=int, help="transfer baud rate (default 460800 on a "
+                                                 "serial device, unchanged on a URL)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)
+
+
+def pick_port(port: str | None) -> str:
+    """The given port, or the only ESP32-looking one."""
+    if port:
+        return port
+    from retrorun.devices import find_devices
+
+    devices = find_devices()
+    if not devices:
+        raise RetrorunError("no serial port looks like an ESP32 board; connect it with a data "
+                            "USB cable or pass --port")
+    if len(devices) > 1:
+        raise RetrorunError("several ESP32-looking ports ("
+                            + ", ".join(d.port for d in devices) + "); pass --port")
+    return devices[0].port
+
+
+def run(args) -> int:
+    from retrorun import flash
+    from retrorun.boards import get_board
+    from retrorun.firmware_fetch import fetch_firmware
+
+    board_chip = board_name = flash_size = None
+    mp_board = None
+    if args.board:
+        board = get_board(args.board)
+        board_name = board.name
+        board_chip = flash.chip_by_name(board.profile["chip"])
+        flash_size = board.profile.get("flash_size_mb")
+        mp_board = board.profile.get("micropython", {}).get("board")
+
+    image: bytes | object
+    if args.image is not None:
+        image, image_name = flash.read_image(args.image), args.image.name
+    elif mp_board is not None:
+        path = fetch_firmware(mp_board, args.mp_version)
+        image, image_name = path.read_bytes(), path.name
+    else:
+        def image(chip):  # the build for whatever chip answers
+            path = fetch_firmware(chip.micropython_board, args.mp_version)
+            return path.read_bytes(), path.name
+        image_name = "image"
+
+    port = pick_port(args.port)
+    quiet = args.json
+
+    def report(message: str) -> None:
+        if not quiet:
+            output.console.print(message)
+
+    result = flash.flash_board(
+        port, image, image_name=image_name, board_chip=board_chip, board_name=board_name,
+        flash_size_mb=flash_size, erase=args.erase, verify=not args.no_verify, baud=args.baud,
+        show_progress=output.show_progress(args.json), report=report)
+    if args.json:
+        output.emit_json({"port": result.port, "chip": result.chip,
+                          "image_bytes": result.image_bytes, "offset": result.offset,
+                          "erased": result.erased, "verified": result.verified})
+    else:
+        checked = "written and verified" if result.verified else "written (not verified)"
+        output.console.print(f"{result.image_bytes} bytes {checked} at 0x{result.offset:X} on "
+                             f"the {flash.chip_by_name(result.chip).title} on {result.port}; "
+                             "the board was reset.")
+    return 0
