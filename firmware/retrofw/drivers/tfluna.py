@@ -1,0 +1,188 @@
+"""Benewake TF-Luna single-point LiDAR over UART (default 115200 8N1, 100 frames/s).
+
+Wiring: TF-Luna pin 5 (mode) open or high for UART; its TXD -> ESP32 RX, RXD -> ESP32 TX;
+5 V supply, 3.3 V logic. Give the UART a receive buffer of at least 256 bytes:
+`machine.UART(id, 115200, tx=..., rx=..., rxbuf=512)` (100 frames/s = 900 bytes/s).
+
+Frame (default "9-byte/cm" format): 0x59 0x59 DistL DistH AmpL AmpH TempL TempH checksum;
+checksum = low 8 bits of the sum of bytes 0..7; Dist in cm (0.2..8 m at 90 % reflectivity);
+Amp is the signal strength; the datasheet says Dist is unreliable when Amp < 100 or
+Amp == 65535 (overexposure); temperature in C = Temp / 8 - 256.
+
+`measure()` returns one int (retrofw.wire): mm; NO_READING (Dist 0, Amp < 100, beyond
+`max_mm`); SENSOR_BLINDED (Amp == 65535: overexposed by sunlight or a retro-reflector);
+SENSOR_BAD_FRAME (only checksum failures for `bad_after` frames in a row); SENSOR_TIMEOUT (no
+valid frame for `timeout_ms`); SENSOR_FROZEN (the same valid Dist *and* Amp for `frozen_ms`).
+
+Frozen rule: the TF-Luna averages 500 raw measurements/s into each output frame, so Amp (16
+bits) carries noise of several counts even on a static wall; the exact (Dist, Amp) pair
+repeating for a full second (100 frames) does not happen on a working sensor. Weak frames
+(no reading) are never called frozen: pointing at open sky they may legitimately repeat.
+"""
+
+from retrofw import wire
+from retrofw.ticks import ticks_diff
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+_RX_CHUNK = const(45)  # 5 frames
+_MAX_CHUNKS = const(24)
+_NONE = const(-1000)
+
+
+class FrameParser:
+    """Byte-stream parser for TF-Luna 9-byte frames. Pure byte logic; allocates nothing.
+
+    `feed(buf, n)` returns the number of valid frames completed; `dist`, `amp`, `temp` hold the
+    last valid frame's raw fields (cm, counts, raw temperature); `good`/`bad` count frames.
+    """
+
+    def __init__(self):
+        self.frame = bytearray(wire.TFL_FRAME_SIZE)
+        self.fill = 0
+        self.dist = _NONE
+        self.amp = 0
+        self.temp = 0
+        self.good = 0
+        self.bad = 0
+
+    def feed(self, buf, n):
+        frame = self.frame
+        fill = self.fill
+        good = 0
+        for i in range(n):
+            byte = buf[i]
+            if fill < 2 and byte != 0x59:
+                fill = 0
+                continue
+            frame[fill] = byte
+            fill += 1
+            if fill < 9:
+                continue
+            total = 0
+            for j in range(8):
+                total += frame[j]
+            if total & 0xFF == frame[8]:
+                self.dist = frame[2] | (frame[3] << 8)
+                self.amp = frame[4] | (frame[5] << 8)
+                self.temp = frame[6] | (frame[7] << 8)
+                good += 1
+                fill = 0
+                continue
+            self.bad += 1
+            fill = 0
+            for j in range(1, 8):  # resync on the next 0x59 0x59 inside the bad frame
+                if frame[j] == 0x59 and frame[j + 1] == 0x59:
+                    for k in range(j, 9):
+                        frame[k - j] = frame[k]
+                    fill = 9 - j
+                    break
+        self.fill = fill
+        self.good += good
+        return good
+
+
+class TFLuna:
+    """Distance from a TF-Luna on `uart` (machine.UART at 115200).
+
+    period_ms: output period (10 at the default 100 Hz; see `set_rate`). max_mm: longest
+    distance trusted (8000). timeout_ms: silence that counts as SENSOR_TIMEOUT (default 200).
+    frozen_ms: 0 turns frozen detection off (default 1000). ticks_ms: time source.
+    """
+
+    def __init__(self, uart, period_ms=10, max_mm=8000, timeout_ms=200, bad_after=3,
+                 frozen_ms=1000, ticks_ms=None):
+        if ticks_ms is None:
+            import time
+
+            ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
+        self._uart = uart
+        self.period_ms = period_ms
+        self.max_mm = max_mm
+        self.timeout_ms = timeout_ms
+        self._bad_after = bad_after
+        self.frozen_ms = frozen_ms
+        self._ticks_ms = ticks_ms
+        self._rx = bytearray(_RX_CHUNK)
+        self.parser = FrameParser()
+        now = ticks_ms()
+        self._last_ms = now
+        self._bad_seen = 0
+        self._bad_run = 0
+        self._raw_dist = _NONE
+        self._raw_amp = -1
+        self._raw_since = now
+        self._result = wire.NO_READING
+        self.fresh = False
+
+    def set_rate(self, hz):
+        """Set the output frame rate (1..250 Hz; the chip supports 500/n Hz)."""
+        if not 1 <= hz <= 250:
+            raise ValueError("hz must be 1..250")
+        cmd = bytearray((wire.TFL_CMD_HEADER, 6, wire.TFL_ID_SAMPLE_FREQ, hz & 0xFF, hz >> 8, 0))
+        cmd[5] = sum(cmd) & 0xFF
+        self._uart.write(cmd)
+        self.period_ms = 1000 // hz
+        self.timeout_ms = max(self.timeout_ms, 3 * self.period_ms + 100)
+
+    def temperature_c(self):
+        """Chip temperature of the last frame, degrees C (int)."""
+        return self.parser.temp // 8 - 256
+
+    def _drain(self):
+        uart = self._uart
+        rx = self._rx
+        parser = self.parser
+        good = 0
+        for _ in range(_MAX_CHUNKS):
+            n = uart.any()
+            if not n:
+                break
+            n = uart.readinto(rx, n if n < _RX_CHUNK else _RX_CHUNK)
+            if not n:
+                break
+            good += parser.feed(rx, n)
+        return good
+
+    def measure(self):
+        """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
+        now = self._ticks_ms()
+        good = self._drain()
+        parser = self.parser
+        self.fresh = good > 0
+        if good:
+            self._last_ms = now
+            self._bad_run = 0
+            self._bad_seen = parser.bad
+            self._result = self._convert(parser.dist, parser.amp, now)
+            return self._result
+        if parser.bad != self._bad_seen:
+            self._bad_run += parser.bad - self._bad_seen
+            self._bad_seen = parser.bad
+            if self._bad_run >= self._bad_after:
+                self._result = wire.SENSOR_BAD_FRAME
+                return self._result
+        if ticks_diff(now, self._last_ms) > self.timeout_ms:
+            self._result = wire.SENSOR_TIMEOUT
+        return self._result
+
+    def _convert(self, dist, amp, now):
+        if amp == wire.TFL_AMP_OVEREXPOSED:
+            return wire.SENSOR_BLINDED
+        if dist == 0 or amp < wire.TFL_AMP_MIN:
+            self._raw_dist = _NONE  # weak frames may repeat exactly (open sky): never frozen
+            return wire.NO_READING
+        if dist != self._raw_dist or amp != self._raw_amp:
+            self._raw_dist = dist
+            self._raw_amp = amp
+            self._raw_since = now
+        elif self.frozen_ms and ticks_diff(now, self._raw_since) > self.frozen_ms:
+            return wire.SENSOR_FROZEN
+        mm = dist * 10
+        return mm if mm <= self.max_mm else wire.NO_READING

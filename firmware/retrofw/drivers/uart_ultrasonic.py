@@ -1,0 +1,178 @@
+"""UART ultrasonic rangers: DFRobot A02YYUW, JSN-SR04T (mode 2 / 3), AJ-SR04M serial modes.
+
+Wiring: module TX -> ESP32 RX pin, module RX -> ESP32 TX pin (needed for triggered mode; on the
+A02YYUW, RX left floating or high selects the filtered "processed" output every 100-300 ms, RX
+held low the real-time output every ~100 ms). UART at 9600 8N1; build it with
+`machine.UART(id, 9600, tx=..., rx=..., rxbuf=256)`.
+
+Frame (all these modules): 0xFF, distance high byte, distance low byte, checksum, where
+checksum = (0xFF + high + low) & 0xFF and the distance is in millimetres.
+
+Modes:
+- "auto": the module sends a frame by itself every ~100 ms (A02YYUW, JSN-SR04T mode 2 with
+  R27 = 47k, AJ-SR04M auto-serial mode).
+- "trigger": one byte on the module's RX starts one measurement (0x55 for JSN-SR04T mode 3 with
+  R27 = 120k, 0x01 for AJ-SR04M): `measure()` collects the answer to the previous trigger and
+  sends the next one, so it never waits; call it every `period_ms`.
+
+`measure()` returns one int (retrofw.wire): mm (blind zone clipped to `min_mm`), NO_READING (0,
+or beyond `max_mm`), SENSOR_BAD_FRAME (only checksum failures for `bad_after` frames in a row),
+SENSOR_TIMEOUT (no valid frame for `timeout_ms`), SENSOR_FROZEN (optional, see below). Between
+frames it repeats the last result; `fresh` says whether the last call saw a new frame.
+
+Frozen values: these modules filter on board and a static wall legitimately gives the same mm
+for minutes, so repeated values alone prove nothing. `frozen_ms` is therefore 0 (off) by
+default; set it (e.g. 5000) only where the mount always moves relative to the scene. A module
+whose controller hangs stops sending, which is caught as SENSOR_TIMEOUT.
+"""
+
+from retrofw import wire
+from retrofw.ticks import ticks_diff
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+_RX_CHUNK = const(32)
+_MAX_CHUNKS = const(8)
+_NONE = const(-1000)
+
+
+class FrameParser:
+    """Byte-stream parser for 4-byte 0xFF frames. Pure byte logic; allocates nothing.
+
+    `feed(buf, n)` consumes n bytes and returns how many valid frames completed; after it,
+    `value` is the distance (mm) of the last valid frame, `good` and `bad` count frames since
+    construction. A checksum failure re-synchronises on the next 0xFF inside the bad frame.
+    """
+
+    def __init__(self):
+        self.frame = bytearray(wire.UUS_FRAME_SIZE)
+        self.fill = 0
+        self.value = _NONE
+        self.good = 0
+        self.bad = 0
+
+    def feed(self, buf, n):
+        frame = self.frame
+        fill = self.fill
+        good = 0
+        for i in range(n):
+            byte = buf[i]
+            if fill == 0 and byte != 0xFF:
+                continue
+            frame[fill] = byte
+            fill += 1
+            if fill < 4:
+                continue
+            if (frame[0] + frame[1] + frame[2]) & 0xFF == frame[3]:
+                self.value = (frame[1] << 8) | frame[2]
+                good += 1
+                fill = 0
+                continue
+            self.bad += 1
+            # resync: keep the bytes from the next 0xFF on
+            fill = 0
+            for j in range(1, 4):
+                if frame[j] == 0xFF:
+                    for k in range(j, 4):
+                        frame[k - j] = frame[k]
+                    fill = 4 - j
+                    break
+        self.fill = fill
+        self.good += good
+        return good
+
+
+class UARTUltrasonic:
+    """Distance from a UART ultrasonic module.
+
+    uart: machine.UART at 9600. mode: "auto" or "trigger". trigger_byte: wire.UUS_TRIGGER_JSN or
+    wire.UUS_TRIGGER_AJ. min_mm/max_mm: blind zone and range (A02YYUW 30..4500 mm; JSN-SR04T
+    250..4500 mm). period_ms: the module's output period (100). timeout_ms: silence that counts as
+    SENSOR_TIMEOUT (default 3 periods + 100 ms). ticks_ms: time source (default time.ticks_ms).
+    """
+
+    def __init__(self, uart, mode="auto", trigger_byte=wire.UUS_TRIGGER_JSN, min_mm=30,
+                 max_mm=4500, period_ms=100, timeout_ms=None, bad_after=2, frozen_ms=0,
+                 ticks_ms=None):
+        if mode not in ("auto", "trigger"):
+            raise ValueError("mode must be 'auto' or 'trigger'")
+        if ticks_ms is None:
+            import time
+
+            ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
+        self._uart = uart
+        self._trigger = mode == "trigger"
+        self._cmd = bytes((trigger_byte,))
+        self.min_mm = min_mm
+        self.max_mm = max_mm
+        self.period_ms = period_ms
+        self.timeout_ms = timeout_ms if timeout_ms is not None else 3 * period_ms + 100
+        self._bad_after = bad_after
+        self.frozen_ms = frozen_ms
+        self._ticks_ms = ticks_ms
+        self._rx = bytearray(_RX_CHUNK)
+        self.parser = FrameParser()
+        now = ticks_ms()
+        self._last_ms = now  # time of the last valid frame (start: construction)
+        self._bad_seen = 0
+        self._bad_run = 0
+        self._raw = _NONE
+        self._raw_since = now
+        self._result = wire.NO_READING
+        self.fresh = False
+
+    def _drain(self):
+        uart = self._uart
+        rx = self._rx
+        parser = self.parser
+        good = 0
+        for _ in range(_MAX_CHUNKS):
+            n = uart.any()
+            if not n:
+                break
+            n = uart.readinto(rx, n if n < _RX_CHUNK else _RX_CHUNK)
+            if not n:
+                break
+            good += parser.feed(rx, n)
+        return good
+
+    def measure(self):
+        """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
+        now = self._ticks_ms()
+        good = self._drain()
+        if self._trigger:
+            self._uart.write(self._cmd)
+        parser = self.parser
+        self.fresh = good > 0
+        if good:
+            self._last_ms = now
+            self._bad_run = 0
+            self._bad_seen = parser.bad
+            self._result = self._convert(parser.value, now)
+            return self._result
+        if parser.bad != self._bad_seen:
+            self._bad_run += parser.bad - self._bad_seen
+            self._bad_seen = parser.bad
+            if self._bad_run >= self._bad_after:
+                self._result = wire.SENSOR_BAD_FRAME
+                return self._result
+        if ticks_diff(now, self._last_ms) > self.timeout_ms:
+            self._result = wire.SENSOR_TIMEOUT
+        return self._result
+
+    def _convert(self, mm, now):
+        if mm == 0 or mm > self.max_mm:
+            self._raw = _NONE  # "nothing there" may repeat forever: never called frozen
+            return wire.NO_READING
+        if mm != self._raw:
+            self._raw = mm
+            self._raw_since = now
+        elif self.frozen_ms and ticks_diff(now, self._raw_since) > self.frozen_ms:
+            return wire.SENSOR_FROZEN
+        return mm if mm >= self.min_mm else self.min_mm
