@@ -265,3 +265,31 @@ def test_cli_port_is_picked_when_only_one_board_is_plugged(monkeypatch):
     monkeypatch.setattr(devices, "find_devices", found(["/dev/ttyUSB0", "/dev/ttyACM0"]))
     with pytest.raises(RetrorunError, match="several"):
         pick_port(None)
+
+
+def test_esptool_progress_drives_a_rich_bar_and_the_logger_is_restored(fake_esptool,
+                                                                        monkeypatch):
+    from esp_pylib.logger import EspLog
+    from esptool.logger import log
+
+    updates = []
+    monkeypatch.setattr(flash._Progress, "update",
+                        lambda self, cur, total, label: updates.append((cur, total, label)))
+
+    def write_with_progress(esp, addr_data, compress=False):
+        log.print("Compressed 3000 bytes to 900...")
+        with log.progress(total=900, unit="B") as progress:
+            for _ in range(3):
+                progress.update(advance=300, description="Writing at 0x00001000")
+
+    monkeypatch.setattr(flash, "write_flash", write_with_progress)
+    monkeypatch.setattr(flash, "verify_flash", lambda esp, addr_data: None)
+    before = EspLog.instance
+    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    flash.flash_board("socket://x", image, show_progress=True)
+    assert [u[0] for u in updates] == [300, 600, 900]
+    assert all(u[1] == 900 and "Writing at" in u[2] for u in updates)
+    assert EspLog.instance is before
+    updates.clear()
+    flash.flash_board("socket://x", image, show_progress=False)
+    assert updates == []
