@@ -13,6 +13,7 @@ import os
 import sys
 
 import pytest
+
 from retrorun.mpy import MicroPython
 
 

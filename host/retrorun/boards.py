@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrofw import boardcheck
-
 from retrorun.errors import RetrorunError
 from retrorun.paths import boards_dir
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from retrofw import boardcheck
 from retrorun.boards import all_boards, get_board, load_profile
 from retrorun.errors import RetrorunError

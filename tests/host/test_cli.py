@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+
 from retrorun import __version__
 from retrorun.cli import main
 

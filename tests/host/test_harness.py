@@ -1,6 +1,7 @@
 """The MicroPython harness measures what it claims to."""
 
 import pytest
+
 from retrorun.mpy import MicroPythonError
 
 

@@ -1,0 +1,57 @@
+"""`retrorun report SESSION [--plot FILE.png] [--json] [--store PATH]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrorun import output
+from retrorun.store import Store
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("report", help="report of one session (and a plot)")
+    parser.add_argument("session", help="session key, its number, or 'last'")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a PNG plot")
+    parser.add_argument("--store", help="store file (default: the user data directory)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from retrorun.report import build_report
+
+    with Store(args.store) as store:
+        key = store.resolve(args.session)
+        report = build_report(store, key)
+        if args.plot:
+            from retrorun.plot import plot_session
+
+            report["plot"] = str(plot_session(store, key, args.plot))
+    if args.json:
+        output.emit_json(report)
+    else:
+        print_report(report)
+    return 0
+
+
+def print_report(r: dict) -> None:
+    c = output.console
+    c.print(f"[bold]Session {r['session']}[/]  firmware {r['firmware']} on {r['board']}")
+    c.print(f"  duration        {r['duration_s']:.0f} s")
+    c.print(f"  steps           {r['steps']}")
+    c.print(f"  cadence         mean {r['cadence']['mean_spm']} spm, max {r['cadence']['max_spm']} spm")
+    alerts = ", ".join(f"{k} {v}" for k, v in r["alerts"].items())
+    c.print(f"  alerts          {alerts}")
+    closest = r["closest_approach_m"]
+    c.print(f"  closest         {'-' if closest is None else f'{closest:.2f} m'}")
+    ttc = r["min_time_to_contact_s"]
+    c.print(f"  min time to contact {'-' if ttc is None else f'{ttc:.2f} s'}")
+    faults = ", ".join(f"{f['fault']} at {f['t_s']:.1f} s" for f in r["faults"]) or "none"
+    c.print(f"  sensor faults   {faults}")
+    p = r["posture"]
+    if p["mean_trunk_deg"] is not None:
+        c.print(f"  trunk angle     mean {p['mean_trunk_deg']} deg, max {p['max_trunk_deg']} deg")
+    if r["recovered"]:
+        c.print("  [yellow]this session was recovered after a power cut[/]")
+    if r.get("plot"):
+        c.print(f"  plot            {r['plot']}")

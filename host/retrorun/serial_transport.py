@@ -1,0 +1,121 @@
+"""The serial link: the one adapter around mpremote's (undocumented) transport.
+
+Everything the host does over USB serial, `socket://` or `rfc2217://` goes through
+`SerialTransport`: raw-REPL execution, device API calls, binary-safe session reads and the few
+file operations deploy needs. mpremote has no documented API, so nothing else imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from retrorun.errors import RetrorunError
+from retrorun.transport import Transport
+
+API_IMPORT = "import retrofw.api as _api\n"
+
+
+class DeviceError(RetrorunError):
+    """Code raised an exception on the device; the message is its last traceback line."""
+
+
+class SerialTransport(Transport):
+    def __init__(self, port: str, *, baudrate: int = 115200, timeout: float = 10.0,
+                 soft_reset: bool = False):
+        try:
+            from mpremote.transport import TransportError
+            from mpremote.transport_serial import SerialTransport as _MpSerial
+        except ImportError as exc:  # pragma: no cover - a dependency of the package
+            raise RetrorunError("mpremote is not installed; pip install retrorun") from exc
+        self._transport_error = TransportError
+        self.description = port
+        self.timeout = timeout
+        try:
+            self._mp = _MpSerial(port, baudrate=baudrate)
+            self._mp.enter_raw_repl(soft_reset=soft_reset)
+        except (TransportError, OSError) as exc:
+            raise RetrorunError(f"cannot reach a MicroPython board on {port} ({exc}); check the "
+                                "cable and the port (retrorun devices lists candidates)") from exc
+
+    # -- raw execution -----------------------------------------------------------------------
+    def exec(self, code: str, *, timeout: float | None = None) -> bytes:
+        """Run code in the raw REPL; return its stdout. Device exceptions raise DeviceError."""
+        try:
+            out, err = self._mp.exec_raw(code, timeout=timeout or self.timeout)
+        except self._transport_error as exc:
+            raise RetrorunError(f"lost the device on {self.description} ({exc}); reconnect and "
+                                "run the command again") from exc
+        except OSError as exc:
+            raise RetrorunError(f"serial link to {self.description} failed ({exc}); reconnect "
+                                "and run the command again") from exc
+        if err:
+            lines = err.decode("utf-8", "replace").strip().splitlines()
+            raise DeviceError(f"the device raised {lines[-1] if lines else 'an error'}")
+        return out
+
+    def call(self, function: str, *args: object) -> object:
+        arguments = ", ".join(repr(a) for a in args)
+        out = self.exec(f"{API_IMPORT}_api.{function}({arguments})")
+        text = out.decode("utf-8", "replace").strip()
+        try:
+            return json.loads(text.splitlines()[-1])
+        except (json.JSONDecodeError, IndexError) as exc:
+            raise RetrorunError(f"the device answered {function}() with something that is not "
+                                f"JSON ({text[:60]!r}); is the retrorun firmware deployed?") from exc
+
+    def read(self, session: str, offset: int, size: int) -> bytes:
+        from retrorun.device_read import decode_read_answer
+
+        out = self.exec(f"{API_IMPORT}_api.read({session!r}, {offset}, {size})")
+        return decode_read_answer(out, offset)
+
+    # -- files (deploy) ------------------------------------------------------------------------
+    def put_file(self, path: str, data: bytes) -> None:
+        self._wrap(lambda: self._mp.fs_writefile(path, data, chunk_size=1024), path)
+
+    def get_file(self, path: str) -> bytes:
+        return bytes(self._wrap(lambda: self._mp.fs_readfile(path, chunk_size=1024), path))
+
+    def sha256(self, path: str) -> str | None:
+        """sha256 hex digest of a device file, or None when it does not exist."""
+        code = (f"import hashlib\ntry:\n f=open({path!r},'rb')\nexcept OSError:\n print('-')\n"
+                "else:\n h=hashlib.sha256()\n b=bytearray(512)\n while True:\n  n=f.readinto(b)\n"
+                "  if not n:\n   break\n  h.update(b[:n])\n f.close()\n"
+                " import binascii\n print(binascii.hexlify(h.digest()).decode())\n")
+        answer = self.exec(code).decode().strip()
+        return None if answer == "-" else answer
+
+    def makedirs(self, path: str) -> None:
+        parts = [p for p in path.split("/") if p]
+        code = "import os\n"
+        for i in range(1, len(parts) + 1):
+            sub = "/" + "/".join(parts[:i])
+            code += f"try:\n os.mkdir({sub!r})\nexcept OSError:\n pass\n"
+        self.exec(code)
+
+    def soft_reset(self) -> None:
+        """Soft-reboot the board and re-enter the raw REPL (boot.py runs, main.py does not)."""
+        try:
+            self._mp.exit_raw_repl()
+            self._mp.enter_raw_repl(soft_reset=True)
+        except self._transport_error as exc:
+            raise RetrorunError(f"the board on {self.description} did not come back after a "
+                                f"soft reset ({exc})") from exc
+
+    def close(self) -> None:
+        try:
+            self._mp.exit_raw_repl()
+            self._mp.close()
+        except Exception:  # closing a dead link must not hide the real error
+            pass
+
+    def _wrap(self, action, path):
+        try:
+            return action()
+        except self._transport_error as exc:
+            raise RetrorunError(f"file operation on {path} failed on the device ({exc})") from exc
+
+
+def local_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

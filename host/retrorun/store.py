@@ -1,0 +1,245 @@
+"""The local session store: one SQLite file, schema versioned with migrations.
+
+A synced session is kept twice over: the raw bytes exactly as the device wrote them (so nothing
+is ever lost to a decoder bug, and the file can be decoded again) and its decoded records in
+`samples`, `events` and `snapshots` for reports. A session is committed in one transaction;
+partial downloads live in `partials` so an interrupted sync resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrorun.errors import RetrorunError
+from retrorun.paths import data_dir
+
+SCHEMA_VERSION = 1
+
+# Migrations: MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sessions (
+        key TEXT PRIMARY KEY,            -- "<device>/<session id>"
+        device TEXT NOT NULL,
+        session_id INTEGER NOT NULL,
+        start_unix INTEGER,
+        duration_ms INTEGER,
+        steps INTEGER,
+        firmware TEXT,
+        board TEXT,
+        config_hash INTEGER,
+        sample_period_ms INTEGER,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        problems TEXT NOT NULL,          -- JSON list from logfmt.decode
+        footer TEXT,                     -- JSON footer record, or null
+        synced_unix REAL NOT NULL
+    );
+    CREATE TABLE samples (
+        session TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+        t_ms INTEGER NOT NULL, distance_mm INTEGER, alert INTEGER, steps INTEGER,
+        cadence INTEGER, trunk_deg10 INTEGER
+    );
+    CREATE INDEX samples_session ON samples(session, t_ms);
+    CREATE TABLE events (
+        session TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+        t_ms INTEGER NOT NULL, event TEXT NOT NULL, type INTEGER, a INTEGER, b INTEGER
+    );
+    CREATE INDEX events_session ON events(session, t_ms);
+    CREATE TABLE snapshots (
+        session TEXT NOT NULL REFERENCES sessions(key) ON DELETE CASCADE,
+        t_ms INTEGER NOT NULL, period_ms INTEGER, level INTEGER, part INTEGER,
+        distances TEXT NOT NULL           -- JSON list of mm / codes
+    );
+    CREATE TABLE partials (
+        device TEXT NOT NULL, session_id INTEGER NOT NULL, size INTEGER NOT NULL,
+        data BLOB NOT NULL, PRIMARY KEY (device, session_id)
+    );
+    """,
+]
+
+
+def default_path() -> Path:
+    return data_dir() / "sessions.sqlite3"
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    key: str
+    device: str
+    session_id: int
+    start_unix: int | None
+    duration_ms: int | None
+    steps: int | None
+    size: int
+    sha256: str
+
+
+class Store:
+    """The SQLite store. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise RetrorunError(f"cannot open the session store {self.path} ({exc}); pass "
+                                "--store PATH to use another file") from exc
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise RetrorunError(f"{self.path} is not a retrorun store ({exc}); pass --store "
+                                "PATH to use another file") from exc
+        if version > SCHEMA_VERSION:
+            raise RetrorunError(f"the store {self.path} has schema {version}, newer than this "
+                                f"retrorun knows ({SCHEMA_VERSION}); upgrade retrorun")
+        for step in range(version, SCHEMA_VERSION):
+            with self.db:
+                self.db.executescript(MIGRATIONS[step])
+                self.db.execute(f"PRAGMA user_version = {step + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- partial downloads ---------------------------------------------------------------------
+    def partial(self, device: str, session_id: int, size: int) -> bytes:
+        """Bytes already fetched of a session whose device size is `size` (b"" to start over)."""
+        row = self.db.execute("SELECT size, data FROM partials WHERE device=? AND session_id=?",
+                              (device, session_id)).fetchone()
+        if row is None or row[0] != size:
+            return b""
+        return bytes(row[1])
+
+    def save_partial(self, device: str, session_id: int, size: int, data: bytes) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO partials VALUES (?, ?, ?, ?)",
+                            (device, session_id, size, data))
+
+    # -- sessions ------------------------------------------------------------------------------
+    def has(self, device: str, session_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM sessions WHERE key=?",
+                               (session_key(device, session_id),)).fetchone() is not None
+
+    def commit_session(self, device: str, session_id: int, raw: bytes, records: list[dict],
+                       problems: list[dict]) -> str:
+        """Store one session and its records atomically; idempotent (same key: no change)."""
+        key = session_key(device, session_id)
+        header = next((r for r in records if r["kind"] == "header"), {})
+        footer = next((r for r in reversed(records) if r["kind"] == "footer"), None)
+        samples = [r for r in records if r["kind"] == "sample"]
+        duration = footer["duration_ms"] if footer else (samples[-1]["t_ms"] if samples else 0)
+        steps = footer["steps"] if footer else (samples[-1]["steps"] if samples else 0)
+        with self.db:
+            if self.db.execute("SELECT 1 FROM sessions WHERE key=?", (key,)).fetchone():
+                return key
+            self.db.execute(
+                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key, device, session_id, header.get("start_unix") or None, duration, steps,
+                 header.get("firmware"), header.get("board"), header.get("config_hash"),
+                 header.get("sample_period_ms"), len(raw), hashlib.sha256(raw).hexdigest(),
+                 raw, json.dumps(problems), json.dumps(footer) if footer else None, time.time()))
+            self.db.executemany(
+                "INSERT INTO samples VALUES (?,?,?,?,?,?,?)",
+                [(key, r["t_ms"], r["distance_mm"], r["alert"], r["steps"], r["cadence"],
+                  r["trunk_deg10"]) for r in samples])
+            self.db.executemany(
+                "INSERT INTO events VALUES (?,?,?,?,?,?)",
+                [(key, r["t_ms"], r["event"], r["type"], r["a"], r["b"])
+                 for r in records if r["kind"] == "event"])
+            self.db.executemany(
+                "INSERT INTO snapshots VALUES (?,?,?,?,?,?)",
+                [(key, r["t_ms"], r["period_ms"], r["level"], r["part"],
+                  json.dumps(r["distances_mm"])) for r in records if r["kind"] == "snapshot"])
+            self.db.execute("DELETE FROM partials WHERE device=? AND session_id=?",
+                            (device, session_id))
+        return key
+
+    def sessions(self) -> list[SessionRow]:
+        rows = self.db.execute(
+            "SELECT key, device, session_id, start_unix, duration_ms, steps, size, sha256 "
+            "FROM sessions ORDER BY synced_unix, key").fetchall()
+        return [SessionRow(*row) for row in rows]
+
+    def resolve(self, ref: str) -> str:
+        """A session key from a full key, a unique suffix (e.g. '7' or '000007'), or 'last'."""
+        keys = [row.key for row in self.sessions()]
+        if not keys:
+            raise RetrorunError(f"the store {self.path} has no sessions yet; run 'retrorun sync'")
+        if ref == "last":
+            return keys[-1]
+        if ref in keys:
+            return ref
+        matches = [k for k in keys if k.rsplit("/", 1)[1].lstrip("0") == ref.lstrip("0")]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise RetrorunError(f"session '{ref}' is ambiguous ({', '.join(matches)}); give "
+                                "the full key")
+        raise RetrorunError(f"no session '{ref}' in {self.path}; 'retrorun sessions' lists them")
+
+    def raw(self, key: str) -> bytes:
+        row = self.db.execute("SELECT raw FROM sessions WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise RetrorunError(f"no session '{key}' in {self.path}")
+        return bytes(row[0])
+
+    def session_meta(self, key: str) -> dict:
+        cur = self.db.execute("SELECT * FROM sessions WHERE key=?", (key,))
+        row = cur.fetchone()
+        if row is None:
+            raise RetrorunError(f"no session '{key}' in {self.path}")
+        meta = dict(zip([c[0] for c in cur.description], row, strict=True))
+        meta.pop("raw")
+        meta["problems"] = json.loads(meta["problems"])
+        meta["footer"] = json.loads(meta["footer"]) if meta["footer"] else None
+        return meta
+
+    def samples(self, key: str) -> list[dict]:
+        cur = self.db.execute("SELECT t_ms, distance_mm, alert, steps, cadence, trunk_deg10 "
+                              "FROM samples WHERE session=? ORDER BY t_ms", (key,))
+        return _dicts(cur)
+
+    def events(self, key: str) -> list[dict]:
+        cur = self.db.execute("SELECT t_ms, event, type, a, b FROM events WHERE session=? "
+                              "ORDER BY t_ms", (key,))
+        return _dicts(cur)
+
+    def snapshots(self, key: str) -> list[dict]:
+        cur = self.db.execute("SELECT t_ms, period_ms, level, part, distances FROM snapshots "
+                              "WHERE session=? ORDER BY t_ms, part", (key,))
+        out = _dicts(cur)
+        for snap in out:
+            snap["distances"] = json.loads(snap["distances"])
+        return out
+
+
+def session_key(device: str, session_id: int) -> str:
+    return f"{device}/{session_id:06d}"
+
+
+def _dicts(cur: sqlite3.Cursor) -> list[dict]:
+    names = [c[0] for c in cur.description]
+    rows: Iterable[tuple] = cur.fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]
