@@ -1,6 +1,7 @@
 """HC-SR04 / JSN-SR04T trigger/echo driver against the echo-timing chip model."""
 
 import pytest
+
 from retrofw import wire
 from retrofw.drivers.hcsr04 import HCSR04
 from retrorun.models.hcsr04 import HCSR04Model, echo_width_us

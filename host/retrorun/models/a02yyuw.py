@@ -18,7 +18,6 @@ import random
 from collections.abc import Callable
 
 from retrofw import wire
-
 from retrorun.models.bus import UARTPort
 from retrorun.models.pwm import Clock
 

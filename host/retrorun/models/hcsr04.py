@@ -17,7 +17,6 @@ import random
 from collections.abc import Callable
 
 from retrofw import wire
-
 from retrorun.models.pwm import Clock, Pin
 
 VARIANTS = {

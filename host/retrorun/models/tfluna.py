@@ -21,7 +21,6 @@ import random
 from collections.abc import Callable
 
 from retrofw import wire
-
 from retrorun.models.a02yyuw import ListeningUART
 from retrorun.models.pwm import Clock
 

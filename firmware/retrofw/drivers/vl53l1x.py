@@ -1,0 +1,237 @@
+"""ST VL53L1X time-of-flight ranger over I2C (address 0x29, 16-bit register addresses).
+
+Wiring: VIN 3.3 V, SDA/SCL on the I2C bus (400 kHz), XSHUT high or unconnected (pulled up on
+most breakouts), GPIO1 (interrupt) optional: this driver polls the data-ready bit.
+
+Set-up follows ST's ultra-lite driver (ULD, UM2510): model ID 0xEACC at 0x010F, wait for the
+firmware boot bit (0x00E5), load the 91-byte default configuration at 0x002D, run one ranging
+so the chip calibrates its VHV, then long distance mode (up to 4 m in the dark, about 0.73 m in
+strong ambient light), the timing budget (20, 33, 50, 100, 200 or 500 ms) and the
+inter-measurement period, and start continuous ranging.
+
+`measure()` returns one int (retrofw.wire) and never raises:
+- mm for range status 0 (valid) and 3 (below the minimum range: the value is clipped, but
+  something is that close);
+- NO_READING for sigma fail (1), signal fail (2), phase out of bounds (4), wrap-around (7) and
+  unknown codes: the chip works but trusts nothing in range;
+- SENSOR_BLINDED for those same failures while the ambient rate is at or above
+  `ambient_blind_kcps` (sunlight on the lens: the ambient photons drown the signal);
+- SENSOR_STUCK for status 5 (hardware / VCSEL failure);
+- SENSOR_NO_ACK when the bus does not answer; SENSOR_TIMEOUT when no new result arrived for
+  `timeout_ms`; SENSOR_FROZEN when the distance *and* the signal rate are identical for
+  `frozen_ms` (signal rate is a 16-bit count with photon noise: on a working chip it never
+  repeats exactly for a second of readings, even on a static wall).
+Between results it repeats the last one; `fresh` says whether the last call read a new result.
+"""
+
+from retrofw import wire
+from retrofw.ticks import ticks_diff
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+_BOOT_TRIES = const(100)
+_READY_TRIES = const(600)
+_OFF_AMBIENT = const(7)  # offsets in the 17-byte result block read from 0x0089
+_OFF_STREAM = const(2)
+_OFF_RANGE = const(13)
+_OFF_SIGNAL = const(15)
+_STATUS_VALID = const(0)
+_STATUS_MIN_RANGE = const(3)
+_STATUS_HW_FAIL = const(5)
+
+
+class VL53L1X:
+    """VL53L1X in long distance mode.
+
+    i2c: machine.I2C. timing_budget_ms: 20/33/50/100/200/500. inter_measurement_ms: period of
+    the results (>= budget; default = budget), exposed as `period_ms`. max_mm: longest distance
+    trusted (4000). ambient_blind_kcps: ambient rate (kcps, all SPADs) at which failures count as
+    blinded (1000). timeout_ms: default 3 periods + 100. Raises OSError when the chip is absent,
+    is not a VL53L1X, or does not boot.
+    """
+
+    def __init__(self, i2c, address=wire.VL53_ADDR, timing_budget_ms=50,
+                 inter_measurement_ms=None, max_mm=4000, ambient_blind_kcps=1000,
+                 timeout_ms=None, frozen_ms=1000, ticks_ms=None, sleep_ms=None):
+        budget = None
+        for row in wire.VL53_LONG_BUDGETS:
+            if row[0] == timing_budget_ms:
+                budget = row
+        if budget is None:
+            raise ValueError("timing_budget_ms must be 20, 33, 50, 100, 200 or 500")
+        imp = timing_budget_ms if inter_measurement_ms is None else inter_measurement_ms
+        if imp < timing_budget_ms:
+            raise ValueError("inter_measurement_ms must be >= timing_budget_ms")
+        if ticks_ms is None or sleep_ms is None:
+            import time
+
+            ticks_ms = ticks_ms or time.ticks_ms  # type: ignore[attr-defined]
+            sleep_ms = sleep_ms or time.sleep_ms  # type: ignore[attr-defined]
+        self._i2c = i2c
+        self.address = address
+        self._ticks_ms = ticks_ms
+        self._sleep_ms = sleep_ms
+        self._b1 = bytearray(1)
+        self._b2 = bytearray(2)
+        self._b4 = bytearray(4)
+        self._res = bytearray(wire.VL53_RESULT_SIZE)
+        self._one = b"\x01"
+        self.timing_budget_ms = timing_budget_ms
+        self.period_ms = imp
+        self.max_mm = max_mm
+        self.ambient_blind_kcps = ambient_blind_kcps
+        self.timeout_ms = 3 * imp + 100 if timeout_ms is None else timeout_ms
+        self.frozen_ms = frozen_ms
+        self._pol = 1
+        try:
+            model = self._read16(wire.VL53_REG_MODEL_ID)
+        except OSError:
+            raise OSError("VL53L1X: no answer at I2C address 0x%02x; check SDA/SCL, 3.3 V and XSHUT"
+                          % address) from None
+        if model != wire.VL53_MODEL_ID:
+            raise OSError("VL53L1X: model id 0x%04x at 0x%02x, expected 0xEACC (another chip?)"
+                          % (model, address))
+        self._init(budget, imp)
+        now = ticks_ms()
+        self._last_ms = now
+        self._raw_dist = -1
+        self._raw_signal = -1
+        self._raw_since = now
+        self._result = wire.NO_READING
+        self.fresh = False
+        self.status = 255  # last ULD range status
+        self.ambient_kcps = 0
+        self.signal_kcps = 0
+
+    # -- register access (set-up only; measure() inlines its reads) --------------------------
+    def _read8(self, reg):
+        self._i2c.readfrom_mem_into(self.address, reg, self._b1, addrsize=16)
+        return self._b1[0]
+
+    def _read16(self, reg):
+        b = self._b2
+        self._i2c.readfrom_mem_into(self.address, reg, b, addrsize=16)
+        return (b[0] << 8) | b[1]
+
+    def _write8(self, reg, value):
+        self._b1[0] = value
+        self._i2c.writeto_mem(self.address, reg, self._b1, addrsize=16)
+
+    def _write16(self, reg, value):
+        b = self._b2
+        b[0] = value >> 8
+        b[1] = value & 0xFF
+        self._i2c.writeto_mem(self.address, reg, b, addrsize=16)
+
+    def _write32(self, reg, value):
+        b = self._b4
+        for i in range(4):
+            b[i] = (value >> (24 - 8 * i)) & 0xFF
+        self._i2c.writeto_mem(self.address, reg, b, addrsize=16)
+
+    def _ready(self):
+        return (self._read8(wire.VL53_REG_GPIO_TIO_HV_STATUS) & 1) == self._pol
+
+    def _init(self, budget, imp):
+        for _ in range(_BOOT_TRIES):
+            if self._read8(wire.VL53_REG_SYSTEM_STATUS) & 1:
+                break
+            self._sleep_ms(1)
+        else:
+            raise OSError("VL53L1X: firmware did not boot (0x00E5 bit 0 stays 0)")
+        self._i2c.writeto_mem(self.address, wire.VL53_REG_CONFIG_START, wire.VL53_DEFAULT_CONFIG,
+                              addrsize=16)
+        self._pol = 0 if self._read8(wire.VL53_REG_GPIO_HV_MUX_CTRL) & 0x10 else 1
+        # one ranging cycle lets the chip run its VHV calibration (ULD SensorInit)
+        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+        for _ in range(_READY_TRIES):
+            if self._ready():
+                break
+            self._sleep_ms(1)
+        else:
+            raise OSError("VL53L1X: first ranging never completed")
+        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
+        self._write8(wire.VL53_REG_MODE_START, 0)
+        self._write8(wire.VL53_REG_VHV_LOOP_BOUND, 0x09)
+        self._write8(wire.VL53_REG_VHV_START, 0)
+        # long distance mode (ULD SetDistanceMode(2))
+        self._write8(wire.VL53_REG_PHASECAL_TIMEOUT, 0x0A)
+        self._write8(wire.VL53_REG_VCSEL_PERIOD_A, 0x0F)
+        self._write8(wire.VL53_REG_VCSEL_PERIOD_B, 0x0D)
+        self._write8(wire.VL53_REG_VALID_PHASE_HIGH, 0xB8)
+        self._write16(wire.VL53_REG_WOI_SD0, 0x0F0D)
+        self._write16(wire.VL53_REG_INITIAL_PHASE_SD0, 0x0E0E)
+        self._write16(wire.VL53_REG_TIMEOUT_A, budget[1])
+        self._write16(wire.VL53_REG_TIMEOUT_B, budget[2])
+        osc = self._read16(wire.VL53_REG_OSC_CALIBRATE) & 0x3FF
+        self._write32(wire.VL53_REG_INTERMEASUREMENT, osc * imp * 1075 // 1000)
+        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
+        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+
+    def stop(self):
+        """Stop ranging until `start()`."""
+        self._write8(wire.VL53_REG_MODE_START, 0)
+
+    def start(self):
+        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
+        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+        self._last_ms = self._ticks_ms()
+
+    # -- per reading --------------------------------------------------------------------------
+    def measure(self):
+        """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
+        now = self._ticks_ms()
+        i2c = self._i2c
+        addr = self.address
+        b1 = self._b1
+        res = self._res
+        self.fresh = False
+        try:
+            i2c.readfrom_mem_into(addr, wire.VL53_REG_GPIO_TIO_HV_STATUS, b1, addrsize=16)
+            if (b1[0] & 1) != self._pol:
+                if ticks_diff(now, self._last_ms) > self.timeout_ms:
+                    self._result = wire.SENSOR_TIMEOUT
+                return self._result
+            i2c.readfrom_mem_into(addr, wire.VL53_REG_RESULT, res, addrsize=16)
+            i2c.writeto_mem(addr, wire.VL53_REG_INTERRUPT_CLEAR, self._one, addrsize=16)
+        except OSError:
+            self._result = wire.SENSOR_NO_ACK
+            return self._result
+        self.fresh = True
+        self._last_ms = now
+        self._result = self._convert(res, now)
+        return self._result
+
+    def _convert(self, res, now):
+        raw = res[0] & 0x1F
+        status = wire.VL53_STATUS_MAP[raw] if raw < 24 else 255
+        self.status = status
+        dist = (res[_OFF_RANGE] << 8) | res[_OFF_RANGE + 1]
+        signal = (res[_OFF_SIGNAL] << 8) | res[_OFF_SIGNAL + 1]
+        ambient = ((res[_OFF_AMBIENT] << 8) | res[_OFF_AMBIENT + 1]) * 8  # kcps (ULD)
+        self.ambient_kcps = ambient
+        self.signal_kcps = signal * 8
+        if status == _STATUS_VALID or status == _STATUS_MIN_RANGE:
+            if dist != self._raw_dist or signal != self._raw_signal:
+                self._raw_dist = dist
+                self._raw_signal = signal
+                self._raw_since = now
+            elif self.frozen_ms and ticks_diff(now, self._raw_since) > self.frozen_ms:
+                return wire.SENSOR_FROZEN
+            return dist if dist <= self.max_mm else wire.NO_READING
+        self._raw_dist = -1
+        if status == _STATUS_HW_FAIL:
+            return wire.SENSOR_STUCK
+        if ambient >= self.ambient_blind_kcps:
+            return wire.SENSOR_BLINDED
+        return wire.NO_READING
+
+    def stream_count(self):
+        """The chip's result counter (0..255) of the last result read."""
+        return self._res[_OFF_STREAM]

@@ -1,0 +1,163 @@
+"""VL53L1X driver against the register-level chip model."""
+
+import pytest
+
+from retrofw import wire
+from retrofw.drivers.vl53l1x import VL53L1X
+from retrorun.models.bus import I2CBus
+from retrorun.models.pwm import Clock
+from retrorun.models.vl53l1x import VL53L1XModel
+
+
+def rig(target=1500, **kw):
+    clock = Clock()
+    model = VL53L1XModel(clock, target=target, noise=kw.pop("noise", True))
+    bus = I2CBus({wire.VL53_ADDR: model})
+    sensor = VL53L1X(bus, ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms, **kw)
+    return clock, model, bus, sensor
+
+
+def run(clock, sensor, seconds, step_ms=None):
+    step_ms = step_ms or sensor.period_ms
+    out = []
+    for _ in range(round(seconds * 1000 / step_ms)):
+        clock.advance(step_ms * 1000)
+        out.append(sensor.measure())
+    return out
+
+
+def test_init_follows_the_uld_sequence():
+    _clock, model, _bus, _sensor = rig(timing_budget_ms=100)
+    writes = dict(model.writes)
+    assert writes[wire.VL53_REG_CONFIG_START] == wire.VL53_DEFAULT_CONFIG
+    assert writes[wire.VL53_REG_VHV_LOOP_BOUND] == b"\x09"
+    assert model.long_mode() and model.budget_ms() == 100
+    assert abs(model.period_ms() - 100) < 1
+    assert model.starts == 2  # the VHV calibration ranging, then continuous ranging
+    assert model.regs[wire.VL53_REG_MODE_START] == wire.VL53_START_RANGING
+
+
+def test_reads_distances_in_long_mode():
+    clock, _model, _bus, sensor = rig(target=3200)
+    got = run(clock, sensor, 2)
+    assert all(abs(g - 3200) <= 40 for g in got), got
+    assert sensor.status == 0 and sensor.fresh
+
+
+def test_results_come_at_the_inter_measurement_period():
+    clock, model, _bus, sensor = rig(target=1000, timing_budget_ms=33, inter_measurement_ms=100)
+    assert sensor.period_ms == 100
+    run(clock, sensor, 2, step_ms=10)
+    reads = model.results_read
+    run(clock, sensor, 1, step_ms=10)
+    assert model.results_read - reads == 10
+
+
+def test_nothing_in_range_and_below_minimum():
+    clock, model, _bus, sensor = rig(target=None)
+    assert set(run(clock, sensor, 1)) == {wire.NO_READING}
+    assert sensor.status == 2  # signal fail
+    model.target = 25
+    got = run(clock, sensor, 0.5)[-1]
+    assert 0 <= got < 40 and sensor.status == 3  # min range clipped: still a distance
+
+
+def test_wrong_chip_and_absent_chip_raise_clear_oserrors():
+    clock = Clock()
+    model = VL53L1XModel(clock)
+    model.regs[0x010F] = 0xEE
+    with pytest.raises(OSError, match="model id 0xeecc"):
+        VL53L1X(I2CBus({0x29: model}), ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms)
+    with pytest.raises(OSError, match="no answer at I2C address 0x29"):
+        VL53L1X(I2CBus({}), ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms)
+    model = VL53L1XModel(clock)
+    model.fault = "no_boot"
+    with pytest.raises(OSError, match="did not boot"):
+        VL53L1X(I2CBus({0x29: model}), ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms)
+
+
+def test_fault_unplugged_is_no_ack_and_recovers():
+    clock, _model, bus, sensor = rig(target=1200)
+    run(clock, sensor, 0.3)
+    bus.unplugged.add(wire.VL53_ADDR)
+    assert run(clock, sensor, 0.2) == [wire.SENSOR_NO_ACK] * 4
+    bus.unplugged.clear()
+    assert abs(run(clock, sensor, 0.1)[-1] - 1200) <= 30
+
+
+def test_fault_sunlight_blinds_far_targets_only():
+    clock, model, _bus, sensor = rig(target=2500)
+    run(clock, sensor, 0.3)
+    model.fault = "sunlight"
+    assert set(run(clock, sensor, 0.5)) == {wire.SENSOR_BLINDED}
+    assert sensor.ambient_kcps >= 1000
+    model.target = 500  # inside the 0.73 m strong-light range: still measured
+    assert abs(run(clock, sensor, 0.2)[-1] - 500) <= 20
+
+
+def test_fault_never_ready_is_timeout_within_a_second():
+    clock, model, _bus, sensor = rig(target=1200)
+    run(clock, sensor, 0.3)
+    model.fault = "never_ready"
+    got = run(clock, sensor, 1, step_ms=10)
+    first = got.index(wire.SENSOR_TIMEOUT)
+    assert (first + 1) * 10 <= sensor.timeout_ms + 60 <= 1000
+    assert set(got[first:]) == {wire.SENSOR_TIMEOUT}
+
+
+def test_fault_frozen_results_but_not_a_static_wall():
+    clock, model, _bus, sensor = rig(target=2000)
+    assert wire.SENSOR_FROZEN not in run(clock, sensor, 10)
+    model.fault = "frozen"
+    got = run(clock, sensor, 1.5)
+    assert got[-1] == wire.SENSOR_FROZEN
+    assert got.index(wire.SENSOR_FROZEN) * sensor.period_ms <= 1100
+
+
+def test_fault_hardware_is_stuck():
+    clock, model, _bus, sensor = rig(target=2000)
+    model.fault = "hw_fail"
+    assert run(clock, sensor, 0.2)[-1] == wire.SENSOR_STUCK
+
+
+def test_measure_allocates_nothing_in_micropython(mpy):
+    got = mpy.eval("""
+from retrofw.drivers.vl53l1x import VL53L1X
+from retrofw import wire
+class Bus:
+    def __init__(self):
+        self.regs = bytearray(0x120)
+        self.regs[0x10F] = 0xEA
+        self.regs[0x110] = 0xCC
+        self.regs[0xE5] = 1
+        self.regs[0x31] = 1
+        self.regs[0xDE] = 1
+        self.n = 0
+    def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
+        regs = self.regs
+        regs[0x31] = 1  # always data ready (polarity active high)
+        if reg == 0x89:
+            self.n += 1
+            regs[0x89] = 9
+            regs[0x96] = 0x05
+            regs[0x97] = self.n & 0xFF
+            regs[0x98] = 0x01
+            regs[0x99] = (self.n * 7) & 0xFF
+        for i in range(len(buf)):
+            buf[i] = regs[reg + i]
+    def writeto_mem(self, addr, reg, buf, addrsize=8):
+        for i in range(len(buf)):
+            self.regs[reg + i] = buf[i]
+t = [0]
+def ticks():
+    return t[0]
+def sleep(ms):
+    t[0] += ms
+s = VL53L1X(Bus(), ticks_ms=ticks, sleep_ms=sleep)
+def m(_):
+    t[0] += 50
+    return s.measure()
+no_alloc(m, 0)
+result = [m(0), mem_delta(m, 0)]
+""")
+    assert got[0] == 0x0502 and got[1] == 0  # the second result read; no bytes allocated
