@@ -15,6 +15,7 @@ import fitdecode
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from retrorun import fit
 
 try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
 from retrorun import firmware_fetch
 from retrorun.errors import RetrorunError
 from retrorun.firmware_fetch import Pin, fetch_firmware

@@ -9,6 +9,7 @@ import esptool.targets
 import pytest
 from esptool.bin_image import LoadFirmwareImage
 from esptool.util import FatalError
+
 from retrorun import flash
 from retrorun.cli import main
 from retrorun.errors import RetrorunError

@@ -1,0 +1,94 @@
+"""End to end: `retrorun flash` (real esptool through its library API) against the virtual
+board in ROM mode, over a loopback socket; the board's flash file must hold the image bytes.
+
+Reproduce by hand:
+    retrorun vboard --mode rom --listen socket --flash /tmp/flash.bin --port-file /tmp/port
+    retrorun flash --port "$(cat /tmp/port)" --board esp32-devkitc --image IMAGE.bin
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from retrorun import flash
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("retrorun.vboard.board") is None,
+                       reason="the virtual board (retrorun.vboard.board) is not there yet"),
+]
+
+PAYLOAD = bytes((i * 131 + 7) & 0xFF for i in range(20000))
+
+
+def _retrorun(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "retrorun", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def rom_board(tmp_path):
+    """A virtual ESP32 in ROM mode: (port URL, flash file). Stopped with SIGTERM."""
+    flash_file = tmp_path / "flash.bin"
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrorun", "vboard", "--mode", "rom", "--listen", "socket",
+         "--flash", str(flash_file), "--port-file", str(port_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out, err = proc.communicate(timeout=5) if proc.poll() is not None else ("", "")
+                pytest.fail(f"virtual board did not start: {out} {err}")
+            time.sleep(0.05)
+        yield port_file.read_text().strip(), flash_file
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_flash_writes_the_image_at_0x1000_and_refuses_an_s3_image(rom_board, tmp_path: Path):
+    port, flash_file = rom_board
+    assert port.startswith("socket://127.0.0.1:")
+    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image_file = tmp_path / "ESP32_GENERIC-test.bin"
+    image_file.write_bytes(image)
+
+    done = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                     str(image_file), "--json")
+    assert done.returncode == 0, done.stderr
+    assert '"verified": true' in done.stdout
+    data = flash_file.read_bytes()
+    assert data[0x1000:0x1000 + len(image)] == image
+    assert data[:0x1000] == b"\xff" * 0x1000  # nothing before the bootloader offset
+
+    s3_file = tmp_path / "ESP32_GENERIC_S3-test.bin"
+    s3_file.write_bytes(flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD))
+    refused = _retrorun("flash", "--port", port, "--image", str(s3_file))
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("retrorun: ")
+    assert "ESP32-S3" in refused.stderr and "is an ESP32" in refused.stderr
+    assert flash_file.read_bytes() == data  # untouched
+
+    again = flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:5000][::-1])  # shorter: only
+    # --erase clears what is left of the first image beyond the sectors this write erases
+    image_file.write_bytes(again)
+    erased = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                       str(image_file), "--erase")
+    assert erased.returncode == 0, erased.stderr
+    data = flash_file.read_bytes()
+    assert data[0x1000:0x1000 + len(again)] == again
+    assert data[0x1000 + len(again):] == b"\xff" * (len(data) - 0x1000 - len(again))
