@@ -56,11 +56,12 @@ def _sha256(path: Path) -> str:
 
 
 def fetch_firmware(board: str, version: str, *, pins: dict[tuple[str, str], Pin] | None = None,
-                   url_template: str = URL_TEMPLATE, cache: Path | None = None,
+                   url_template: str | None = None, cache: Path | None = None,
                    timeout_s: float = 30.0) -> Path:
     """The path of the checked firmware file for (board, version), downloading it if needed."""
     version = version.removeprefix("v")
     pins = PINNED if pins is None else pins
+    url_template = URL_TEMPLATE if url_template is None else url_template
     page = DOWNLOAD_PAGE.format(board=board)
     pin = pins.get((board, version))
     if pin is None:

@@ -92,3 +92,61 @@ def test_flash_writes_the_image_at_0x1000_and_refuses_an_s3_image(rom_board, tmp
     data = flash_file.read_bytes()
     assert data[0x1000:0x1000 + len(again)] == again
     assert data[0x1000 + len(again):] == b"\xff" * (len(data) - 0x1000 - len(again))
+
+
+def test_a_board_profile_for_another_chip_is_refused_after_detection(rom_board, tmp_path):
+    port, flash_file = rom_board
+    before = flash_file.read_bytes() if flash_file.exists() else None
+    s3_file = tmp_path / "ESP32_GENERIC_S3-test.bin"
+    s3_file.write_bytes(flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD))
+    refused = _retrorun("flash", "--port", port, "--board", "xiao-esp32s3", "--image",
+                        str(s3_file))
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") == 1
+    assert "is an ESP32, but board profile 'xiao-esp32s3' is for ESP32-S3" in refused.stderr
+    after = flash_file.read_bytes() if flash_file.exists() else None
+    assert after == before
+
+
+def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, monkeypatch):
+    """--version: download from a loopback server, sha256 check, cache, flash, verify."""
+    import hashlib
+    import http.server
+    import threading
+
+    from retrorun import firmware_fetch
+    from retrorun.cli import main
+
+    port, flash_file = rom_board
+    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:7000])
+    name = "/ESP32_GENERIC-20991231-v9.8.7.bin"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path != name:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        monkeypatch.setattr(firmware_fetch, "URL_TEMPLATE",
+                            f"http://127.0.0.1:{httpd.server_address[1]}"
+                            "/{board}-{date}-v{version}.bin")
+        monkeypatch.setitem(firmware_fetch.PINNED, ("ESP32_GENERIC", "9.8.7"),
+                            firmware_fetch.Pin("20991231", hashlib.sha256(image).hexdigest()))
+        monkeypatch.setattr(firmware_fetch, "cache_dir", lambda: tmp_path / "cache")
+        assert main(["flash", "--port", port, "--board", "esp32-devkitc", "--version",
+                     "9.8.7", "--json"]) == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert flash_file.read_bytes()[0x1000:0x1000 + len(image)] == image
+    assert (tmp_path / "cache" / "firmware" / name.lstrip("/")).read_bytes() == image
