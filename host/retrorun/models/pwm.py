@@ -180,3 +180,43 @@ class PWM:
             if duty and b > a:
                 total += b - a
         return total
+
+
+class ERMMotor:
+    """A coin ERM motor driven by a `PWM`: what the runner would feel, from the duty timeline.
+
+    First-order spin-up with time constant `tau_ms`; from rest the rotor only breaks free when
+    the duty is at least `start_duty` (static friction), while turning it keeps going down to
+    `keep_duty`. Speed is the fraction of full speed (0..1). Faults: "open" (wire broken) and
+    "jammed" (rotor blocked): the motor never turns, and nothing on the PWM side changes.
+    """
+
+    FAULTS = (None, "open", "jammed")
+
+    def __init__(self, pwm: PWM, start_duty: float = 0.45, keep_duty: float = 0.25,
+                 tau_ms: float = 30.0):
+        self.pwm = pwm
+        self.start_duty = start_duty
+        self.keep_duty = keep_duty
+        self.tau_ms = tau_ms
+        self.fault: str | None = None
+
+    def speeds(self, start_us: int, end_us: int, step_us: int = 1000) -> list[float]:
+        """Rotor speed every `step_us` in [start, end), simulated from the duty timeline."""
+        out: list[float] = []
+        speed = 0.0
+        alpha = step_us / 1000 / self.tau_ms
+        for t in range(start_us, end_us, step_us):
+            duty = self.pwm.duty_at(t) / 65535
+            if self.fault is not None:
+                speed = 0.0
+            elif (speed < 0.05 and duty < self.start_duty) or (speed >= 0.05 and duty < self.keep_duty):
+                speed += (0.0 - speed) * alpha
+            else:
+                speed += (duty - speed) * alpha
+            out.append(speed)
+        return out
+
+    def felt_ms(self, start_us: int, end_us: int, threshold: float = 0.2) -> int:
+        """Milliseconds in [start, end) with the rotor above `threshold` of full speed."""
+        return sum(1 for s in self.speeds(start_us, end_us) if s >= threshold)
