@@ -11,7 +11,9 @@ session, so it does not depend on the device log format:
 - `start`: a `datetime` (naive means UTC) or unix seconds.
 - `samples`: per-second dicts with `t_s` (seconds since start), `distance_to_obstacle_m`
   (metres, or None when nothing was seen), `cadence_spm` (steps per minute), `steps_total`
-  (cumulative steps) and optionally `speed_mps` (metres per second).
+  (cumulative steps) and optionally `speed_mps` (metres per second). Faster samples are
+  folded into one record per whole second (FIT timestamps are whole seconds): the last sample
+  of the second, with the closest obstacle seen in it; the summaries use every sample.
 
 The file holds, in this order: file_id (type activity, manufacturer development),
 developer_data_id + field_description (a developer field `obstacle_distance`, float32, metres,
@@ -25,9 +27,10 @@ strides are steps / 2. Distance is the integral of `speed_mps` over time (absent
 
 from __future__ import annotations
 
+import math
 import struct
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,7 +152,11 @@ class Field:
         value = int(self.value)  # type: ignore[call-overload]
         if value == invalid and self.base_type not in (UINT8Z, UINT16Z, UINT32Z):
             raise ValueError(f"field {self.number}: {value} is the reserved 'invalid' value")
-        return struct.pack("<" + fmt, value)
+        try:
+            return struct.pack("<" + fmt, value)
+        except struct.error:
+            raise ValueError(f"field {self.number}: {value} does not fit its FIT base type "
+                             f"0x{self.base_type:02X}") from None
 
 
 class FitWriter:
@@ -287,6 +294,34 @@ def _distances(samples: Sequence[Mapping]) -> list[float | None]:
     return out
 
 
+def _per_second(samples: Sequence[Mapping]) -> Iterator[tuple[int, Mapping, float | None,
+                                                               float | None]]:
+    """One record per whole second: (second, last sample, its distance, closest obstacle).
+
+    FIT timestamps are whole seconds, so samples taken faster than 1 Hz share one record:
+    the last sample of the second gives speed, cadence and distance; the obstacle distance is
+    the closest one seen during that second (None if nothing was seen).
+    """
+    group: list[tuple[Mapping, float | None]] = []
+    current = None
+    for s, distance in zip(samples, _distances(samples), strict=True):
+        second = math.floor(float(s["t_s"]) + 1e-9)
+        if group and second != current:
+            yield _record_of(current, group)
+            group = []
+        current = second
+        group.append((s, distance))
+    if group:
+        yield _record_of(current, group)
+
+
+def _record_of(second, group):
+    seen = [float(s["distance_to_obstacle_m"]) for s, _ in group
+            if s.get("distance_to_obstacle_m") is not None]
+    last, distance = group[-1]
+    return second, last, distance, (min(seen) if seen else None)
+
+
 def encode_activity(start: datetime | float | int, samples: Iterable[Mapping], *,
                     product_name: str = "retrorun", serial_number: int | None = None) -> bytes:
     """One running activity as FIT bytes (see the module docstring for the input)."""
@@ -322,15 +357,15 @@ def encode_activity(start: datetime | float | int, samples: Iterable[Mapping], *
     w.message(MESG_EVENT, [Field(253, UINT32, t0), Field(0, ENUM, EVENT_TIMER),
                            Field(1, ENUM, EVENT_TYPE_START)])
 
-    for s, distance in zip(samples, _distances(samples), strict=True):
+    for second, s, distance, closest in _per_second(samples):
         cadence, fraction = _cadence_parts(s.get("cadence_spm"))
         w.message(MESG_RECORD, [
-            Field(253, UINT32, t0 + round(float(s["t_s"]))),
+            Field(253, UINT32, t0 + second),
             Field(5, UINT32, _scaled(distance, 100)),
             Field(6, UINT16, _scaled(s.get("speed_mps"), 1000)),
             Field(4, UINT8, cadence),
             Field(53, UINT8, fraction),
-        ], _obstacle_field(s.get("distance_to_obstacle_m")))
+        ], _obstacle_field(closest))
 
     w.message(MESG_EVENT, [Field(253, UINT32, t_end), Field(0, ENUM, EVENT_TIMER),
                            Field(1, ENUM, EVENT_TYPE_STOP_ALL)])

@@ -234,3 +234,32 @@ def test_garmin_fit_sdk_reads_the_file_and_the_developer_field():
     assert session["start_time"] == START.astimezone(UTC)
     assert messages["file_id_mesgs"][0]["type"] == "activity"
     assert messages["activity_mesgs"][0]["num_sessions"] == 1
+
+
+def test_faster_samples_fold_into_one_record_per_second():
+    samples = [{"t_s": i / 10, "distance_to_obstacle_m": None if i % 10 < 3 else 5 - i / 20,
+                "cadence_spm": 150 + i, "steps_total": i // 2, "speed_mps": 2.0}
+               for i in range(50)]
+    msgs = _decode(fit.encode_activity(START, samples))
+    records = msgs["record"]
+    assert len(records) == 5
+    start_utc = START.astimezone(UTC)
+    for second, rec in enumerate(records):
+        in_second = samples[second * 10:(second + 1) * 10]
+        assert rec["timestamp"] == start_utc + timedelta(seconds=second)
+        seen = [s["distance_to_obstacle_m"] for s in in_second
+                if s["distance_to_obstacle_m"] is not None]
+        assert rec["obstacle_distance"] == pytest.approx(min(seen), rel=1e-6)
+        assert 2 * (rec["cadence"] + rec["fractional_cadence"]) == pytest.approx(
+            in_second[-1]["cadence_spm"], abs=1 / 64)
+        assert rec["distance"] == pytest.approx(in_second[-1]["t_s"] * 2.0, abs=0.0051)
+    session = msgs["session"][0]
+    mean = sum(s["cadence_spm"] for s in samples) / len(samples)
+    assert 2 * (session["avg_running_cadence"] + session["avg_fractional_cadence"]) == \
+        pytest.approx(mean, abs=1 / 64)
+    assert session["total_elapsed_time"] == pytest.approx(4.9)
+
+
+def test_a_value_too_large_for_its_field_names_the_field():
+    with pytest.raises(ValueError, match="field 3"):
+        fit.encode_activity(START, _samples(3), serial_number=1 << 40)
