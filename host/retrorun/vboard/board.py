@@ -1,0 +1,226 @@
+"""The virtual board process: one serial port (a listener) and what is behind it right now.
+
+A `VirtualBoard` is in one of three states:
+
+- `rom`: the ESP32 serial loader (`retrorun.vboard.rom.RomLoader`) gets the host's bytes; esptool
+  flashes the file-backed flash.
+- `app`: the MicroPython device (`retrorun.vboard.repl.AppDevice`, imported when first needed)
+  gets the bytes and answers through the `write` callable it was given.
+- `reset`: EN is held low by the host's DTR/RTS (RFC 2217 only); input is dropped.
+
+Over RFC 2217 the host's DTR/RTS drive `retrorun.vboard.autoreset.AutoReset` (the DevKitC
+circuit), so esptool's default reset enters the loader and its hard reset starts the app. The
+loader itself can also leave: "run user code" starts the app, a reboot restarts the loader.
+
+Usage (library): `board = VirtualBoard(mode="rom", listen="socket", flash_path=...)`,
+`board.port` is the port string, `board.serve_forever()` runs until `board.stop()` (safe from a
+signal handler or another thread), then `board.close()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from retrorun.errors import RetrorunError
+from retrorun.vboard.autoreset import AutoReset
+from retrorun.vboard.listen import ListenerEvents, make_listener
+from retrorun.vboard.rom import (
+    BOOT_LOG_DOWNLOAD,
+    BOOT_LOG_FLASH,
+    DEFAULT_MAC,
+    Flash,
+    RomLoader,
+)
+
+MODES = ("app", "rom")
+BOOT_LOG_SW_RESET = (b"ets Jun  8 2016 00:22:57\r\n\r\n"
+                     b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
+                     b"waiting for download\r\n")
+
+AppFactory = Callable[..., object]
+
+
+def default_app_factory(fs_dir: Path, write: Callable[[bytes], None], scenario=None):
+    """The real app device (MicroPython REPL), imported only when app mode is first entered."""
+    try:
+        from retrorun.vboard.repl import AppDevice
+    except ImportError as exc:
+        raise RetrorunError(f"app mode is not available ({exc}); use --mode rom")
+    return AppDevice(fs_dir, write, scenario=scenario)
+
+
+class VirtualBoard(ListenerEvents):
+    """Listener + ROM loader + app device + auto-reset circuit, driven by one thread."""
+
+    def __init__(self, *, mode: str = "rom", listen: str = "socket",
+                 flash_path: str | os.PathLike | None = None, flash_size: int | None = None,
+                 fs_dir: str | os.PathLike | None = None, scenario: object = None,
+                 tcp_port: int = 0, mac: bytes = DEFAULT_MAC,
+                 app_factory: AppFactory | None = None, verbose: bool = False) -> None:
+        if mode not in MODES:
+            raise RetrorunError(f"unknown mode {mode!r}; choose app or rom")
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        if flash_path is None or fs_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="retrorun-vboard-")
+        self.flash_path = Path(flash_path) if flash_path else Path(self._tmp.name) / "flash.bin"
+        self.fs_dir = Path(fs_dir) if fs_dir else Path(self._tmp.name) / "fs"
+        self.fs_dir.mkdir(parents=True, exist_ok=True)
+        self.scenario = scenario
+        self.verbose = verbose
+        self.events: list[str] = []  # what happened (boots, connects), for tests and --verbose
+        self._app_factory = app_factory or default_app_factory
+        self._app = None
+        self._app_token: object | None = None
+        self._stop = threading.Event()
+        self.flash = Flash(self.flash_path, flash_size)
+        self.loader = RomLoader(self.flash, self._rom_write, mac=mac, on_exit=self._loader_exit)
+        self.autoreset = AutoReset(self._boot, self._hold)
+        try:
+            self.listener = make_listener(listen, self, tcp_port)
+        except OSError as exc:
+            self.flash.close()
+            raise RetrorunError(f"cannot open a {listen} listener ({exc}); try another --listen")
+        self.mode = "rom"
+        if mode == "app":
+            try:
+                self._start_app(strict=True)
+            except BaseException:
+                self.listener.close()
+                self.flash.close()
+                raise
+
+    # ---- public -------------------------------------------------------------------------
+    @property
+    def port(self) -> str:
+        """The port string for esptool, mpremote and `retrorun --port`."""
+        return self.listener.port
+
+    def write_port_file(self, path: str | os.PathLike) -> None:
+        """Write the port string to `path` atomically (readers never see a partial line)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.port + "\n")
+        os.replace(tmp, path)
+
+    def serve_forever(self) -> None:
+        while not self._stop.is_set():
+            self.serve_once()
+
+    def serve_once(self, max_wait: float = 0.1) -> None:
+        timeout = max_wait
+        deadline = self.autoreset.deadline()
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        self.listener.poll(timeout)
+        self.autoreset.poll()
+
+    def stop(self) -> None:
+        """Ask `serve_forever` to return (signal-safe)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self._close_app()
+        self.listener.close()
+        self.flash.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # ---- listener events (board thread) --------------------------------------------------
+    def on_connect(self) -> None:
+        self._note("client connected")
+
+    def on_disconnect(self) -> None:
+        self._note("client disconnected")
+        if self.listener.kind == "rfc2217":
+            self.autoreset.release()
+
+    def on_lines(self, dtr: bool | None, rts: bool | None) -> None:
+        self.autoreset.set_lines(dtr, rts)
+
+    def on_baud(self, baud: int) -> None:
+        self.loader.baud = baud
+
+    def on_data(self, data: bytes) -> None:
+        if self.autoreset.in_reset:
+            if not self.autoreset.en:
+                return  # EN low: the chip hears nothing
+            self.autoreset.host_data()
+        try:
+            if self.mode == "rom":
+                self.loader.feed(data)
+            elif self.mode == "app" and self._app is not None:
+                self._app.on_data(data)
+        except Exception:  # a bug in a device model must not kill the port
+            self._note("device error:\n" + traceback.format_exc(), force=True)
+
+    # ---- mode changes ---------------------------------------------------------------------
+    def _rom_write(self, data: bytes) -> None:
+        if self.mode == "rom":
+            self.listener.send(data)
+
+    def _hold(self) -> None:
+        self._note("EN low: chip held in reset")
+        self._close_app()
+        self.mode = "reset"
+
+    def _boot(self, kind: str) -> None:
+        self._note(f"reset into {'ROM loader' if kind == 'rom' else 'app'}")
+        if kind == "rom":
+            self._close_app()
+            self.loader.reset()
+            self.mode = "rom"
+            self.listener.send(BOOT_LOG_DOWNLOAD)
+        else:
+            self.mode = "app"
+            self.listener.send(BOOT_LOG_FLASH)
+            self._start_app()
+
+    def _loader_exit(self, kind: str) -> None:
+        if kind == "app":
+            self._note("loader runs user code: app")
+            self._start_app()
+        else:
+            self._note("loader reboots: ROM loader")
+            self.listener.send(BOOT_LOG_SW_RESET)
+
+    def _start_app(self, strict: bool = False) -> None:
+        self.mode = "app"
+        if self._app is not None:
+            self._app.reset(hard=True)
+            return
+        token = object()
+        self._app_token = token
+
+        def write(data: bytes) -> None:
+            if self._app_token is token and self.mode == "app":
+                self.listener.send(bytes(data))
+
+        try:
+            self._app = self._app_factory(self.fs_dir, write, scenario=self.scenario)
+        except RetrorunError as exc:
+            if strict:
+                raise
+            self._note(f"no app: {exc}", force=True)
+            self._app = None
+
+    def _close_app(self) -> None:
+        app, self._app = self._app, None
+        self._app_token = None
+        if app is not None:
+            try:
+                app.close()
+            except Exception:
+                self._note("app close failed:\n" + traceback.format_exc(), force=True)
+
+    def _note(self, text: str, force: bool = False) -> None:
+        self.events.append(text)
+        if self.verbose or force:
+            print(f"vboard: {text}", file=sys.stderr, flush=True)
