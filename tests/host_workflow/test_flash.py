@@ -294,3 +294,35 @@ def test_esptool_progress_drives_a_rich_bar_and_the_logger_is_restored(fake_espt
     updates.clear()
     flash.flash_board("socket://x", image, show_progress=False)
     assert updates == []
+
+
+@pytest.mark.slow
+def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
+    """Real esptool against a loopback socket that accepts and stays silent (~6 s)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(30)
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(server.accept()[0])
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = f"socket://127.0.0.1:{server.getsockname()[1]}"
+    try:
+        with pytest.raises(RetrorunError) as exc:
+            flash.flash_board(port, flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
+    finally:
+        for conn in accepted:
+            conn.close()
+        server.close()
+    message = str(exc.value)
+    assert message.startswith(f"no ESP32 bootloader answered on {port}")
+    assert "No serial data received" in message and "\n" not in message
