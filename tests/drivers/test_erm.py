@@ -51,7 +51,7 @@ def test_strength_mapping_is_monotonic_and_felt():
 
 def test_stiction_fault_a_weak_start_needs_the_kick():
     # without a kick, strength 40 (about 35 % duty) never breaks the rotor free
-    clock, pwm, motor, erm = rig(kick_ms=0)
+    clock, _pwm, motor, erm = rig(kick_ms=0)
     erm.set(40)
     tick(clock, erm, 300)
     assert motor.felt_ms(0, 300_000) == 0
