@@ -1,0 +1,229 @@
+"""Alert levels from distance and time to contact, with hysteresis, modes and fault detection.
+
+`Pipeline` is the warning pipeline the app runs: `update(now_ms, reading)` per distance
+reading and `check(now_ms)` at every motor tick; both return a `wire.ALERT_*` level and
+allocate nothing. Thresholds come from the config schema (`alert.*`) as constructor arguments
+in metres and seconds; they are kept as integers (mm, ms) inside.
+
+Levels (outdoor mode):
+- STOP    when the distance <= stop_m, or the time to contact <= ttc_stop_s;
+- WARNING when the distance <= warning_m, or the time to contact <= ttc_warning_s;
+- NOTICE  when the distance <= notice_m (an object is there).
+WARNING and STOP need a confirmed track (two consistent readings). The first sighting of an
+object, at any distance in range, is a NOTICE at once, so the runner feels something as soon
+as the sensor sees anything; once confirmed, the rules above decide.
+A NOTICE for an object that keeps its distance (not closing) for `static_clear_ms` is dropped:
+a companion running alongside, a ground echo, the same hedge all the time.
+
+Modes: `outdoor` (default); `track`: NOTICE only for closing objects (lanes full of runners
+going the same way); `treadmill`: only the distance to the console counts: WARNING within
+`treadmill_min_m + treadmill_band_m`, STOP within `treadmill_min_m`; no time to contact.
+
+Hysteresis (no chatter): a level goes up at once; it comes down only when the condition of the
+higher level has been false for `hold_ms` with its thresholds widened by `hysteresis_m` and
+`ttc_hysteresis_s`.
+
+Fault: no reading showing a working sensor (a distance or NO_READING) for more than
+`fault_timeout_ms` -> FAULT ("I cannot see"), whatever the track says. It clears after
+`recover_ms` of good readings.
+"""
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is the identity
+
+    def const(x):
+        return x
+
+
+from retrofw.ranging import TTC_NONE, Ranger
+from retrofw.ticks import ticks_add, ticks_diff
+
+MODES = ("outdoor", "track", "treadmill")
+_OUTDOOR = const(0)
+_TRACK = const(1)
+_TREADMILL = const(2)
+
+_CLEAR = const(0)
+_NOTICE = const(1)
+_WARNING = const(2)
+_STOP = const(3)
+_FAULT = const(4)
+
+_STATIC_MMS = const(300)  # "keeps its distance": closing speed within +-0.3 m/s
+_MIN_CLOSING_MMS = const(250)  # slower closing has no time to contact (as in ranging)
+_FAST_MS = const(50)  # sensors updating faster than this confirm a sighting before a NOTICE
+_BG_MM = const(200)  # a new sighting this close to a remembered static background ...
+_BG_KEEP_MS = const(3000)  # ... remembered this long, is the background again: no NOTICE
+
+
+class Pipeline:
+    """Readings in, alert level out. Attributes after each call: `level`, `distance_mm`,
+    `closing_mms`, `ttc_ms` (see `retrofw.ranging.Ranger`)."""
+
+    def __init__(self, mode="outdoor", notice_m=4.0, warning_m=2.5, stop_m=1.2,
+                 ttc_warning_s=2.5, ttc_stop_s=1.5, hysteresis_m=0.3, fault_timeout_ms=500,
+                 treadmill_min_m=0.5, treadmill_band_m=0.2, ttc_hysteresis_s=0.5,
+                 hold_ms=300, recover_ms=300, static_clear_ms=2000, max_range_m=8.0):
+        if mode not in MODES:
+            raise ValueError("alert.mode must be one of outdoor, track, treadmill")
+        if not 0 < stop_m < warning_m < notice_m:
+            raise ValueError("alert thresholds must satisfy 0 < stop_m < warning_m < notice_m")
+        if not 0 < ttc_stop_s < ttc_warning_s:
+            raise ValueError("alert thresholds must satisfy 0 < ttc_stop_s < ttc_warning_s")
+        if fault_timeout_ms < 50:
+            raise ValueError("alert.fault_timeout_ms must be >= 50")
+        self.mode = MODES.index(mode)
+        self.notice_mm = int(notice_m * 1000)
+        self.warning_mm = int(warning_m * 1000)
+        self.stop_mm = int(stop_m * 1000)
+        self.ttc_warning_ms = int(ttc_warning_s * 1000)
+        self.ttc_stop_ms = int(ttc_stop_s * 1000)
+        self.hyst_mm = int(hysteresis_m * 1000)
+        self.ttc_hyst_ms = int(ttc_hysteresis_s * 1000)
+        self.fault_timeout_ms = int(fault_timeout_ms)
+        self.treadmill_min_mm = int(treadmill_min_m * 1000)
+        self.treadmill_band_mm = int(treadmill_band_m * 1000)
+        self.hold_ms = int(hold_ms)
+        self.recover_ms = int(recover_ms)
+        self.static_clear_ms = int(static_clear_ms)
+        self.ranger = Ranger(max_mm=int(max_range_m * 1000))
+        self.reset()
+
+    def reset(self):
+        self.ranger.reset()
+        self.level = _CLEAR
+        self.distance_mm = -1
+        self.closing_mms = 0
+        self.ttc_ms = TTC_NONE
+        self._started = False
+        self._start_ms = 0
+        self._below_ms = 0  # since when the current level's condition has been false
+        self._below = False
+        self._static_ms = 0  # since when the track keeps its distance
+        self._static = False
+        self._static_age = 0
+        self._bg_mm = -1  # distance of a static background (ground echo, hedge), -1: none
+        self._bg_ms = 0
+        self._good_ms = 0  # since when readings have been good again (fault recovery)
+        self._good = False
+
+    def update(self, now_ms, reading):
+        """One distance reading at `now_ms` (ticks ms). Returns the alert level."""
+        if not self._started:
+            self._started = True
+            self._start_ms = now_ms
+        r = self.ranger
+        r.update(now_ms, reading)
+        if reading < -1:
+            self._good = False
+        elif not self._good:
+            self._good = True
+            self._good_ms = now_ms
+        return self._evaluate(now_ms)
+
+    def check(self, now_ms):
+        """Re-evaluate at a motor tick without a new reading (prediction, fault timeout)."""
+        if not self._started:
+            self._started = True
+            self._start_ms = now_ms
+        return self._evaluate(now_ms)
+
+    def _sensor_blind(self, now_ms):
+        seen = self.ranger.seen_ms
+        if seen is None:
+            return ticks_diff(now_ms, self._start_ms) > self.fault_timeout_ms
+        return ticks_diff(now_ms, seen) > self.fault_timeout_ms
+
+    def _evaluate(self, now_ms):
+        r = self.ranger
+        if r.distance_mm >= 0:
+            d = r.predict(now_ms)
+            v = r.closing_mms
+            t = TTC_NONE
+            if r.confirmed and v > _MIN_CLOSING_MMS:
+                t = d * 1000 // v
+                if t > TTC_NONE:
+                    t = TTC_NONE
+        else:
+            d = -1
+            v = 0
+            t = TTC_NONE
+        self.distance_mm = d
+        self.closing_mms = v
+        self.ttc_ms = t
+        if self._sensor_blind(now_ms):
+            self.level = _FAULT
+            self._below = False
+            return _FAULT
+        if self.level == _FAULT:
+            if not self._good or ticks_diff(now_ms, self._good_ms) < self.recover_ms:
+                return _FAULT
+            self.level = _CLEAR
+        # Static objects (keeping their distance) do not earn a NOTICE after a while; their
+        # distance is remembered so that re-acquiring them after a dropout stays silent.
+        if d >= 0 and -_STATIC_MMS <= v <= _STATIC_MMS:
+            if not self._static:
+                self._static = True
+                self._static_ms = now_ms
+                if (not r.confirmed and self._bg_mm >= 0
+                        and ticks_diff(now_ms, self._bg_ms) < _BG_KEEP_MS
+                        and -_BG_MM <= d - self._bg_mm <= _BG_MM):
+                    self._static_ms = ticks_add(now_ms, -self.static_clear_ms)
+        else:
+            self._static = False
+        self._static_age = ticks_diff(now_ms, self._static_ms) if self._static else 0
+        if self._static_age >= self.static_clear_ms:
+            self._bg_mm = d
+            self._bg_ms = now_ms
+        raw = self._level_for(d, v, t, 0, 0)
+        cur = self.level
+        if raw >= cur:
+            self.level = raw
+            self._below = False
+            return raw
+        # Going down: only when the widened condition of the current level is false for hold_ms.
+        held = self._level_for(d, v, t, self.hyst_mm, self.ttc_hyst_ms)
+        if held >= cur:
+            self._below = False
+            return cur
+        if not self._below:
+            self._below = True
+            self._below_ms = now_ms
+            return cur
+        if ticks_diff(now_ms, self._below_ms) < self.hold_ms:
+            return cur
+        self._below = False
+        self.level = held
+        return self.level
+
+    def _level_for(self, d, v, t, dh, th):
+        """Level for distance d (mm, -1: nothing), closing speed v, ttc t, thresholds widened
+        by dh (mm) and th (ms)."""
+        if d < 0:
+            return _CLEAR
+        confirmed = self.ranger.confirmed
+        if self.mode == _TREADMILL:
+            if not confirmed:
+                return _CLEAR
+            if d <= self.treadmill_min_mm + dh:
+                return _STOP
+            if d <= self.treadmill_min_mm + self.treadmill_band_mm + dh:
+                return _WARNING
+            return _CLEAR
+        if confirmed:
+            if d <= self.stop_mm + dh or t <= self.ttc_stop_ms + th:
+                return _STOP
+            if d <= self.warning_mm + dh or t <= self.ttc_warning_ms + th:
+                return _WARNING
+        if self.mode == _TRACK and v <= _STATIC_MMS:
+            return _CLEAR
+        if self._static_age >= self.static_clear_ms:
+            return _CLEAR
+        if not confirmed:
+            # First sighting, anywhere in range: felt at once from a slow sensor; a fast one
+            # waits for its next reading (one spurious echo is not worth a buzz).
+            return _NOTICE if self.ranger.interval_ms >= _FAST_MS else _CLEAR
+        if d <= self.notice_mm + dh:
+            return _NOTICE
+        return _CLEAR

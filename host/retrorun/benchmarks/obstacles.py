@@ -1,0 +1,71 @@
+"""`retrorun bench obstacles [--json]`: the warning pipeline against the scenario suite.
+
+Runs every scenario in retrorun/sim/scenarios (or `--dir`) and prints per-scenario figures and
+the summary with the targets of issue 4. Exit status 0 also when a target is missed: the
+figures are the result; `all_passed` says whether every target was met.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrorun import output
+from retrorun.errors import RetrorunError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="folder of scenario files (default: the shipped suite)")
+
+
+def run(args) -> int:
+    from retrorun.sim import scenario as scn
+    from retrorun.sim.run import run_suite, summarize
+
+    paths = sorted(args.dir.glob("*.json")) if args.dir else scn.suite()
+    if not paths:
+        raise RetrorunError(f"no scenario files in {args.dir}; give --dir a folder of "
+                            "*.json scenarios")
+    results = run_suite(paths)
+    summary = summarize(results)
+    if args.json:
+        for r in results:
+            r.pop("timeline", None)
+        output.emit_json({"scenarios": results, "summary": summary})
+        return 0
+    rows = []
+    for r in results:
+        rows.append((r["name"], r["sensor"], "yes" if r["collision"] else "",
+                     "limited" if r["physics_limited"] else "",
+                     _f(r.get("lead_time_ratio")), _f(r.get("stop_lead_s")),
+                     "MISSED" if r.get("missed") and not r["physics_limited"] else "",
+                     len(r["false_alarms"]), len(r["nuisance_notices"]),
+                     _f(r.get("fault_detect_s")), r["max_level"],
+                     "ok" if all(c["ok"] for c in r["expectations"]) else "FAILED"))
+    output.table("Obstacle scenarios", ("scenario", "sensor", "hits", "physics", "lead ratio",
+                                        "stop lead s", "missed", "false", "nuisance",
+                                        "fault s", "max level", "expect"), rows)
+    passed = summary["passed"]
+    srows = []
+    for key in ("lead_time_ratio_min", "missed", "false_alarms_per_km", "latency_p95_ms",
+                "fault_detect_max_s"):
+        mark = "[green]pass[/]" if passed[key] else "[red]FAIL[/]"
+        srows.append((key, _f(summary[key]), summary["targets"][key], mark))
+    for key in ("nuisance_notices_per_km", "distance_km", "latency_samples",
+                "fuel_per_reading_mean", "fuel_per_reading_max", "collision_courses",
+                "physics_limited"):
+        srows.append((key, _f(summary[key]), "", ""))
+    output.table("Summary", ("metric", "value", "target", ""), srows)
+    for failure in summary["expectations_failed"]:
+        output.console.print(f"[red]expectation failed[/]: {failure}")
+    verdict = "[green]all targets met[/]" if summary["all_passed"] else "[red]targets missed[/]"
+    output.console.print(verdict)
+    return 0
+
+
+def _f(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,153 @@
+"""Run scenarios: world + sensor readings (CPython) -> firmware pipeline (MicroPython) -> metrics.
+
+Library entry points: `run_scenario(path_or_scenario)` for one scenario (timeline + metrics)
+and `run_suite(paths)` + `summarize(results)` for the bench.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from retrorun.mpy import MicroPython
+from retrorun.sim import scenario as scn
+from retrorun.sim.device import run_pipeline
+from retrorun.sim.metrics import FAULT, compute_truth, score
+from retrorun.sim.sensors import SensorModel
+from retrorun.sim.world import Runner, build_objects
+
+LEVEL_NAMES = scn.LEVEL_NAMES
+
+# Targets of issue 4 (docs/scenarios.md).
+TARGETS = {
+    "lead_time_ratio_min": (">=", 0.90),
+    "missed": ("==", 0),
+    "false_alarms_per_km": ("<=", 0.5),
+    "latency_p95_ms": ("<=", 150),
+    "fault_detect_max_s": ("<=", 1.0),
+}
+
+
+def run_scenario(source: str | Path | scn.Scenario, mpy: MicroPython | None = None) -> dict:
+    """Simulate one scenario; return its metrics, expectation checks and event timeline."""
+    sc = source if isinstance(source, scn.Scenario) else scn.load(source)
+    runner = Runner(sc.runner)
+    objects = build_objects(sc.objects)
+    sensor = SensorModel(sc.sensor)
+    full_ms = int(sc.duration_s * 1000)
+    truth = compute_truth(sc, runner, objects, sensor, full_ms)
+    end_ms = truth.contact_ms if truth.contact_ms is not None else full_ms
+    if end_ms != full_ms:  # the runner hits: the world ends there
+        truth = compute_truth(sc, runner, objects, sensor, end_ms)
+    readings = sensor.readings(runner, objects, end_ms / 1000.0, sc.seed)
+    dev = run_pipeline(readings, sc.config, end_ms, sc.tick_ms, mpy=mpy)
+    result = score(sc, sensor, truth, dev)
+    result["file"] = sc.path.name if sc.path else None
+    result["description"] = sc.description
+    result["readings"] = len(readings)
+    result["duration_s"] = end_ms / 1000
+    result["max_level"] = LEVEL_NAMES[result["max_level"]]
+    result["expectations"] = check_expectations(sc, result)
+    result["timeline"] = timeline(dev)
+    return result
+
+
+def timeline(dev) -> list[dict]:
+    """Level changes and motor on/off as one time-ordered list."""
+    events = [{"t_s": t / 1000, "event": "level", "level": LEVEL_NAMES[lvl],
+               "distance_mm": d, "closing_mms": v, "ttc_ms": ttc}
+              for t, lvl, d, v, ttc in dev.levels]
+    events += [{"t_s": t / 1000, "event": "motor", "strength": s} for t, s in dev.motor]
+    events.sort(key=lambda e: (e["t_s"], e["event"] != "level"))
+    return events
+
+
+def check_expectations(sc: scn.Scenario, result: dict) -> list[dict]:
+    """Each `expect` entry of the scenario with whether the run met it."""
+    checks = []
+    exp = sc.expect
+    if "collision" in exp:
+        checks.append({"expect": f"collision == {exp['collision']}",
+                       "ok": result["collision"] == exp["collision"]})
+    reached = LEVEL_NAMES.index(result["max_level"])
+    if "max_level" in exp:
+        checks.append({"expect": f"max level <= {exp['max_level']}",
+                       "ok": reached <= LEVEL_NAMES.index(exp["max_level"])})
+    if "min_level" in exp:
+        checks.append({"expect": f"max level >= {exp['min_level']}",
+                       "ok": reached >= LEVEL_NAMES.index(exp["min_level"])})
+    if "fault" in exp:
+        checks.append({"expect": f"fault pattern == {exp['fault']}",
+                       "ok": result["fault_seen"] == exp["fault"]})
+    if exp.get("no_false_alarms"):
+        checks.append({"expect": "no false alarms", "ok": not result["false_alarms"]})
+    if "collision" in exp and exp["collision"] and not sc.physics_limited:
+        checks.append({"expect": "within physics", "ok": result["physics_check"] == "ok"})
+    return checks
+
+
+def run_suite(paths: list[Path], mpy: MicroPython | None = None, progress=None) -> list[dict]:
+    mpy = mpy or MicroPython()
+    results = []
+    for path in paths:
+        results.append(run_scenario(path, mpy=mpy))
+        if progress is not None:
+            progress(path)
+    return results
+
+
+def _p95(values: list[int]) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = max(0, math.ceil(0.95 * len(s)) - 1)
+    return float(s[k])
+
+
+def summarize(results: list[dict]) -> dict:
+    """The bench's summary object (keys of issue 4) with targets and pass flags."""
+    courses = [r for r in results if r["collision"] and not r["physics_limited"]]
+    km = sum(r["distance_m"] for r in results) / 1000
+    false_alarms = sum(len(r["false_alarms"]) for r in results)
+    nuisance = sum(len(r["nuisance_notices"]) for r in results)
+    latencies = [x for r in results for x in r["latencies_ms"]]
+    detects = [r.get("fault_detect_s") for r in results if "fault_detect_s" in r]
+    fuels = [r["fuel_per_reading"] for r in results if r["fuel_per_reading"]]
+    summary = {
+        "scenarios": len(results),
+        "collision_courses": len(courses),
+        "physics_limited": sum(1 for r in results if r["physics_limited"]),
+        "lead_time_ratio_min": min((r["lead_time_ratio"] for r in courses), default=None),
+        "missed": sum(1 for r in courses if r["missed"]),
+        "false_alarms": false_alarms,
+        "false_alarms_per_km": round(false_alarms / km, 3) if km else 0.0,
+        "nuisance_notices": nuisance,
+        "nuisance_notices_per_km": round(nuisance / km, 3) if km else 0.0,
+        "distance_km": round(km, 3),
+        "latency_p95_ms": _p95(latencies),
+        "latency_samples": len(latencies),
+        "fault_detect_max_s": (None if not detects or None in detects
+                               else max(detects)),
+        "fuel_per_reading_mean": round(sum(fuels) / len(fuels)) if fuels else 0,
+        "fuel_per_reading_max": max((r["fuel_per_reading_max"] for r in results), default=0),
+        "expectations_failed": [f"{r['name']}: {c['expect']}" for r in results
+                                for c in r["expectations"] if not c["ok"]],
+    }
+    passed = {}
+    for key, (op, target) in TARGETS.items():
+        value = summary[key]
+        if value is None:
+            passed[key] = False
+        elif op == ">=":
+            passed[key] = value >= target
+        elif op == "<=":
+            passed[key] = value <= target
+        else:
+            passed[key] = value == target
+    summary["targets"] = {k: f"{op} {t}" for k, (op, t) in TARGETS.items()}
+    summary["passed"] = passed
+    summary["all_passed"] = all(passed.values()) and not summary["expectations_failed"]
+    return summary
+
+
+__all__ = ["FAULT", "TARGETS", "run_scenario", "run_suite", "summarize"]

@@ -1,0 +1,128 @@
+"""Scenario files: load, validate and fill in defaults (format in docs/scenarios.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrofw.alerts import MODES
+from retrofw.wire import DISTANCE_KINDS
+from retrorun.errors import RetrorunError
+
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+
+OBJECT_TYPES = ("wall", "post", "person", "cyclist", "car", "bush", "console")
+FAULT_TYPES = ("unplugged", "stuck", "blinded")
+LEVEL_NAMES = ("clear", "notice", "warning", "stop", "fault")
+
+# Defaults of the alert.* config keys (the schema lives in retrofw/settings.py).
+DEFAULT_CONFIG = {
+    "mode": "outdoor", "notice_m": 4.0, "warning_m": 2.5, "stop_m": 1.2, "ttc_warning_s": 2.5,
+    "ttc_stop_s": 1.5, "hysteresis_m": 0.3, "fault_timeout_ms": 500, "treadmill_min_m": 0.5,
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    seed: int
+    duration_s: float
+    runner: dict
+    objects: list[dict]
+    sensor: dict
+    config: dict
+    expect: dict
+    physics_limited: bool = False
+    physics_reason: str = ""
+    tick_ms: int = 20
+    path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.sensor["kind"]
+
+
+def _need(data: dict, key: str, where: str, kind=None):
+    if key not in data:
+        raise RetrorunError(f"{where}: missing key '{key}'; see docs/scenarios.md")
+    value = data[key]
+    if kind is not None and not isinstance(value, kind):
+        raise RetrorunError(f"{where}: '{key}' has the wrong type; see docs/scenarios.md")
+    return value
+
+
+def parse(data: dict, where: str = "scenario") -> Scenario:
+    """Validate a scenario dict; raise RetrorunError naming the first problem."""
+    if not isinstance(data, dict):
+        raise RetrorunError(f"{where}: a scenario is a JSON object; see docs/scenarios.md")
+    name = str(data.get("name") or where)
+    duration = float(_need(data, "duration_s", where, (int, float)))
+    if not 0 < duration <= 1800:
+        raise RetrorunError(f"{where}: duration_s must be in (0, 1800]")
+    runner = dict(_need(data, "runner", where, dict))
+    runner.setdefault("start_mps", 0.0)
+    runner.setdefault("segments", [])
+    runner.setdefault("sway_m", 0.0)
+    runner.setdefault("sway_period_s", 0.36)
+    for i, seg in enumerate(runner["segments"]):
+        w = f"{where}: runner.segments[{i}]"
+        if not isinstance(seg, dict) or "duration_s" not in seg:
+            raise RetrorunError(f"{w}: needs duration_s (and to_mps to change speed)")
+        if seg["duration_s"] <= 0:
+            raise RetrorunError(f"{w}: duration_s must be > 0")
+    objects = list(data.get("objects", []))
+    for i, obj in enumerate(objects):
+        w = f"{where}: objects[{i}]"
+        if not isinstance(obj, dict) or obj.get("type") not in OBJECT_TYPES:
+            raise RetrorunError(f"{w}: type must be one of {', '.join(OBJECT_TYPES)}")
+        _need(obj, "x_m", w, (int, float))
+    sensor = dict(_need(data, "sensor", where, dict))
+    if sensor.get("kind") not in DISTANCE_KINDS:
+        raise RetrorunError(f"{where}: sensor.kind must be one of {', '.join(DISTANCE_KINDS)}")
+    for i, fault in enumerate(sensor.get("faults", [])):
+        if fault.get("type") not in FAULT_TYPES or "at_s" not in fault:
+            raise RetrorunError(f"{where}: sensor.faults[{i}] needs type "
+                                f"({', '.join(FAULT_TYPES)}) and at_s")
+    config = dict(DEFAULT_CONFIG)
+    config.update(data.get("config", {}))
+    if config["mode"] not in MODES:
+        raise RetrorunError(f"{where}: config.mode must be one of {', '.join(MODES)}")
+    unknown = set(config) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise RetrorunError(f"{where}: unknown config keys {sorted(unknown)}")
+    expect = dict(data.get("expect", {}))
+    for key in ("max_level", "min_level"):
+        if key in expect and expect[key] not in LEVEL_NAMES:
+            raise RetrorunError(f"{where}: expect.{key} must be one of {', '.join(LEVEL_NAMES)}")
+    limited = data.get("physics_limited", False)
+    reason = str(data.get("physics_reason", ""))
+    if limited and not reason:
+        raise RetrorunError(f"{where}: physics_limited needs physics_reason (why no sensor of "
+                            "this kind can warn in time)")
+    return Scenario(name=name, description=str(data.get("description", "")),
+                    seed=int(data.get("seed", 1)), duration_s=duration, runner=runner,
+                    objects=objects, sensor=sensor, config=config, expect=expect,
+                    physics_limited=bool(limited), physics_reason=reason,
+                    tick_ms=int(data.get("tick_ms", 20)))
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario JSON file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RetrorunError(f"scenario file {path} not found; the suite is in {SCENARIO_DIR}")
+    except json.JSONDecodeError as exc:
+        raise RetrorunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})")
+    scenario = parse(data, str(path.name))
+    scenario.path = path
+    return scenario
+
+
+def suite() -> list[Path]:
+    """The shipped scenario files, sorted by name."""
+    return sorted(SCENARIO_DIR.glob("*.json"))
