@@ -236,8 +236,11 @@ def _make_logger(lines: list[str], progress: _Progress | None):
 
 @contextlib.contextmanager
 def _esptool_logging(lines: list[str], show_progress: bool) -> Iterator[None]:
-    from esp_pylib.logger import EspLog
-
+    try:
+        from esp_pylib.logger import EspLog
+    except ImportError:  # esptool before it used esp-pylib: keep esptool's own output
+        yield
+        return
     previous = EspLog.instance
     progress = _Progress() if show_progress else None
     EspLog.set_logger(_make_logger(lines, progress))
@@ -293,7 +296,8 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
         try:
             with esp:
                 return _flash_connected(esp, port, image, image_name, board_chip, board_name,
-                                        flash_size_mb, erase, verify, baud, report)
+                                        flash_size_mb, erase, verify, baud, show_progress,
+                                        report)
         except RetrorunError:
             raise
         except (FatalError, SerialException, OSError) as exc:
@@ -307,7 +311,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash_size_mb,
-                     erase, verify, baud, report) -> FlashResult:
+                     erase, verify, baud, show_progress, report) -> FlashResult:
     detected = chip_by_name(esp.CHIP_NAME)
     report(f"Found {detected.title} on {port}")
     if board_chip is not None and detected != board_chip:
@@ -333,7 +337,7 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
         report("Erasing the whole flash...")
         erase_flash(esp)
     report(f"Writing {len(image)} bytes at 0x{offset:X} (compressed)...")
-    write_flash(esp, [(offset, image)], compress=True)
+    write_flash(esp, [(offset, image)], compress=True, no_progress=not show_progress)
     if verify:
         report("Verifying...")
         verify_flash(esp, [(offset, image)])

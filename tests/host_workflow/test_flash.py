@@ -111,7 +111,7 @@ def fake_esptool(monkeypatch):
         esp.calls.append("erase")
         esp.flash[:] = b"\xff" * len(esp.flash)
 
-    def write_flash(esp, addr_data, compress=False):
+    def write_flash(esp, addr_data, compress=False, no_progress=False):
         assert compress
         for offset, data in addr_data:
             esp.calls.append(f"write {offset:#x} {len(data)}")
@@ -187,7 +187,7 @@ def test_an_image_callable_gets_the_detected_chip(fake_esptool):
 
 
 def test_verification_failure_is_one_line(fake_esptool, monkeypatch):
-    def bad_write(esp, addr_data, compress=False):
+    def bad_write(esp, addr_data, compress=False, no_progress=False):
         esp.calls.append("write")  # writes nothing
 
     monkeypatch.setattr(flash, "write_flash", bad_write)
@@ -273,11 +273,12 @@ def test_esptool_progress_drives_a_rich_bar_and_the_logger_is_restored(fake_espt
     from esp_pylib.logger import EspLog
     from esptool.logger import log
 
-    updates = []
+    updates, seen_no_progress = [], []
     monkeypatch.setattr(flash._Progress, "update",
                         lambda self, cur, total, label: updates.append((cur, total, label)))
 
-    def write_with_progress(esp, addr_data, compress=False):
+    def write_with_progress(esp, addr_data, compress=False, no_progress=False):
+        seen_no_progress.append(no_progress)
         log.print("Compressed 3000 bytes to 900...")
         with log.progress(total=900, unit="B") as progress:
             for _ in range(3):
@@ -294,6 +295,7 @@ def test_esptool_progress_drives_a_rich_bar_and_the_logger_is_restored(fake_espt
     updates.clear()
     flash.flash_board("socket://x", image, show_progress=False)
     assert updates == []
+    assert seen_no_progress == [False, True]
 
 
 @pytest.mark.slow
