@@ -102,7 +102,7 @@ class HCSR04:
         edges = self._edges
         n = edges[_EDGES]
         if n < 2:
-            edges[n] = self._ticks_us()
+            edges[n] = self._ticks_us()  # type: ignore  # stubs type ticks as _TicksUs
             edges[_EDGES] = n + 1
 
     def _to_mm(self, width_us):
