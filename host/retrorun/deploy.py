@@ -91,7 +91,7 @@ def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None]
     transport.soft_reset()
     if check_status:
         status = transport.status()
-        report.version = str(status.get("version", ""))
+        report.version = str(status.get("firmware", ""))
         if report.version != VERSION:
             raise RetrorunError(f"the device reports firmware {report.version or 'unknown'} after "
                                 f"deploying {VERSION}; run 'retrorun deploy' again")

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from serial.tools import list_ports
 
+from retrorun.errors import RetrorunError
+
 ESPRESSIF_VID = 0x303A
 
 # (vid, pid) -> (what the USB device is, chip guess). Sources: the bridge vendors' default
@@ -93,3 +95,17 @@ def find_devices(include_all: bool = False) -> list[Device]:
         ))
     found.sort(key=lambda d: d.port)
     return found
+
+
+def pick_port(port: str | None) -> str:
+    """The given port, or the only ESP32-looking one."""
+    if port:
+        return port
+    devices = find_devices()
+    if not devices:
+        raise RetrorunError("no serial port looks like an ESP32 board; connect it with a data "
+                            "USB cable or pass --port")
+    if len(devices) > 1:
+        raise RetrorunError("several ESP32-looking ports ("
+                            + ", ".join(d.port for d in devices) + "); pass --port")
+    return devices[0].port

@@ -54,7 +54,11 @@ def export_bytes(store: Store, key: str, fmt: str) -> bytes:
                     "cadence_spm": r["cadence_spm"], "steps_total": r["steps"]} for r in rows]
     if not fit_samples:
         raise RetrorunError(f"session {key} has no samples to export")
-    return encode_activity(start, fit_samples, serial_number=meta["session_id"])
+    try:
+        return encode_activity(start, fit_samples, serial_number=meta["session_id"])
+    except ValueError as exc:
+        raise RetrorunError(f"session {key} cannot be written as FIT ({exc}); export it as "
+                            "csv or json instead") from exc
 
 
 def export_session(store: Store, key: str, fmt: str, path: Path) -> int:

@@ -7,11 +7,11 @@ file operations deploy needs. mpremote has no documented API, so nothing else im
 
 from __future__ import annotations
 
-import hashlib
+import binascii
 import json
 
 from retrorun.errors import RetrorunError
-from retrorun.transport import Transport
+from retrorun.transport import TransferError, Transport
 
 API_IMPORT = "import retrofw.api as _api\n"
 
@@ -54,19 +54,12 @@ class SerialTransport(Transport):
             raise DeviceError(f"the device raised {lines[-1] if lines else 'an error'}")
         return out
 
-    def call(self, function: str, *args: object) -> object:
+    def call(self, function: str, *args: object) -> dict:
         arguments = ", ".join(repr(a) for a in args)
         out = self.exec(f"{API_IMPORT}_api.{function}({arguments})")
-        text = out.decode("utf-8", "replace").strip()
-        try:
-            return json.loads(text.splitlines()[-1])
-        except (json.JSONDecodeError, IndexError) as exc:
-            raise RetrorunError(f"the device answered {function}() with something that is not "
-                                f"JSON ({text[:60]!r}); is the retrorun firmware deployed?") from exc
+        return parse_answer(function, out)
 
-    def read(self, session: str, offset: int, size: int) -> bytes:
-        from retrorun.device_read import decode_read_answer
-
+    def read(self, session: int, offset: int, size: int) -> bytes:
         out = self.exec(f"{API_IMPORT}_api.read({session!r}, {offset}, {size})")
         return decode_read_answer(out, offset)
 
@@ -117,5 +110,37 @@ class SerialTransport(Transport):
             raise RetrorunError(f"file operation on {path} failed on the device ({exc})") from exc
 
 
-def local_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def parse_answer(function: str, out: bytes) -> dict:
+    """The JSON line a retrofw.api function printed; a device-side refusal raises."""
+    text = out.decode("utf-8", "replace").strip()
+    try:
+        answer = json.loads(text.splitlines()[-1])
+    except (json.JSONDecodeError, IndexError) as exc:
+        raise RetrorunError(f"the device answered {function}() with something that is not "
+                            f"JSON ({text[:60]!r}); is the retrorun firmware deployed?") from exc
+    if not answer.get("ok", False):
+        errors = answer.get("errors") or [answer.get("error", "unknown error")]
+        raise RetrorunError(f"the device refused {function}: {'; '.join(map(str, errors))}")
+    return answer
+
+
+def decode_read_answer(out: bytes, offset: int) -> bytes:
+    """Bytes from a read() answer: header line, escaped payload; checks offset, length, CRC."""
+    from retrofw import wire
+
+    head, sep, body = bytes(out).partition(b"\n")
+    if not sep:
+        raise RetrorunError("the device's read() answer has no header; is the firmware deployed?")
+    try:
+        got_offset, length, crc = wire.api_parse_read_header(head.decode("ascii", "replace"))
+    except ValueError:
+        parse_answer("read", out)  # an {"ok": false, ...} refusal raises with its message
+        raise RetrorunError(f"the device's read() answer is garbled ({head[:40]!r})") from None
+    try:
+        data = wire.api_unescape(body)
+    except ValueError as exc:
+        raise TransferError(f"read() payload damaged in transit ({exc})") from exc
+    if got_offset != offset or len(data) != length or binascii.crc32(data) != crc:
+        raise TransferError(f"read() chunk at {offset} failed its check (offset {got_offset}, "
+                            f"{len(data)}/{length} bytes, crc mismatch or short read)")
+    return data

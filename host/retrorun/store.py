@@ -58,9 +58,10 @@ MIGRATIONS: list[str] = [
         t_ms INTEGER NOT NULL, period_ms INTEGER, level INTEGER, part INTEGER,
         distances TEXT NOT NULL           -- JSON list of mm / codes
     );
-    CREATE TABLE partials (
+    CREATE TABLE partials (          -- verified chunks of a download in progress
         device TEXT NOT NULL, session_id INTEGER NOT NULL, size INTEGER NOT NULL,
-        data BLOB NOT NULL, PRIMARY KEY (device, session_id)
+        offset INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (device, session_id, offset)
     );
     """,
 ]
@@ -125,17 +126,32 @@ class Store:
 
     # -- partial downloads ---------------------------------------------------------------------
     def partial(self, device: str, session_id: int, size: int) -> bytes:
-        """Bytes already fetched of a session whose device size is `size` (b"" to start over)."""
-        row = self.db.execute("SELECT size, data FROM partials WHERE device=? AND session_id=?",
-                              (device, session_id)).fetchone()
-        if row is None or row[0] != size:
-            return b""
-        return bytes(row[1])
+        """The contiguous bytes already fetched of a session whose device size is `size`.
 
-    def save_partial(self, device: str, session_id: int, size: int, data: bytes) -> None:
+        Chunks saved for another size (the file changed on the device, e.g. boot recovery
+        appended a footer) are dropped and the download starts over.
+        """
+        rows = self.db.execute("SELECT size, offset, data FROM partials WHERE device=? AND "
+                               "session_id=? ORDER BY offset", (device, session_id)).fetchall()
+        data = bytearray()
+        for row_size, offset, chunk in rows:
+            if row_size != size or offset != len(data):
+                self.drop_partial(device, session_id)
+                return b""
+            data += chunk
+        return bytes(data)
+
+    def drop_partial(self, device: str, session_id: int) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO partials VALUES (?, ?, ?, ?)",
-                            (device, session_id, size, data))
+            self.db.execute("DELETE FROM partials WHERE device=? AND session_id=?",
+                            (device, session_id))
+
+    def save_chunk(self, device: str, session_id: int, size: int, offset: int,
+                   chunk: bytes) -> None:
+        """Keep one verified chunk so an interrupted download resumes after it."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO partials VALUES (?, ?, ?, ?, ?)",
+                            (device, session_id, size, offset, chunk))
 
     # -- sessions ------------------------------------------------------------------------------
     def has(self, device: str, session_id: int) -> bool:

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import abc
 
+from retrorun.errors import RetrorunError
+
+
+class TransferError(RetrorunError):
+    """Data arrived damaged (a chunk failed its check); retrying may succeed."""
+
 
 class Transport(abc.ABC):
     """A connected retrorun device."""
@@ -16,11 +22,11 @@ class Transport(abc.ABC):
     description: str = ""
 
     @abc.abstractmethod
-    def call(self, function: str, *args: object) -> object:
-        """Call `retrofw.api.<function>(*args)` on the device and return its decoded JSON answer."""
+    def call(self, function: str, *args: object) -> dict:
+        """Call `retrofw.api.<function>(*args)` on the device; its JSON answer (ok is true)."""
 
     @abc.abstractmethod
-    def read(self, session: str, offset: int, size: int) -> bytes:
+    def read(self, session: int, offset: int, size: int) -> bytes:
         """Read `size` bytes at `offset` of a session file, verified end to end."""
 
     @abc.abstractmethod
@@ -29,18 +35,22 @@ class Transport(abc.ABC):
 
     # Higher operations, written once for every link.
     def status(self) -> dict:
-        return self.call("status")  # type: ignore[return-value]
+        return self.call("status")
 
-    def sessions(self) -> list:
-        return self.call("sessions")  # type: ignore[return-value]
+    def sessions(self) -> dict:
+        return self.call("sessions")
 
-    def mark_synced(self, session: str) -> object:
+    def mark_synced(self, session: int) -> object:
         return self.call("mark_synced", session)
 
-    def config_get(self) -> dict:
-        return self.call("config_get")  # type: ignore[return-value]
+    def digest(self, session: int) -> str | None:
+        """SHA-256 hex of a whole session file as the device sees it (None: not supported)."""
+        return self.call("digest", session).get("sha256")
 
-    def config_set(self, changes: dict) -> object:
+    def config_get(self) -> dict:
+        return self.call("config_get")
+
+    def config_set(self, changes: dict) -> dict:
         return self.call("config_set", changes)
 
     def __enter__(self):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import output
-from retrorun.errors import RetrorunError
+from retrorun import devices, output
 
 
 def register(sub) -> None:
@@ -30,22 +29,6 @@ def register(sub) -> None:
                                                  "serial device, unchanged on a URL)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
-
-
-def pick_port(port: str | None) -> str:
-    """The given port, or the only ESP32-looking one."""
-    if port:
-        return port
-    from retrorun.devices import find_devices
-
-    devices = find_devices()
-    if not devices:
-        raise RetrorunError("no serial port looks like an ESP32 board; connect it with a data "
-                            "USB cable or pass --port")
-    if len(devices) > 1:
-        raise RetrorunError("several ESP32-looking ports ("
-                            + ", ".join(d.port for d in devices) + "); pass --port")
-    return devices[0].port
 
 
 def run(args) -> int:
@@ -74,7 +57,7 @@ def run(args) -> int:
             return path.read_bytes(), path.name
         image_name = "image"
 
-    port = pick_port(args.port)
+    port = devices.pick_port(args.port)
     quiet = args.json
 
     def report(message: str) -> None:
