@@ -66,11 +66,140 @@ UUID_BATTERY_LEVEL = const(0x2A19)
 # ---------------------------------------------------------------------------------------------
 # Session log records (issue: logs). Owned by logfmt.py; formats and sizes live here.
 # ---------------------------------------------------------------------------------------------
+# Every record is one frame: SYNC, kind, payload length n (0..255), payload, CRC-16 of
+# kind+length+payload (CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF), little-endian.
+# Layout and field meanings: docs/log-format.md.
+LOG_FORMAT_VERSION = const(1)
+LOG_SYNC = const(0xA5)
+LOG_FRAME_HEAD_FMT = "<BBB"  # sync, kind, payload length
+LOG_FRAME_HEAD_SIZE = const(3)
+LOG_FRAME_CRC_FMT = "<H"
+LOG_FRAME_CRC_SIZE = const(2)
+LOG_FRAME_OVERHEAD = const(5)
+LOG_PAYLOAD_MAX = const(255)
+LOG_FILE_SUFFIX = ".rrl"  # /sessions/<6-digit id>.rrl
+LOG_SYNCED_SUFFIX = ".syn"  # empty marker file: the host has this session
+
+REC_HEADER = const(1)
+REC_SAMPLES = const(2)
+REC_EVENT = const(3)
+REC_SNAPSHOT = const(4)
+REC_FOOTER = const(5)
+REC_NAMES = ("", "header", "samples", "event", "snapshot", "footer")
+
+# Session header: format version, session id, start (Unix s, 0 = unknown), config hash,
+# sample period ms; then firmware version and board name, each one length byte + ASCII.
+LOG_HEADER_FMT = "<BIIIH"
+LOG_HEADER_SIZE = const(15)
+# Sample block: time of the first sample (ms since session start), steps total at it; then
+# 1..LOG_BLOCK_SAMPLES entries. Entry: time step from the previous entry in 10 ms units (0 for
+# the first), distance (mm, or 65536 + NO_READING/SENSOR_* code), alert level << 5 | steps
+# since the previous entry (0..31), cadence (steps/min), trunk angle (tenths of a degree).
+LOG_BLOCK_FMT = "<II"
+LOG_BLOCK_SIZE = const(8)
+LOG_ENTRY_FMT = "<BHBBh"
+LOG_ENTRY_SIZE = const(7)
+LOG_BLOCK_SAMPLES = const(12)
+# Event: time ms, event type (EV_*), a (0..255), b (int32); meaning per type in docs.
+LOG_EVENT_FMT = "<IBBi"
+LOG_EVENT_SIZE = const(10)
+# Snapshot part: time of the first reading ms, reading period ms, alert level that triggered
+# it, part number; then the readings (coded like samples), each as the int8 change from the
+# previous one, or LOG_SNAPSHOT_ESC followed by the "H" reading (always so for the first).
+LOG_SNAPSHOT_FMT = "<IHBB"
+LOG_SNAPSHOT_SIZE = const(8)
+LOG_SNAPSHOT_ESC = const(0x80)
+# Footer: duration ms, steps, max cadence, entries into notice/warning/stop/fault, minimum
+# distance mm (65535 = none), sensor faults, flags (FOOTER_RECOVERED).
+LOG_FOOTER_FMT = "<IIBHHHHHHB"
+LOG_FOOTER_SIZE = const(22)
+FOOTER_RECOVERED = const(1)
+FOOTER_STORAGE_FULL = const(2)
+LOG_DIST_NONE = const(65535)  # footer: no valid distance seen
+
+EV_ALERT = const(1)  # a = new alert level, b = distance (mm or code)
+EV_SENSOR = const(2)  # a = 1 fault began / 0 cleared, b = SENSOR_* code (or 0)
+EV_BUTTON = const(3)  # a = 1 short, 2 long, 3 double press
+EV_BATTERY = const(4)  # a = percent, b = millivolts
+EV_STORAGE = const(5)  # a = 1 full (samples stopped) / 0 resumed, b = free KB (-1 unknown)
+EV_CONFIG = const(6)  # a = 1 used last good copy / 2 used defaults, b = 0
+EV_BOOT = const(7)  # a = 0 normal boot, b = 0
+EV_RECOVERED = const(8)  # a = 0, b = bytes of torn tail dropped (written by boot recovery)
+EV_POSTURE = const(9)  # a = 1 cue given / 0 posture back, b = trunk angle tenths of a degree
+EV_NAMES = ("", "alert", "sensor", "button", "battery", "storage", "config", "boot",
+            "recovered", "posture")
 # (log section end)
 
 # ---------------------------------------------------------------------------------------------
 # Device API over the REPL (issue: logs / host workflow).
 # ---------------------------------------------------------------------------------------------
+# retrofw.api functions print one compact JSON line, except read(), which prints a header line
+# "RRD <offset> <length> <crc32 hex>\n" then the bytes with 0x04 (ends raw-REPL output) and
+# API_ESC escaped as API_ESC + (byte ^ API_XOR). See docs/device-api.md.
+API_VERSION = const(1)
+API_READ_MAGIC = "RRD"
+API_ESC = const(0x1B)
+API_XOR = const(0x20)
+API_READ_MAX = const(4096)  # largest read() chunk the device serves
+
+
+def api_escape(data):
+    """Escape bytes for the raw REPL: 0x04 and API_ESC become API_ESC, byte ^ API_XOR."""
+    data = bytes(data)
+    out = bytearray()
+    n = len(data)
+    i = 0
+    eot = data.find(b"\x04")
+    esc = data.find(b"\x1b")
+    while i < n:
+        if eot < 0 and esc < 0:
+            out.extend(data[i:n])
+            break
+        j = eot if esc < 0 or (0 <= eot < esc) else esc
+        out.extend(data[i:j])
+        out.append(API_ESC)
+        out.append(data[j] ^ API_XOR)
+        i = j + 1
+        if j == eot:
+            eot = data.find(b"\x04", i)
+        else:
+            esc = data.find(b"\x1b", i)
+    return out
+
+
+def api_unescape(data):
+    """Undo api_escape; raise ValueError on a dangling escape or a byte that cannot follow it."""
+    data = bytes(data)
+    out = bytearray()
+    i = 0
+    n = len(data)
+    while i < n:
+        j = data.find(b"\x1b", i)
+        if j < 0:
+            out.extend(data[i:n])
+            break
+        out.extend(data[i:j])
+        if j + 1 >= n:
+            raise ValueError("dangling escape byte at the end of the data")
+        c = data[j + 1] ^ API_XOR
+        if c != 0x04 and c != API_ESC:
+            raise ValueError("bad escape sequence at byte %d" % j)
+        out.append(c)
+        i = j + 2
+    return bytes(out)
+
+
+def api_read_header(offset, length, crc):
+    """The header line read() prints before the escaped bytes."""
+    return "%s %d %d %08x\n" % (API_READ_MAGIC, offset, length, crc & 0xFFFFFFFF)
+
+
+def api_parse_read_header(line):
+    """(offset, length, crc32) from a read() header line; ValueError if it is not one."""
+    parts = line.strip().split()
+    if len(parts) != 4 or parts[0] != API_READ_MAGIC:
+        raise ValueError("not a read header: %r" % (line[:40],))
+    return int(parts[1]), int(parts[2]), int(parts[3], 16)
 # (api section end)
 
 # ---------------------------------------------------------------------------------------------
@@ -168,11 +297,178 @@ DRV_SEQ_SLOTS = const(8)
 # ---------------------------------------------------------------------------------------------
 # IMU / steps constants shared by drivers and host chip models (issue: steps).
 # ---------------------------------------------------------------------------------------------
+# Acceleration is exchanged in milli-g (mg), int16 per axis, clamped to +-16 g.
+IMU_MG_LIMIT = const(16000)
+IMU_RATE_MIN_HZ = const(25)  # steps.rate_hz range in the config schema
+IMU_RATE_MAX_HZ = const(100)
+
+# InvenSense MPU-6050 / MPU-6500 (register map RM-MPU-6000A, MPU-6500 register map).
+MPU_ADDR = const(0x68)  # AD0 low; 0x69 with AD0 high
+MPU6050_WHO_AM_I = const(0x68)
+MPU6500_WHO_AM_I = const(0x70)
+MPU_REG_SMPLRT_DIV = const(0x19)  # sample rate = 1 kHz / (1 + div) with the DLPF on
+MPU_REG_CONFIG = const(0x1A)  # DLPF_CFG bits 2:0; FIFO_MODE bit 6 (6500: 1 = stop when full)
+MPU_REG_ACCEL_CONFIG = const(0x1C)  # AFS_SEL bits 4:3: 0 +-2 g, 1 +-4 g, 2 +-8 g, 3 +-16 g
+MPU_REG_ACCEL_CONFIG2 = const(0x1D)  # MPU-6500 only: A_DLPF_CFG bits 2:0
+MPU_REG_FIFO_EN = const(0x23)  # ACCEL_FIFO_EN bit 3
+MPU_REG_INT_STATUS = const(0x3A)  # FIFO_OFLOW_INT bit 4 (cleared on read), DATA_RDY bit 0
+MPU_REG_ACCEL_XOUT_H = const(0x3B)  # 6 bytes, big-endian X, Y, Z
+MPU_REG_USER_CTRL = const(0x6A)  # FIFO_EN bit 6, FIFO_RESET bit 2
+MPU_REG_PWR_MGMT_1 = const(0x6B)  # DEVICE_RESET bit 7, SLEEP bit 6, CLKSEL bits 2:0
+MPU_REG_FIFO_COUNTH = const(0x72)  # 2 bytes, big-endian byte count
+MPU_REG_FIFO_R_W = const(0x74)  # burst reads stream the FIFO
+MPU_REG_WHO_AM_I = const(0x75)
+MPU6050_FIFO_BYTES = const(1024)
+MPU6500_FIFO_BYTES = const(512)
+
+# STMicroelectronics LSM6DS3 / LSM6DSO (datasheets DocID026899, DS12140).
+LSM_ADDR = const(0x6A)  # SA0 low; 0x6B with SA0 high
+LSM6DS3_WHO_AM_I = const(0x69)
+LSM6DSO_WHO_AM_I = const(0x6C)
+LSM_REG_WHO_AM_I = const(0x0F)
+LSM_REG_CTRL1_XL = const(0x10)  # ODR_XL bits 7:4 (3 = 52 Hz, 4 = 104 Hz), FS_XL bits 3:2
+LSM_REG_CTRL3_C = const(0x12)  # BOOT 7, BDU 6, IF_INC 2, SW_RESET 0
+LSM_REG_OUTX_L_XL = const(0x28)  # 6 bytes, little-endian X, Y, Z
+LSM_FS_16G = const(1)  # FS_XL codes: 0 +-2 g, 1 +-16 g, 2 +-4 g, 3 +-8 g
+LSM_FS_8G = const(3)
+# LSM6DS3 FIFO: untagged 16-bit words; reads of FIFO_DATA_OUT_L roll over within L/H.
+LSM3_REG_FIFO_CTRL3 = const(0x08)  # DEC_FIFO_XL bits 2:0 (1 = no decimation)
+LSM3_REG_FIFO_CTRL5 = const(0x0A)  # ODR_FIFO bits 6:3, FIFO_MODE bits 2:0 (6 = continuous)
+LSM3_REG_FIFO_STATUS1 = const(0x3A)  # DIFF_FIFO[7:0], unread 16-bit words
+LSM3_REG_FIFO_STATUS2 = const(0x3B)  # OVER_RUN bit 6, FIFO_EMPTY bit 4, DIFF_FIFO[11:8] bits 3:0
+LSM3_REG_FIFO_DATA_OUT_L = const(0x3E)
+LSM3_FIFO_WORDS = const(4096)  # 8 kbyte
+# LSM6DSO FIFO: 7-byte tagged words; reads from FIFO_DATA_OUT_TAG roll over every 7 bytes.
+LSMO_REG_FIFO_CTRL3 = const(0x09)  # BDR_XL bits 3:0 (3 = 52 Hz, 4 = 104 Hz)
+LSMO_REG_FIFO_CTRL4 = const(0x0A)  # FIFO_MODE bits 2:0 (6 = continuous)
+LSMO_REG_FIFO_STATUS1 = const(0x3A)  # DIFF_FIFO[7:0], unread words
+LSMO_REG_FIFO_STATUS2 = const(0x3B)  # FIFO_OVR_IA bit 6, FIFO_OVR_LATCHED bit 3, DIFF[9:8] 1:0
+LSMO_REG_FIFO_DATA_OUT_TAG = const(0x78)  # tag byte, then X, Y, Z little-endian
+LSMO_TAG_XL = const(0x02)  # TAG_SENSOR (tag byte bits 7:3) of accelerometer words
+LSMO_FIFO_WORDS = const(438)  # 3 kbyte / 7-byte words
 # (steps section end)
 
 # ---------------------------------------------------------------------------------------------
 # BLE: 128-bit UUIDs, file-transfer and control protocol (issue: BLE).
 # ---------------------------------------------------------------------------------------------
+# Running Speed and Cadence (GATT specification, RSC service 1.0). Measurement (0x2A53):
+# flags (B), instantaneous speed (H, 1/256 m/s), instantaneous cadence (B, steps/min), then
+# stride length (H, 1/100 m) if flag bit 0, total distance (I, 1/10 m) if flag bit 1.
+RSC_FLAG_STRIDE = const(0x01)  # instantaneous stride length present
+RSC_FLAG_DISTANCE = const(0x02)  # total distance present
+RSC_FLAG_RUNNING = const(0x04)  # walking or running status: 0 walking, 1 running
+RSC_MEAS_FMT = "<BHB"
+RSC_MEAS_SIZE = const(4)
+RSC_MEAS_MAX = const(10)  # with stride length and total distance
+# RSC Feature (0x2A54, uint16): what this sensor can report.
+RSC_FEAT_STRIDE = const(0x0001)
+RSC_FEAT_DISTANCE = const(0x0002)
+RSC_FEAT_RUNNING = const(0x0004)
+RSC_FEAT_CALIBRATION = const(0x0008)
+RSC_FEAT_MULTI_LOCATION = const(0x0010)
+RSC_FEATURE_FMT = "<H"
+RSC_FEATURE_SIZE = const(2)
+
+BLE_NAME_PREFIX = "retrorun-"  # advertised name: retrorun-XXXX (last two MAC bytes, hex)
+BLE_PAYLOAD_MIN = const(20)  # ATT_MTU 23 - 3
+BLE_PAYLOAD_MAX = const(244)  # ATT_MTU 247 - 3 (one LL packet with data length extension)
+
+# Adafruit BLE File Transfer, protocol version 4 (adafruit_ble_file_transfer 4.x). Service
+# 0xFEBB; characteristics are 16-bit numbers inside the base "adafXXXX-4669-6c65-5472-
+# 616e73666572" ("FileTransfer"). Formats: the client's, with its pad bytes "x" written as
+# "B" (MicroPython's struct has no "x"); sizes are those on the wire.
+UUID_FT_SERVICE = const(0xFEBB)
+UUID_FT_VERSION = "adaf0100-4669-6c65-5472-616e73666572"  # uint32, read: FT_VERSION
+UUID_FT_TRANSFER = "adaf0200-4669-6c65-5472-616e73666572"  # write-no-response + notify
+FT_VERSION = const(4)
+FT_READ = const(0x10)
+FT_READ_DATA = const(0x11)
+FT_READ_PACING = const(0x12)
+FT_WRITE = const(0x20)
+FT_WRITE_PACING = const(0x21)
+FT_WRITE_DATA = const(0x22)
+FT_DELETE = const(0x30)
+FT_DELETE_STATUS = const(0x31)
+FT_MKDIR = const(0x40)
+FT_MKDIR_STATUS = const(0x41)
+FT_LISTDIR = const(0x50)
+FT_LISTDIR_ENTRY = const(0x51)
+FT_MOVE = const(0x60)
+FT_MOVE_STATUS = const(0x61)
+FT_OK = const(0x01)
+FT_ERROR = const(0x02)  # refused: not authenticated, outside the sessions folder, I/O error
+FT_ERROR_NO_FILE = const(0x03)
+FT_ERROR_PROTOCOL = const(0x04)
+FT_FLAG_DIRECTORY = const(0x01)
+FT_READ_FMT = "<BBHII"  # READ, 0, path length, offset, chunk size; then the path
+FT_READ_SIZE = const(12)
+FT_READ_DATA_FMT = "<BBHIII"  # READ_DATA, status, 0, offset, total length, chunk length
+FT_READ_DATA_SIZE = const(16)
+FT_PACING_FMT = "<BBHII"  # READ_PACING / WRITE_DATA: cmd, status, 0, offset, size
+FT_PACING_SIZE = const(12)
+FT_WRITE_FMT = "<BBHIQI"  # WRITE, 0, path length, offset, mtime ns, total length; path
+FT_WRITE_SIZE = const(20)
+FT_WRITE_PACING_FMT = "<BBHIQI"  # WRITE_PACING, status, 0, offset, mtime ns, free space
+FT_WRITE_PACING_SIZE = const(20)
+FT_PATH_CMD_FMT = "<BBH"  # DELETE / LISTDIR: cmd, 0, path length; then the path
+FT_PATH_CMD_SIZE = const(4)
+FT_MKDIR_FMT = "<BBHIQ"  # MKDIR, 0, path length, 0, mtime ns; then the path
+FT_MKDIR_SIZE = const(16)
+FT_MKDIR_STATUS_FMT = "<BBHIQ"  # MKDIR_STATUS, status, 0, 0, mtime ns
+FT_MKDIR_STATUS_SIZE = const(16)
+FT_STATUS_FMT = "<BB"  # DELETE_STATUS / MOVE_STATUS: cmd, status
+FT_STATUS_SIZE = const(2)
+FT_MOVE_FMT = "<BBHH"  # MOVE, 0, old length, new length; then old + b" " + new
+FT_MOVE_SIZE = const(6)
+FT_LISTDIR_ENTRY_FMT = "<BBHIIIQI"  # cmd, status, path length, i, total, flags, mtime, size
+FT_LISTDIR_ENTRY_SIZE = const(28)
+FT_CLIENT_CHUNK = const(490)  # what adafruit_ble_file_transfer asks for per READ chunk
+
+# retrorun control service (128-bit, our own base). Control: write-no-response + notify,
+# framed messages; live: notify/read, LIVE_FMT; both owner-only (docs/ble.md).
+UUID_RR_SERVICE = "5e7a0001-8d1c-4b5e-a4f2-72657472756e"
+UUID_RR_CONTROL = "5e7a0002-8d1c-4b5e-a4f2-72657472756e"
+UUID_RR_LIVE = "5e7a0003-8d1c-4b5e-a4f2-72657472756e"
+# Each control packet: one byte CTL_PKT_START (first packet of a message) | sequence number
+# (0..127, +1 per packet of the message), then message bytes. A message: CTL_HEAD_FMT (op,
+# status, payload length) then the payload. A gap in sequence numbers drops the message.
+CTL_PKT_START = const(0x80)
+CTL_PKT_SEQ = const(0x7F)
+CTL_HEAD_FMT = "<BBH"
+CTL_HEAD_SIZE = const(4)
+CTL_MSG_MAX = const(1024)  # largest message payload either side accepts
+CTL_REPLY = const(0x80)  # op | CTL_REPLY in answers
+CTL_HELLO = const(0x01)  # -> version B, has-secret B, device nonce; opens the challenge
+CTL_AUTH = const(0x02)  # host tag (32) + host nonce (16) -> device tag (32)
+CTL_STATUS = const(0x03)  # -> JSON status
+CTL_SESSIONS = const(0x04)  # -> JSON list of sessions
+CTL_CONFIG_GET = const(0x05)  # -> JSON config
+CTL_CONFIG_SET = const(0x06)  # JSON {key: value} -> JSON config after the change
+CTL_MARK_SYNCED = const(0x07)  # JSON session id -> JSON answer
+CTL_FILE_HASH = const(0x08)  # session name -> size I + SHA-256 (32)
+CTL_WHY = const(0x09)  # -> why the last file-transfer request was refused (UTF-8)
+CTL_OK = const(0)
+CTL_ERR_NOT_AUTH = const(1)  # not authenticated on this connection: answer the challenge
+CTL_ERR_BAD_TAG = const(2)  # wrong secret (or no challenge open)
+CTL_ERR_NO_SECRET = const(3)  # the device has no pairing secret: pair over USB first
+CTL_ERR_LOCKED = const(4)  # too many wrong answers on this connection: reconnect
+CTL_ERR_INVALID = const(5)  # bad request or value; payload says why
+CTL_ERR_UNKNOWN = const(6)  # unknown op
+CTL_ERR_FAILED = const(7)  # the device failed to do it; payload says why
+CTL_ERROR_NAMES = ("ok", "not authenticated", "wrong secret", "device not paired",
+                   "locked", "invalid request", "unknown command", "device error")
+AUTH_NONCE_SIZE = const(16)
+AUTH_TAG_SIZE = const(32)
+AUTH_SECRET_SIZE = const(32)
+AUTH_MAX_FAILURES = const(3)  # per connection
+AUTH_HOST_LABEL = b"retrorun-auth-host"  # host tag = HMAC(secret, label + Nd + Nh)
+AUTH_DEVICE_LABEL = b"retrorun-auth-device"  # device tag = HMAC(secret, label + Nd + Nh)
+BLE_SECRET_PATH = "/ble_secret"  # 32 raw bytes, written over USB by `retrorun pair`
+# Live characteristic: distance mm (0xFFFF none), alert level (ALERT_*), sensor state (0 ok or
+# a negative SENSOR_* / NO_READING code), cadence steps/min.
+LIVE_FMT = "<HBbB"
+LIVE_SIZE = const(5)
+LIVE_NO_DISTANCE = const(0xFFFF)
 # (ble section end)
 
 

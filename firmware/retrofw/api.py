@@ -1,0 +1,122 @@
+"""Device API: the functions the laptop calls over the REPL (`import retrofw.api as a; a.status()`).
+
+Each prints one line of compact JSON on stdout, except `read()`, which prints a header line and
+then raw session bytes escaped for the raw REPL (framing in wire.py, shared with the host):
+
+    RRD <offset> <length> <crc32 hex>\\n<escaped bytes>
+
+Errors are answered as {"ok":false,"error":"..."} (also by read(), instead of the header).
+The running app shares its live state by filling `live` (battery, sensor health, board) and
+registering its SessionWriter with `attach()`. Formats: docs/device-api.md.
+"""
+
+import binascii
+import json
+import sys
+
+from retrofw import settings, wire
+from retrofw.store import SessionStore
+from retrofw.version import VERSION
+
+ROOT = "/"
+live = {"board": "", "battery_mv": None, "battery_pct": None, "sensor": "unknown"}
+_writer = None
+_on_config = None
+
+
+def attach(writer=None, on_config=None, root=None):
+    """Called by the app: the active SessionWriter, a callback for new configs, the fs root."""
+    global _writer, _on_config, ROOT
+    _writer = writer
+    _on_config = on_config
+    if root is not None:
+        ROOT = root
+
+
+def _store():
+    if _writer is not None:
+        return _writer.store
+    return SessionStore(ROOT)
+
+
+def _answer(obj):
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")))
+    sys.stdout.write("\n")
+
+
+def _error(message):
+    _answer({"ok": False, "error": message})
+
+
+def status():
+    store = _store()
+    ids = store.ids()
+    unsynced = 0
+    for sid in ids:
+        if not store.synced(sid):
+            unsynced += 1
+    values, fallback, _msg = settings.load(ROOT)
+    w = _writer.status() if _writer is not None and not _writer.closed else None
+    _answer({"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
+             "firmware": VERSION, "board": live.get("board", ""),
+             "battery_mv": live.get("battery_mv"), "battery_pct": live.get("battery_pct"),
+             "sensor": live.get("sensor", "unknown"), "free_kb": store.free_kb(),
+             "sessions": len(ids), "unsynced": unsynced,
+             "recording": w["session"] if w else None,
+             "storage_full": bool(w and w["storage_full"]),
+             "config_hash": settings.config_hash(values), "config_fallback": fallback})
+
+
+def sessions():
+    _answer({"ok": True, "sessions": _store().list()})
+
+
+def read(session, offset, size):
+    """Bytes [offset, offset+size) of a session file (size capped at wire.API_READ_MAX)."""
+    store = _store()
+    if store.size(session) < 0:
+        _error("no session %d" % session)
+        return
+    if size > wire.API_READ_MAX:
+        size = wire.API_READ_MAX
+    if offset < 0 or size < 0:
+        _error("offset and size must not be negative")
+        return
+    with open(store.path(session), "rb") as f:
+        f.seek(offset)
+        data = f.read(size)
+    out = sys.stdout
+    raw = getattr(out, "buffer", out)
+    if raw is not out:
+        out.flush()
+    raw.write(wire.api_read_header(offset, len(data), binascii.crc32(data)).encode())
+    raw.write(bytes(wire.api_escape(data)))
+    if hasattr(raw, "flush"):
+        raw.flush()
+
+
+def mark_synced(session):
+    store = _store()
+    if store.size(session) < 0:
+        _error("no session %d" % session)
+    elif session == store.active:
+        _error("session %d is still recording; stop the run first" % session)
+    else:
+        store.mark_synced(session)
+        _answer({"ok": True, "id": session})
+
+
+def config_get():
+    values, fallback, msg = settings.load(ROOT)
+    _answer({"ok": True, "config": values, "hash": settings.config_hash(values),
+             "fallback": fallback, "message": msg})
+
+
+def config_set(changes):
+    values, errors = settings.set_values(ROOT, changes)
+    if errors:
+        _answer({"ok": False, "errors": errors})
+        return
+    if _on_config is not None:
+        _on_config(values)
+    _answer({"ok": True, "config": values, "hash": settings.config_hash(values)})
