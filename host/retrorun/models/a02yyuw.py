@@ -49,9 +49,13 @@ def frame(distance_mm: int, *, corrupt: bool = False) -> bytes:
 
 
 class A02YYUWModel:
-    """A module feeding `uart` on `clock`. `target`: mm, None, or callable(now_us)."""
+    """A module feeding `uart` on `clock`. `target`: mm, None, or callable(now_us).
 
-    def __init__(self, clock: Clock, uart: ListeningUART | None = None, mode: str = "auto",
+    `clock`: a `Clock` or anything with `now_us` and `schedule(at_us, fn)` (the virtual board's
+    `Hardware`). `uart`: a `ListeningUART` (hears trigger bytes by itself) or a plain `UARTPort`
+    whose writes reach `received()`."""
+
+    def __init__(self, clock: Clock, uart: UARTPort | None = None, mode: str = "auto",
                  trigger_byte: int = wire.UUS_TRIGGER_JSN, period_ms: int = 100,
                  target: int | Callable[[int], int | None] | None = None, min_mm: int = 30,
                  max_mm: int = 4500, noise_mm: int = 0, seed: int = 1):
@@ -69,9 +73,18 @@ class A02YYUWModel:
         self._last: bytes = frame(0)
         self._busy = False
         if mode == "auto":
-            clock.at(clock.now_us + self.period_us, self._auto)
-        else:
+            clock.schedule(clock.now_us + self.period_us, self._auto)
+        elif isinstance(self.uart, ListeningUART):
             self.uart.on_write.append(self._on_rx)
+
+    # virtual board hooks (retrorun.vboard.hw.Hardware.attach_uart): bytes are already pushed
+    # into `uart` by scheduled events, so poll has nothing to do; received() hears the ESP32.
+    def poll(self, hw, port) -> None:
+        pass
+
+    def received(self, hw, data: bytes) -> None:
+        if self.mode == "trigger":
+            self._on_rx(bytes(data))
 
     def distance_now(self) -> int | None:
         target = self.target
@@ -103,7 +116,7 @@ class A02YYUWModel:
 
     def _auto(self) -> None:
         self._emit()
-        self.clock.at(self.clock.now_us + self.period_us, self._auto)
+        self.clock.schedule(self.clock.now_us + self.period_us, self._auto)
 
     def _on_rx(self, data: bytes) -> None:
         if self.trigger_byte not in data or self._busy:
@@ -111,7 +124,7 @@ class A02YYUWModel:
         self._busy = True
         d = self.distance_now()
         flight = round(2_000_000 * (d if d is not None else self.max_mm) / SOUND_MM_S)
-        self.clock.at(self.clock.now_us + flight + PROCESSING_US, self._answer)
+        self.clock.schedule(self.clock.now_us + flight + PROCESSING_US, self._answer)
 
     def _answer(self) -> None:
         self._busy = False

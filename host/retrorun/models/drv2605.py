@@ -149,7 +149,7 @@ class DRV2605Model:
         self._seq_end_us = t
         self._seq_gen += 1
         gen = self._seq_gen
-        self.clock.at(t, lambda: self._sequence_done(gen))
+        self.clock.schedule(t, lambda: self._sequence_done(gen))
 
     def _sequence_done(self, gen: int) -> None:
         if gen == self._seq_gen and self._seq_end_us >= 0:

@@ -99,8 +99,8 @@ class HCSR04Model:
                 width += self._rng.randint(-self.jitter_us, self.jitter_us)
         start = now + ECHO_DELAY_US
         self._busy_until = start + width
-        self.clock.at(start, lambda: self._drive(1))
-        self.clock.at(start + width, lambda: self._drive(0))
+        self.clock.schedule(start, lambda: self._drive(1))
+        self.clock.schedule(start + width, lambda: self._drive(0))
 
     def _drive(self, level: int) -> None:
         if self._fault is None:

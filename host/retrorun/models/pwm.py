@@ -1,7 +1,7 @@
 """Virtual time, GPIO pins and PWM outputs that behave like MicroPython's machine.Pin / machine.PWM.
 
 Everything here runs on a `Clock` the caller owns: nothing reads the wall clock. Chip models
-schedule their pin changes on the clock (`clock.at(t_us, fn)`); the clock fires them in time
+schedule their pin changes on the clock (`clock.schedule(t_us, fn)`); the clock fires them in time
 order while it advances, so a driver that sleeps (`clock.sleep_us`) or a test that calls
 `clock.advance(us)` sees edges and interrupts at the right virtual moments. `PWM` records every
 duty change with its timestamp: that list is the haptic timeline the virtual board reports.
@@ -21,7 +21,8 @@ class Clock:
 
     `now_us` only moves forward, through `advance`, `advance_to` or the sleep functions. The
     `ticks_*` and `sleep_*` methods have MicroPython's `time` signatures so they can be handed to
-    drivers as their time source.
+    drivers as their time source. Models only use `now_us`, `schedule`, `next_event_us` and
+    `advance_to`, so the virtual board's `Hardware` (same methods) can stand in for a Clock.
     """
 
     def __init__(self, start_us: int = 0):
@@ -32,6 +33,10 @@ class Clock:
     def at(self, t_us: int, fn: Callable[[], None]) -> None:
         """Run `fn()` when the clock reaches `t_us` (immediately ordered after earlier events)."""
         heapq.heappush(self._queue, (max(t_us, self.now_us), next(self._order), fn))
+
+    def schedule(self, at_us: int, action: Callable[[], None]) -> None:
+        """Same as `at`: the virtual board's `Hardware` has this name, so models take either."""
+        self.at(at_us, action)
 
     def next_event_us(self) -> int | None:
         return self._queue[0][0] if self._queue else None

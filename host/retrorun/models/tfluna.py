@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from retrofw import wire
 from retrorun.models.a02yyuw import ListeningUART
+from retrorun.models.bus import UARTPort
 from retrorun.models.pwm import Clock
 
 FAULTS = (None, "silent", "bad_checksum", "frozen", "overexposed")
@@ -37,9 +38,12 @@ def frame(dist_cm: int, amp: int, temp_c: float = 25.0, *, corrupt: bool = False
 
 
 class TFLunaModel:
-    """A TF-Luna feeding `uart`. `target`: mm, None, or callable(now_us) -> mm | None."""
+    """A TF-Luna feeding `uart`. `target`: mm, None, or callable(now_us) -> mm | None.
 
-    def __init__(self, clock: Clock, uart: ListeningUART | None = None, rate_hz: int = 100,
+    `clock`: a `Clock` or the virtual board's `Hardware`; `uart`: a `ListeningUART` or a plain
+    `UARTPort` whose writes reach `received()`."""
+
+    def __init__(self, clock: Clock, uart: UARTPort | None = None, rate_hz: int = 100,
                  target: int | Callable[[int], int | None] | None = None,
                  reflectivity: float = 0.9, temp_c: float = 31.0, noise: bool = True,
                  seed: int = 1):
@@ -55,21 +59,29 @@ class TFLunaModel:
         self._last = frame(0, 0, temp_c)
         self.rate_hz = 0
         self._generation = 0
-        self.uart.on_write.append(self._on_rx)
+        if isinstance(self.uart, ListeningUART):
+            self.uart.on_write.append(self._on_rx)
         self._set_rate(rate_hz)
+
+    # virtual board hooks (retrorun.vboard.hw.Hardware.attach_uart)
+    def poll(self, hw, port) -> None:
+        pass  # frames are pushed into `uart` by scheduled events
+
+    def received(self, hw, data: bytes) -> None:
+        self._on_rx(bytes(data))
 
     def _set_rate(self, hz: int) -> None:
         self.rate_hz = hz
         self._generation += 1
         if hz:
             generation = self._generation
-            self.clock.at(self.clock.now_us + 1_000_000 // hz, lambda: self._tick(generation))
+            self.clock.schedule(self.clock.now_us + 1_000_000 // hz, lambda: self._tick(generation))
 
     def _tick(self, generation: int) -> None:
         if generation != self._generation:
             return  # the rate changed: this schedule is dead
         self._emit()
-        self.clock.at(self.clock.now_us + 1_000_000 // self.rate_hz,
+        self.clock.schedule(self.clock.now_us + 1_000_000 // self.rate_hz,
                       lambda: self._tick(generation))
 
     def _on_rx(self, data: bytes) -> None:
