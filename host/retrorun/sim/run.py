@@ -81,8 +81,9 @@ def check_expectations(sc: scn.Scenario, result: dict) -> list[dict]:
                        "ok": result["fault_seen"] == exp["fault"]})
     if exp.get("no_false_alarms"):
         checks.append({"expect": "no false alarms", "ok": not result["false_alarms"]})
-    if "collision" in exp and exp["collision"] and not sc.physics_limited:
+    if result["collision"] and not sc.physics_limited:
         checks.append({"expect": "within physics", "ok": result["physics_check"] == "ok"})
+        checks.append({"expect": "stop felt >= 0.8 s before contact", "ok": not result["missed"]})
     return checks
 
 

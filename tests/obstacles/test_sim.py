@@ -1,0 +1,195 @@
+"""The scenario simulator: scenario validation, world geometry, sensor models, the MicroPython
+run, metrics, the `sim run` command and the obstacles bench."""
+
+import copy
+import json
+import math
+
+import pytest
+
+from retrofw import wire
+from retrorun.cli import main
+from retrorun.errors import RetrorunError
+from retrorun.sim import scenario as scn
+from retrorun.sim.device import DeviceRun
+from retrorun.sim.metrics import Timeline
+from retrorun.sim.run import run_scenario, summarize
+from retrorun.sim.sensors import KINDS, SensorModel
+from retrorun.sim.world import Runner, build_objects
+
+WALL = {
+    "name": "wall_test", "seed": 5, "duration_s": 20,
+    "runner": {"start_mps": 0, "segments": [{"duration_s": 2, "to_mps": 2.0}]},
+    "objects": [{"type": "wall", "x_m": 25}],
+    "sensor": {"kind": "hcsr04"},
+    "expect": {"collision": True, "min_level": "stop"},
+}
+
+
+def scenario(**changes):
+    data = copy.deepcopy(WALL)
+    data.update(changes)
+    return scn.parse(data)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"duration_s": -1}, "duration_s"),
+    ({"sensor": {"kind": "radar"}}, "sensor.kind"),
+    ({"objects": [{"type": "tree", "x_m": 3}]}, "type must be"),
+    ({"config": {"mode": "beach"}}, "config.mode"),
+    ({"config": {"bogus": 1}}, "unknown config"),
+    ({"physics_limited": True}, "physics_reason"),
+    ({"sensor": {"kind": "hcsr04", "faults": [{"type": "melted", "at_s": 1}]}}, "faults"),
+])
+def test_bad_scenarios_are_refused_with_a_clear_message(bad, message):
+    data = copy.deepcopy(WALL)
+    data.update(bad)
+    with pytest.raises(RetrorunError, match=message):
+        scn.parse(data)
+
+
+def test_runner_profile_integrates_ramps_and_holds():
+    r = Runner({"start_mps": 0, "segments": [{"duration_s": 2, "to_mps": 4.0},
+                                             {"duration_s": 3}, {"duration_s": 1, "to_mps": 0}]})
+    assert r.position(2.0) == pytest.approx(4.0)
+    assert r.position(5.0) == pytest.approx(16.0)
+    assert r.position(6.0) == pytest.approx(18.0)
+    assert r.speed(7.0) == 0
+
+
+def test_narrow_beam_misses_an_offset_post_wide_beam_sees_it():
+    post = build_objects([{"type": "post", "x_m": 5, "y_m": 0.3}])[0]
+    luna = SensorModel({"kind": "tfluna"})
+    sonar = SensorModel({"kind": "hcsr04"})
+    assert not post.geometry(0.0, 0.0, luna.half_beam)[1]
+    rng, in_beam, in_corr, _gap, _w = post.geometry(0.0, 0.0, sonar.half_beam)
+    assert in_beam and in_corr is False and rng == pytest.approx(math.hypot(5, 0.3) - 0.04)
+
+
+def test_sensor_readings_follow_the_wall_with_datasheet_noise():
+    sc = scenario(runner={"start_mps": 0}, objects=[{"type": "wall", "x_m": 3.0}])
+    model = SensorModel(sc.sensor)
+    readings = model.readings(Runner(sc.runner), build_objects(sc.objects), 10, seed=1)
+    values = [v for _, v in readings if v >= 0]
+    assert len(readings) == pytest.approx(10000 / KINDS["hcsr04"].period_ms, abs=2)
+    assert len(values) > 0.9 * len(readings)
+    near = [v for v in values if abs(v - 3000) < 100]
+    assert len(near) >= len(values) - 3  # spurious echoes are rare
+    assert readings == model.readings(Runner(sc.runner), build_objects(sc.objects), 10, seed=1)
+
+
+def test_out_of_range_is_no_reading_and_tilt_brings_the_ground():
+    sc = scenario(runner={"start_mps": 0}, objects=[{"type": "wall", "x_m": 9.0}])
+    level = SensorModel(sc.sensor)
+    readings = level.readings(Runner(sc.runner), build_objects(sc.objects), 5, seed=2)
+    assert sum(1 for _, v in readings if v == wire.NO_READING) > 0.95 * len(readings)
+    tilted = SensorModel({"kind": "hcsr04", "tilt_deg": 8, "height_m": 1.0})
+    ground = tilted.ground_range()
+    assert ground == pytest.approx(1.0 / math.sin(math.radians(15.5)))
+    values = [v for _, v in tilted.readings(Runner(sc.runner), [], 5, seed=2) if v >= 0]
+    assert len(values) > 20 and all(abs(v - ground * 1000) < 150 for v in values[:20])
+
+
+def test_sunlight_shortens_time_of_flight_range():
+    wall = build_objects([{"type": "wall", "x_m": 2}])[0]
+    dark = SensorModel({"kind": "vl53l1x"})
+    sun = SensorModel({"kind": "vl53l1x", "sunlight": 1.0})
+    assert sun.reliable_range(wall, 100, 2) < 0.3 * dark.reliable_range(wall, 100, 2)
+
+
+@pytest.mark.parametrize("kind, code", [("vl53l1x", wire.SENSOR_NO_ACK),
+                                        ("uart_ultrasonic", wire.SENSOR_TIMEOUT),
+                                        ("hcsr04", wire.SENSOR_STUCK)])
+def test_unplugged_sensor_reports_its_driver_code(kind, code):
+    model = SensorModel({"kind": kind, "tilt_deg": -5,
+                         "faults": [{"type": "unplugged", "at_s": 1.0}]})
+    readings = model.readings(Runner({"start_mps": 0}), [], 3, seed=3)
+    after = [v for t, v in readings if t > 1800]
+    assert after and set(after) == {code}
+    assert all(v == wire.NO_READING for t, v in readings if t < 900)
+
+
+def test_timeline_queries():
+    run = DeviceRun(levels=[(0, 0, -1, 0, 0), (100, 1, 0, 0, 0), (300, 3, 0, 0, 0),
+                            (900, 0, 0, 0, 0)],
+                    motor=[(100, 170), (180, 0), (300, 255), (900, 0)],
+                    fuel_mean=0, fuel_max=0, fuel_total=0)
+    tl = Timeline(run)
+    assert tl.level_at(250) == 1 and tl.level_at(300) == 3
+    assert tl.motor_on_from(200) == 300 and tl.motor_on_from(120) == 120
+    assert tl.run_start(800, 1, 3) == 100 and tl.run_start(800, 3, 3) == 300
+    assert list(tl.rises(2, 2)) == [300]
+
+
+def test_wall_scenario_escalates_and_is_scored(mpy):
+    res = run_scenario(scenario(), mpy=mpy)
+    assert res["collision"] and res["contact_s"] == pytest.approx(13.5, abs=0.05)
+    levels = [e["level"] for e in res["timeline"] if e["event"] == "level"]
+    assert levels.index("notice") < levels.index("stop")
+    assert res["lead_time_ratio"] >= 0.9 and not res["missed"]
+    assert all(c["ok"] for c in res["expectations"])
+    times = [e["t_s"] for e in res["timeline"]]
+    assert times == sorted(times)
+    assert 5_000 < res["fuel_per_reading"] < 200_000
+
+
+def test_metrics_catch_a_pipeline_tuned_too_late(mpy):
+    late = scenario(config={"stop_m": 0.3, "warning_m": 0.5, "notice_m": 0.8,
+                            "ttc_stop_s": 0.2, "ttc_warning_s": 0.4})
+    res = run_scenario(late, mpy=mpy)
+    assert res["missed"] and res["lead_time_ratio"] < 0.9
+    assert not all(c["ok"] for c in res["expectations"])
+    summary = summarize([res])
+    assert not summary["passed"]["missed"] and not summary["all_passed"]
+
+
+def test_metrics_catch_false_alarms(mpy):
+    # The wall stands beside the path (a fence 0.2 m from the sensor axis would be in the beam):
+    # with an absurd warning distance, alerts fire with nothing on a collision course.
+    fence = scenario(duration_s=15, objects=[{"type": "car", "x_m": 20, "y_m": 1.0,
+                                              "length_m": 30, "width_m": 0.2}],
+                     sensor={"kind": "uart_ultrasonic", "half_beam_deg": 40},
+                     config={"warning_m": 3.9, "notice_m": 4.4}, expect={})
+    res = run_scenario(fence, mpy=mpy)
+    assert not res["collision"] and res["false_alarms"]
+
+
+def test_sim_run_command_json(capsys):
+    path = scn.SCENARIO_DIR / "sensor_unplugged_vl53l1x.json"
+    assert main(["sim", "run", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fault_seen"] and 0 < out["fault_detect_s"] <= 1.0
+    assert any(e["event"] == "level" and e["level"] == "fault" for e in out["timeline"])
+
+
+def test_sim_run_command_human_and_missing_file(capsys, tmp_path):
+    path = scn.SCENARIO_DIR / "treadmill_drift_uart_ultrasonic.json"
+    assert main(["sim", "run", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "Timeline" in text and "stop" in text
+    assert main(["sim", "run", str(tmp_path / "nope.json")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_suite_covers_the_required_scenarios():
+    names = [p.stem for p in scn.suite()]
+    assert len(names) >= 20
+    loaded = [scn.load(p) for p in scn.suite()]
+    assert {s.kind for s in loaded} == set(wire.DISTANCE_KINDS)
+    for needle in ("wall_2.0", "wall_2.5", "wall_3.5", "wall_4.5", "post", "person_toward",
+                   "person_away", "person_crossing", "cyclist_6mps", "parked_cars", "bushes",
+                   "open_field", "unplugged", "stuck", "blinded", "treadmill"):
+        assert any(needle in n for n in names), needle
+    assert all(s.physics_reason for s in loaded if s.physics_limited)
+
+
+@pytest.mark.slow
+def test_bench_meets_every_target(capsys):
+    assert main(["bench", "obstacles", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    summary = out["summary"]
+    for key in ("lead_time_ratio_min", "missed", "false_alarms_per_km", "latency_p95_ms",
+                "fault_detect_max_s"):
+        assert key in summary
+    assert summary["all_passed"], summary
+    assert len(out["scenarios"]) == summary["scenarios"] >= 20
