@@ -250,6 +250,8 @@ VL53_REG_VALID_PHASE_HIGH = const(0x0069)
 VL53_REG_INTERMEASUREMENT = const(0x006C)  # 32 bits, in oscillator ticks
 VL53_REG_WOI_SD0 = const(0x0078)
 VL53_REG_INITIAL_PHASE_SD0 = const(0x007A)
+VL53_REG_ROI_CENTRE = const(0x007F)  # ROI_CONFIG__USER_ROI_CENTRE_SPAD (199 = optical centre)
+VL53_REG_ROI_SIZE = const(0x0080)  # (height - 1) << 4 | (width - 1), 4..16 SPADs each way
 VL53_REG_INTERRUPT_CLEAR = const(0x0086)
 VL53_REG_MODE_START = const(0x0087)  # 0x40 start continuous ranging, 0x00 stop
 VL53_REG_RESULT = const(0x0089)  # RESULT__RANGE_STATUS; the block read spans 0x89..0x99

@@ -160,3 +160,9 @@ result = out
     assert result[0] == wire.NO_READING
     assert abs(result[1] - 2000) <= 20  # the second ping: 11.6 ms of echo
     assert result[2] == wire.NO_READING  # re-armed but no edges yet: counted, not yet stuck
+
+
+def test_a_too_short_trigger_pulse_is_ignored_by_the_module():
+    clock, model, sensor = rig(target=1000, trig_us=5)
+    assert every_period(clock, sensor, 3)[-1] == wire.SENSOR_STUCK
+    assert model.pings == 0

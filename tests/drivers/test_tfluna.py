@@ -152,3 +152,11 @@ def test_parser_counts_garbage_as_bad_frames_only_when_framed():
     p = FrameParser()
     noise = bytearray(b"\x00\x13\x7e" * 20)
     assert p.feed(noise, len(noise)) == 0 and p.bad == 0
+
+
+def test_rate_can_be_set_at_construction():
+    clock = Clock()
+    model = TFLunaModel(clock, target=1000)
+    sensor = TFLuna(model.uart, rate_hz=50, ticks_ms=clock.ticks_ms)
+    assert model.rate_hz == 50 and sensor.period_ms == 20
+    assert bytes(model.uart.tx) == bytes((0x5A, 0x06, 0x03, 50, 0, (0x5A + 6 + 3 + 50) & 0xFF))

@@ -161,3 +161,17 @@ no_alloc(m, 0)
 result = [m(0), mem_delta(m, 0)]
 """)
     assert got[0] == 0x0502 and got[1] == 0  # the second result read; no bytes allocated
+
+
+def test_region_of_interest_narrows_the_cone_and_the_reach():
+    clock, model, _bus, sensor = rig(target=3500)
+    assert model.roi() == (16, 16) and model.fov_deg() == 27.0
+    assert abs(run(clock, sensor, 0.3)[-1] - 3500) <= 40
+    clock, model, _bus, sensor = rig(target=3500, roi=6)
+    assert model.roi() == (6, 6) and model.regs[wire.VL53_REG_ROI_CENTRE] == 199
+    assert 15.0 < model.fov_deg() < 20.0
+    assert run(clock, sensor, 0.3)[-1] == wire.NO_READING  # 36 SPADs do not reach 3.5 m
+    model.target = 1200
+    assert abs(run(clock, sensor, 0.3)[-1] - 1200) <= 30
+    with pytest.raises(ValueError):
+        rig(roi=3)

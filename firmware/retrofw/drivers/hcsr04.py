@@ -50,12 +50,13 @@ class HCSR04:
     trig, echo: machine.Pin objects (output, input). variant: "hcsr04" or "jsn-sr04t" (sets the
     blind zone `min_mm`, `max_mm` and `period_ms`; each may be overridden). temperature_c: air
     temperature for the speed of sound (int degrees C, -20..50). Distances below `min_mm` are
-    reported as `min_mm` (something is at least that close).
+    reported as `min_mm` (something is at least that close). trig_us: TRIG pulse width (the
+    datasheets ask for >= 10 us; lengthen it for a clone that does not answer).
     """
 
     def __init__(self, trig, echo, variant="hcsr04", min_mm=None, max_mm=None, period_ms=None,
-                 temperature_c=20, irq=False, stuck_after=3, time_pulse_us=None, ticks_us=None,
-                 sleep_us=None):
+                 temperature_c=20, irq=False, stuck_after=3, trig_us=wire.US_TRIG_US,
+                 time_pulse_us=None, ticks_us=None, sleep_us=None):
         if variant not in _VARIANTS:
             raise ValueError("variant must be 'hcsr04' or 'jsn-sr04t'")
         if not -20 <= temperature_c <= 50:
@@ -74,6 +75,7 @@ class HCSR04:
         self._trig = trig
         self._echo = echo
         self._stuck_after = stuck_after
+        self.trig_us = trig_us
         self._high = 0  # consecutive triggers that found ECHO already high
         self._silent = 0  # consecutive triggers with no rising edge
         if time_pulse_us is None:
@@ -114,7 +116,7 @@ class HCSR04:
     def _fire(self):
         trig = self._trig
         trig.value(1)
-        self._sleep_us(wire.US_TRIG_US)
+        self._sleep_us(self.trig_us)
         trig.value(0)
 
     def _no_rise(self):

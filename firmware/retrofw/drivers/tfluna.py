@@ -91,13 +91,15 @@ class FrameParser:
 class TFLuna:
     """Distance from a TF-Luna on `uart` (machine.UART at 115200).
 
-    period_ms: output period (10 at the default 100 Hz; see `set_rate`). max_mm: longest
+    period_ms: output period (10 at the default 100 Hz). rate_hz: if given, command that frame
+    rate now (`set_rate`; 50 Hz halves the parsing cost and still gives 8 cm steps at 4 m/s;
+    not saved in the chip, so it is sent at every start). max_mm: longest
     distance trusted (8000). timeout_ms: silence that counts as SENSOR_TIMEOUT (default 200).
     frozen_ms: 0 turns frozen detection off (default 1000). ticks_ms: time source.
     """
 
     def __init__(self, uart, period_ms=10, max_mm=8000, timeout_ms=200, bad_after=3,
-                 frozen_ms=1000, ticks_ms=None):
+                 frozen_ms=1000, rate_hz=None, ticks_ms=None):
         if ticks_ms is None:
             import time
 
@@ -120,6 +122,8 @@ class TFLuna:
         self._raw_since = now
         self._result = wire.NO_READING
         self.fresh = False
+        if rate_hz is not None:
+            self.set_rate(rate_hz)
 
     def set_rate(self, hz):
         """Set the output frame rate (1..250 Hz; the chip supports 500/n Hz)."""

@@ -52,13 +52,15 @@ class VL53L1X:
     i2c: machine.I2C. timing_budget_ms: 20/33/50/100/200/500. inter_measurement_ms: period of
     the results (>= budget; default = budget), exposed as `period_ms`. max_mm: longest distance
     trusted (4000). ambient_blind_kcps: ambient rate (kcps, all SPADs) at which failures count as
-    blinded (1000). timeout_ms: default 3 periods + 100. Raises OSError when the chip is absent,
+    blinded (1000). timeout_ms: default 3 periods + 100. roi: side of the square region of
+    interest in SPADs, 4..16 (16 = the full 27 degree field of view; smaller narrows the cone and
+    keeps path-edge clutter out, at the cost of signal). Raises OSError when the chip is absent,
     is not a VL53L1X, or does not boot.
     """
 
     def __init__(self, i2c, address=wire.VL53_ADDR, timing_budget_ms=50,
                  inter_measurement_ms=None, max_mm=4000, ambient_blind_kcps=1000,
-                 timeout_ms=None, frozen_ms=1000, ticks_ms=None, sleep_ms=None):
+                 timeout_ms=None, frozen_ms=1000, roi=16, ticks_ms=None, sleep_ms=None):
         budget = None
         for row in wire.VL53_LONG_BUDGETS:
             if row[0] == timing_budget_ms:
@@ -68,6 +70,9 @@ class VL53L1X:
         imp = timing_budget_ms if inter_measurement_ms is None else inter_measurement_ms
         if imp < timing_budget_ms:
             raise ValueError("inter_measurement_ms must be >= timing_budget_ms")
+        if not 4 <= roi <= 16:
+            raise ValueError("roi must be 4..16 SPADs")
+        self.roi = roi
         if ticks_ms is None or sleep_ms is None:
             import time
 
@@ -167,6 +172,9 @@ class VL53L1X:
         self._write8(wire.VL53_REG_VALID_PHASE_HIGH, 0xB8)
         self._write16(wire.VL53_REG_WOI_SD0, 0x0F0D)
         self._write16(wire.VL53_REG_INITIAL_PHASE_SD0, 0x0E0E)
+        # region of interest: a square of roi x roi SPADs around the optical centre (ULD SetROI)
+        self._write8(wire.VL53_REG_ROI_CENTRE, 199)
+        self._write8(wire.VL53_REG_ROI_SIZE, ((self.roi - 1) << 4) | (self.roi - 1))
         self._write16(wire.VL53_REG_TIMEOUT_A, budget[1])
         self._write16(wire.VL53_REG_TIMEOUT_B, budget[2])
         osc = self._read16(wire.VL53_REG_OSC_CALIBRATE) & 0x3FF
