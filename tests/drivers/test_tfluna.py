@@ -2,6 +2,7 @@
 
 from retrofw import wire
 from retrofw.drivers.tfluna import FrameParser, TFLuna
+from retrorun.models.a02yyuw import ListeningUART
 from retrorun.models.pwm import Clock
 from retrorun.models.tfluna import TFLunaModel, frame
 
@@ -160,3 +161,27 @@ def test_rate_can_be_set_at_construction():
     sensor = TFLuna(model.uart, rate_hz=50, ticks_ms=clock.ticks_ms)
     assert model.rate_hz == 50 and sensor.period_ms == 20
     assert bytes(model.uart.tx) == bytes((0x5A, 0x06, 0x03, 50, 0, (0x5A + 6 + 3 + 50) & 0xFF))
+
+
+def stalled_run(rxbuf_seen_by_driver):
+    clock = Clock()
+    # the obstacle appears at 0.5 s, in the middle of a 600 ms stall of the app
+    model = TFLunaModel(clock, uart=ListeningUART(rxbuf=256),
+                        target=lambda t: 4000 if t < 500_000 else 1000)
+    sensor = TFLuna(model.uart, rxbuf=rxbuf_seen_by_driver, ticks_ms=clock.ticks_ms)
+    clock.advance(100_000)
+    sensor.measure()
+    clock.advance(600_000)  # stall: the 256-byte buffer fills with frames from 0.1-0.38 s
+    assert model.uart.dropped > 0
+    first = (sensor.measure(), sensor.fresh)
+    clock.advance(10_000)
+    return first, sensor.measure(), sensor.overflows
+
+
+def test_app_stall_overflowing_the_rx_buffer_never_reports_old_frames_as_fresh():
+    (value, fresh), after, overflows = stalled_run(256)
+    assert not fresh and overflows == 1  # old frames discarded, flagged
+    assert abs(after - 1000) <= 20  # one frame period later: the truth
+    # a driver that did not know its buffer size would report 0.3 s old data as fresh
+    (value, fresh), after, overflows = stalled_run(100_000)
+    assert fresh and abs(value - 4000) <= 20 and overflows == 0

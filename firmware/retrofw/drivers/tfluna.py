@@ -95,11 +95,14 @@ class TFLuna:
     rate now (`set_rate`; 50 Hz halves the parsing cost and still gives 8 cm steps at 4 m/s;
     not saved in the chip, so it is sent at every start). max_mm: longest
     distance trusted (8000). timeout_ms: silence that counts as SENSOR_TIMEOUT (default 200).
-    frozen_ms: 0 turns frozen detection off (default 1000). ticks_ms: time source.
+    frozen_ms: 0 turns frozen detection off (default 1000). rxbuf: the UART's receive buffer
+    size: when a call finds it (nearly) full, the ESP32 has been dropping the *newest* bytes
+    (the app stalled), so the frames in it are old: they are discarded (`overflows` counts
+    it) and the next call, one frame period later, reads fresh ones. ticks_ms: time source.
     """
 
     def __init__(self, uart, period_ms=10, max_mm=8000, timeout_ms=200, bad_after=3,
-                 frozen_ms=1000, rate_hz=None, ticks_ms=None):
+                 frozen_ms=1000, rate_hz=None, rxbuf=256, ticks_ms=None):
         if ticks_ms is None:
             import time
 
@@ -122,6 +125,8 @@ class TFLuna:
         self._raw_since = now
         self._result = wire.NO_READING
         self.fresh = False
+        self.rxbuf = rxbuf
+        self.overflows = 0
         if rate_hz is not None:
             self.set_rate(rate_hz)
 
@@ -157,8 +162,12 @@ class TFLuna:
     def measure(self):
         """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
         now = self._ticks_ms()
+        stale = self._uart.any() > self.rxbuf - wire.TFL_FRAME_SIZE
         good = self._drain()
         parser = self.parser
+        if stale:  # the receive buffer filled up: the newest frames were lost, these are old
+            self.overflows += 1
+            good = 0
         self.fresh = good > 0
         if good:
             self._last_ms = now
