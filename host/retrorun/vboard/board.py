@@ -6,7 +6,9 @@ A `VirtualBoard` is in one of three states:
   flashes the file-backed flash.
 - `app`: the MicroPython device (`retrorun.vboard.repl.AppDevice`, imported when first needed)
   gets the bytes and answers through the `write` callable it was given.
-- `reset`: EN is held low by the host's DTR/RTS (RFC 2217 only); input is dropped.
+- `reset`: EN is held low by the host's DTR/RTS (RFC 2217 only); input is dropped and the app
+  device's output is silenced. When EN rises the app device is hard-reset (`reset(hard=True)`)
+  or, if the chip boots the ROM loader, closed; it is created anew when the app next starts.
 
 Over RFC 2217 the host's DTR/RTS drive `retrorun.vboard.autoreset.AutoReset` (the DevKitC
 circuit), so esptool's default reset enters the loader and its hard reset starts the app. The
@@ -33,7 +35,6 @@ from retrorun.vboard.autoreset import AutoReset
 from retrorun.vboard.listen import ListenerEvents, make_listener
 from retrorun.vboard.rom import (
     BOOT_LOG_DOWNLOAD,
-    BOOT_LOG_FLASH,
     DEFAULT_MAC,
     Flash,
     RomLoader,
@@ -168,8 +169,7 @@ class VirtualBoard(ListenerEvents):
 
     def _hold(self) -> None:
         self._note("EN low: chip held in reset")
-        self._close_app()
-        self.mode = "reset"
+        self.mode = "reset"  # the app (if any) is silenced now and rebooted or closed at boot
 
     def _boot(self, kind: str) -> None:
         self._note(f"reset into {'ROM loader' if kind == 'rom' else 'app'}")
@@ -179,9 +179,7 @@ class VirtualBoard(ListenerEvents):
             self.mode = "rom"
             self.listener.send(BOOT_LOG_DOWNLOAD)
         else:
-            self.mode = "app"
-            self.listener.send(BOOT_LOG_FLASH)
-            self._start_app()
+            self._start_app()  # the app device prints the ROM boot log of a flash boot itself
 
     def _loader_exit(self, kind: str) -> None:
         if kind == "app":

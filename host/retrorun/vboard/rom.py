@@ -111,9 +111,6 @@ WINBOND = 0xEF  # JEDEC manufacturer of the emulated W25Qxx flash
 BOOT_LOG_DOWNLOAD = (b"ets Jun  8 2016 00:22:57\r\n\r\n"
                      b"rst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
                      b"waiting for download\r\n")
-BOOT_LOG_FLASH = (b"ets Jun  8 2016 00:22:57\r\n\r\n"
-                  b"rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n")
-
 
 def xor_checksum(data: bytes) -> int:
     """The loader's data checksum: XOR of every byte, seeded with 0xEF."""
