@@ -93,6 +93,7 @@ def test_fault_echo_never_rises_is_stuck(fault):
 
 def test_irq_mode_never_blocks_and_reads_previous_ping():
     clock, model, sensor = rig(target=2000, irq=True)
+    assert model.echo.hard  # edges timed in the interrupt itself
     before = clock.now_us
     first = sensor.measure()
     assert first == wire.NO_READING  # nothing armed yet

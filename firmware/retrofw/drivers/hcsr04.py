@@ -12,8 +12,9 @@ Two ways to time the echo:
 - blocking (default): `machine.time_pulse_us` busy-waits. Its timeout is the round-trip time of
   `max_mm` plus a margin, so one call blocks at most about 2 x that (it waits once for the rise
   and once for the pulse): 24 ms each at 4 m. Call it every `period_ms`.
-- `irq=True`: a pin interrupt writes `ticks_us()` of the rising and falling edges into a
-  preallocated array; `measure()` reads the echo of the *previous* trigger and fires the next one,
+- `irq=True`: a hard pin interrupt writes `ticks_us()` of the rising and falling edges into a
+  preallocated array (the handler allocates nothing, as a hard IRQ requires; a soft IRQ would
+  read the time late by the scheduling latency, 1 ms = 17 cm); `measure()` reads the echo of the *previous* trigger and fires the next one,
   so it never waits. The result is one period old; the first call returns NO_READING.
 
 Frozen values cannot happen here: every reading is a fresh echo timed by the ESP32 itself, so a
@@ -97,7 +98,10 @@ class HCSR04:
         trig.value(0)
         if irq:
             self._handler = self._on_edge
-            echo.irq(self._handler, 3)  # Pin.IRQ_RISING | Pin.IRQ_FALLING
+            try:  # a hard IRQ reads ticks_us() at the edge; a soft one may run ms later
+                echo.irq(self._handler, 3, hard=True)  # Pin.IRQ_RISING | Pin.IRQ_FALLING
+            except TypeError:  # a Pin without hard IRQs
+                echo.irq(self._handler, 3)
 
     def _on_edge(self, pin):
         """IRQ handler: record the first two edges after a trigger. Allocates nothing."""

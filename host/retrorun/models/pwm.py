@@ -90,6 +90,7 @@ class Pin:
         self.listeners: list[Callable[[Pin, int], None]] = []
         self._handler: Callable[[Pin], None] | None = None
         self._trigger = 0
+        self.hard = False
         self.writes = 0
 
     def init(self, mode: int = -1, pull: int = -1, *, value: int | None = None) -> None:
@@ -120,7 +121,9 @@ class Pin:
         return self.value(level)
 
     def irq(self, handler: Callable[[Pin], None] | None = None,
-            trigger: int = IRQ_RISING | IRQ_FALLING) -> None:
+            trigger: int = IRQ_RISING | IRQ_FALLING, *, hard: bool = False,
+            priority: int = 1, wake: int | None = None) -> None:
+        self.hard = hard
         self._handler = handler
         self._trigger = trigger if handler is not None else 0
 
