@@ -1,0 +1,67 @@
+# The virtual board's link to its host (retrorun vboard, app mode). Exists only on the virtual
+# board: machine.py, time.py and asyncio.py in this folder talk to the host through call().
+#
+# Protocol: host.call("vb", "<command>") -> answer text. An answer starting with "\x01" carries a
+# control code first: "\x01K" = Ctrl-C arrived (raise KeyboardInterrupt here), "\x01B" = the
+# answer is long (fetch it with "B", the host then grants a buffer that fits), "\x01I<answer>" =
+# interrupt handlers are pending (run them, then use <answer>).
+import host
+
+_hc = host.call
+btime = None  # the built-in time module, set by the bootstrap before anything imports time
+IRQ = {}  # key ("p13", "t0", ...) -> [handler, argument]
+_in_irq = False
+
+
+def call(msg):
+    r = _hc("vb", msg)
+    if r and r[0] == "\x01":
+        c = r[1]
+        if c == "K":
+            raise KeyboardInterrupt
+        if c == "B":
+            return _hc("vb", "B")
+        if c == "I":
+            r = r[2:]
+            service()
+    return r
+
+
+def service():
+    """Run the interrupt handlers the host says are pending (soft IRQs, one at a time)."""
+    global _in_irq
+    if _in_irq:
+        return
+    _in_irq = True
+    try:
+        for key in _hc("vb", "q").split():
+            h = IRQ.get(key)
+            if h is None:
+                continue
+            try:
+                h[0](h[1])
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # as MicroPython does for a failing IRQ callback
+                import sys
+
+                print("Unhandled exception in IRQ callback handler")
+                sys.print_exception(e)
+    finally:
+        _in_irq = False
+
+
+def wait(us):
+    """Let `us` microseconds of virtual time pass, or less when interrupts are pending
+    (-1: until the next hardware event). Returns the microseconds still to wait."""
+    return int(call("w%d" % us))
+
+
+def sleep_us(us):
+    while us > 0:
+        us = wait(us)
+
+
+def err(code):
+    """Raise the OSError a host answer "E<errno>" stands for."""
+    raise OSError(int(code[1:]))

@@ -1,0 +1,50 @@
+# Virtual time for the retrorun virtual board (shadows the built-in time module, which a file
+# may do in MicroPython 1.27: `time` is an extensible built-in). ticks_* count from the virtual
+# board's boot; sleeping advances virtual time instead of waiting, so a 10-minute run takes as
+# long as its computation. Not used on a real board.
+import _vb
+
+_b = _vb.btime
+_c = _vb.call
+ticks_diff = _b.ticks_diff
+ticks_add = _b.ticks_add
+mktime = _b.mktime
+
+
+def ticks_ms():
+    return int(_c("m"))
+
+
+def ticks_us():
+    return int(_c("t"))
+
+
+ticks_cpu = ticks_us
+
+
+def time():
+    return int(_c("T"))
+
+
+def time_ns():
+    return int(_c("N"))
+
+
+def gmtime(secs=None):
+    return _b.gmtime(time() if secs is None else secs)
+
+
+def localtime(secs=None):
+    return _b.localtime(time() if secs is None else secs)
+
+
+def sleep_us(us):
+    _vb.sleep_us(int(us))
+
+
+def sleep_ms(ms):
+    _vb.sleep_us(int(ms) * 1000)
+
+
+def sleep(s):
+    _vb.sleep_us(int(s * 1000000))
