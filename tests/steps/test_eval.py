@@ -1,0 +1,166 @@
+"""`retrorun steps eval`: the format, resampling, metrics, the CLI contract, and the dev set."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+from steps_synth import gait, standing, steps_at
+
+from retrorun.cli import main
+from retrorun.errors import RetrorunError
+from retrorun.steps_eval import (
+    evaluate,
+    group_of,
+    load_dir,
+    match_times,
+    resample,
+)
+
+DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "steps" / "dev"
+SUBSET = ["alcantara-run03", "ipol-2-2", "ipol-9-3", "oxford-Samsung_Dario_Hard_BackPocket_1"]
+needs_dev = pytest.mark.skipif(not DEV.is_dir(), reason="shared step recordings not present")
+
+
+def _write(folder: Path, name: str, samples, rate: float, truth: int, step_times=None,
+           jitter: bool = True) -> None:
+    """A recording in the common format, at `rate` with uneven sample times, m/s^2."""
+    with gzip.open(folder / f"{name}.csv.gz", "wt") as handle:
+        handle.write("t,ax,ay,az\n")
+        for i, (x, y, z) in enumerate(samples):
+            t = i / rate + (0.2 / rate * math.sin(i) if jitter else 0.0)
+            handle.write(f"{t:.4f},{x * 9.80665e-3:.4f},{y * 9.80665e-3:.4f},"
+                         f"{z * 9.80665e-3:.4f}\n")
+    meta = {"steps": truth, "step_times": step_times, "rate_hz": rate}
+    (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def synthetic_dir(tmp_path):
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    walk = steps_at(2.0, 30, 110)
+    _write(folder, "synth-walk", gait(200, walk), 200.0, 30, walk)
+    run = steps_at(1.0, 40, 180)
+    _write(folder, "synth-run", gait(200, run, impact_mg=1500, width_s=0.04), 200.0, 40)
+    _write(folder, "other-stand", standing(100, 30), 100.0, 0)
+    return folder
+
+
+def test_json_contract_with_a_false_step_check(synthetic_dir, capsys):
+    assert main(["steps", "eval", str(synthetic_dir), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["runtime"] == "micropython" and doc["rate_hz"] == 50
+    files = {f["name"]: f for f in doc["files"]}
+    assert set(files) == {"synth-walk", "synth-run", "other-stand"}
+    for f in doc["files"]:
+        assert set(f) >= {"name", "truth", "counted", "error_pct"}
+    assert files["synth-walk"]["counted"] == 30 and files["synth-walk"]["error_pct"] == 0.0
+    assert files["synth-run"]["counted"] == 40
+    assert files["other-stand"]["error_pct"] is None  # truth 0: no percentage
+    s = doc["summary"]
+    assert s["files"] == 3 and s["truth"] == 70
+    assert s["counted"] == sum(f["counted"] for f in doc["files"])
+    assert {"total_error_pct", "mape_pct", "median_ape_pct"} <= set(s)
+    assert s["mape_pct"] == 0.0 and s["false_steps"] == 0
+    assert set(s["groups"]) == {"synth", "other"}
+    assert s["groups"]["synth"]["timing"]["recall_pct"] == 100.0  # only synth-walk has times
+
+
+def test_false_steps_add_to_counted_but_not_to_percentages(synthetic_dir, tmp_path):
+    # label a walk as truth 0: its steps are false steps, counted but not in the MAPE
+    walk = steps_at(2.0, 12, 100)
+    _write(synthetic_dir, "other-mislabelled", gait(100, walk), 100.0, 0)
+    doc = evaluate(synthetic_dir, runtime="cpython")
+    s = doc["summary"]
+    assert s["false_steps"] == 12
+    assert s["counted"] == 30 + 40 + 12
+    assert s["mape_pct"] == 0.0 and s["total_error_pct"] == 0.0
+
+
+def test_human_table(synthetic_dir, capsys):
+    assert main(["steps", "eval", str(synthetic_dir), "--runtime", "cpython"]) == 0
+    out = capsys.readouterr().out
+    assert "synth-walk" in out and "MAPE" in out
+
+
+def test_rate_and_folder_errors_are_one_line(tmp_path, capsys):
+    assert main(["steps", "eval", str(tmp_path), "--json"]) == 1
+    assert "no recordings" in capsys.readouterr().err
+    assert main(["steps", "eval", str(tmp_path / "nope")]) == 1
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(RetrorunError, match="25-100"):
+        evaluate(tmp_path, rate_hz=200)
+    (tmp_path / "bad.csv.gz").write_bytes(gzip.compress(b"time,x\n1,2\n"))
+    (tmp_path / "bad.json").write_text('{"steps": 3}')
+    with pytest.raises(RetrorunError, match="header"):
+        load_dir(tmp_path)
+
+
+def test_resample_keeps_a_slow_signal_and_removes_a_fast_one(tmp_path):
+    rate_in = 400.0
+    n = 4000
+    samples = [(1000.0 * math.sin(2 * math.pi * 2.0 * i / rate_in),
+                300.0 * math.sin(2 * math.pi * 100.0 * i / rate_in), 1000.0) for i in range(n)]
+    _write(tmp_path, "x-sine", samples, rate_in, 1, jitter=False)
+    rec = load_dir(tmp_path)[0]
+    from array import array
+
+    out = array("h", resample(rec, 50))
+    xs = out[0::3]
+    ys = out[1::3]
+    assert len(xs) == int((n - 1) / rate_in * 50) + 1
+    assert 970 <= max(xs) <= 1001  # a 2 Hz wave passes (box filter loss < 3 %)
+    assert max(abs(v) for v in ys) <= 15  # a 100 Hz wave is averaged away, not aliased
+    assert all(abs(z - 1000) <= 1 for z in out[2::3])
+
+
+def test_match_times_is_one_to_one():
+    assert match_times([1.0, 1.1, 2.0], [1.05, 2.3]) == 1
+    assert match_times([1.0, 2.0, 3.0], [1.2, 2.2, 3.2]) == 3
+    assert match_times([], [1.0]) == 0
+
+
+def test_group_prefixes():
+    assert group_of("ipol-1-1") == "ipol"
+    assert group_of("oxford-Pixel_Jamie_Hard_BackPocket_1") == "oxford"
+    assert group_of("alcantara-run07") == "alcantara-run"
+
+
+@needs_dev
+def test_subset_counts_identical_in_both_runtimes(tmp_path):
+    for name in SUBSET:
+        for ext in (".csv.gz", ".json"):
+            (tmp_path / (name + ext)).write_bytes((DEV / (name + ext)).read_bytes())
+    mp = evaluate(tmp_path, runtime="micropython")
+    cp = evaluate(tmp_path, runtime="cpython")
+    assert [(f["name"], f["counted"], f.get("matched")) for f in mp["files"]] == \
+           [(f["name"], f["counted"], f.get("matched")) for f in cp["files"]]
+    for f in mp["files"]:
+        assert f["error_pct"] <= 12.0, f  # a sanity bound; the accuracy test is the slow one
+
+
+@needs_dev
+@pytest.mark.slow
+def test_dev_set_meets_the_targets_in_micropython():
+    started = time.perf_counter()
+    doc = evaluate(DEV, runtime="micropython")
+    elapsed = time.perf_counter() - started
+    groups = doc["summary"]["groups"]
+    print({g: s["mape_pct"] for g, s in groups.items()}, f"{elapsed:.1f} s")
+    assert groups["ipol"]["mape_pct"] <= 3.0
+    assert groups["oxford"]["mape_pct"] <= 5.0
+    assert groups["alcantara-run"]["mape_pct"] <= 5.0
+    assert elapsed < 120
+
+
+@needs_dev
+@pytest.mark.slow
+def test_dev_set_counts_identical_in_both_runtimes():
+    mp = evaluate(DEV, runtime="micropython")
+    cp = evaluate(DEV, runtime="cpython")
+    assert [f["counted"] for f in mp["files"]] == [f["counted"] for f in cp["files"]]
