@@ -48,6 +48,16 @@ def _error(message):
     _answer({"ok": False, "error": message})
 
 
+def _uid():
+    """The chip's unique id as hex (the host names the device by it), or the live value."""
+    try:
+        import machine
+
+        return binascii.hexlify(machine.unique_id()).decode()
+    except (ImportError, AttributeError, OSError):
+        return live.get("uid")
+
+
 def status():
     store = _store()
     ids = store.ids()
@@ -58,7 +68,7 @@ def status():
     values, fallback, _msg = settings.load(ROOT)
     w = _writer.status() if _writer is not None and not _writer.closed else None
     _answer({"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
-             "firmware": VERSION, "board": live.get("board", ""),
+             "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),
              "battery_mv": live.get("battery_mv"), "battery_pct": live.get("battery_pct"),
              "sensor": live.get("sensor", "unknown"), "free_kb": store.free_kb(),
              "sessions": len(ids), "unsynced": unsynced,
@@ -88,11 +98,36 @@ def read(session, offset, size):
     out = sys.stdout
     raw = getattr(out, "buffer", out)
     if raw is not out:
-        out.flush()
+        _flush(out)  # CPython: text written before must come first
     raw.write(wire.api_read_header(offset, len(data), binascii.crc32(data)).encode())
     raw.write(bytes(wire.api_escape(data)))
-    if hasattr(raw, "flush"):
-        raw.flush()
+    _flush(raw)
+
+
+def _flush(stream):
+    try:
+        stream.flush()
+    except (AttributeError, OSError):  # the WASI build's stdout cannot flush (EBADF)
+        pass
+
+
+def digest(session):
+    """SHA-256 (hex) of a whole session file, read in 512-byte pieces."""
+    import hashlib
+
+    store = _store()
+    if store.size(session) < 0:
+        _error("no session %d" % session)
+        return
+    h = hashlib.sha256()
+    chunk = bytearray(512)
+    with open(store.path(session), "rb") as f:
+        while True:
+            n = f.readinto(chunk)
+            if not n:
+                break
+            h.update(chunk if n == len(chunk) else chunk[:n])
+    _answer({"ok": True, "id": session, "sha256": binascii.hexlify(h.digest()).decode()})
 
 
 def mark_synced(session):

@@ -181,7 +181,7 @@ def synthetic_run(store, wire, root, seconds, seed, free_kb, snapshot_hz=50, boa
         if fault:
             dist = wire.SENSOR_TIMEOUT
         elif 60 <= phase < 70:
-            dist = 6000 - (phase - 60) * (450 + rnd(100))
+            dist = 6000 - (phase - 60) * (550 + rnd(100))
         else:
             dist = wire.NO_READING if rnd(3) else 7000 + rnd(900)
         if fault:
