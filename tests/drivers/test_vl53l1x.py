@@ -175,3 +175,25 @@ def test_region_of_interest_narrows_the_cone_and_the_reach():
     assert abs(run(clock, sensor, 0.3)[-1] - 1200) <= 30
     with pytest.raises(ValueError):
         rig(roi=3)
+
+
+def test_fault_power_loss_is_no_ack_then_the_chip_is_set_up_again():
+    clock, model, bus, sensor = rig(target=1500)
+    run(clock, sensor, 0.3)
+    bus.unplugged.add(wire.VL53_ADDR)  # loose connector: the chip loses power
+    assert run(clock, sensor, 0.2) == [wire.SENSOR_NO_ACK] * 4
+    model.power_cycle()
+    bus.unplugged.clear()
+    got = run(clock, sensor, 0.5)
+    assert sensor.restarts == 1 and model.long_mode() and model.budget_ms() == 50
+    assert got[0] == wire.SENSOR_NO_ACK  # until the first new result
+    assert abs(got[-1] - 1500) <= 30
+
+
+def test_fault_chip_reset_while_connected_is_timeout_then_recovers():
+    clock, model, _bus, sensor = rig(target=1500)
+    run(clock, sensor, 0.3)
+    model.power_cycle()  # a brown-out: the chip stops ranging, the bus still answers
+    got = run(clock, sensor, 1.0)
+    assert wire.SENSOR_TIMEOUT in got and sensor.restarts == 1
+    assert abs(got[-1] - 1500) <= 30

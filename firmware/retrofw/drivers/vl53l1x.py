@@ -18,7 +18,7 @@ inter-measurement period, and start continuous ranging.
   `ambient_blind_kcps` (sunlight on the lens: the ambient photons drown the signal);
 - SENSOR_STUCK for status 5 (hardware / VCSEL failure);
 - SENSOR_NO_ACK when the bus does not answer; SENSOR_TIMEOUT when no new result arrived for
-  `timeout_ms`; SENSOR_FROZEN when the distance *and* the signal rate are identical for
+  `timeout_ms` (after either, a chip found not ranging - it lost power - is set up again); SENSOR_FROZEN when the distance *and* the signal rate are identical for
   `frozen_ms` (signal rate is a 16-bit count with photon noise: on a working chip it never
   repeats exactly for a second of readings, even on a static wall).
 Between results it repeats the last one; `fresh` says whether the last call read a new result.
@@ -102,6 +102,9 @@ class VL53L1X:
         if model != wire.VL53_MODEL_ID:
             raise OSError("VL53L1X: model id 0x%04x at 0x%02x, expected 0xEACC (another chip?)"
                           % (model, address))
+        self._budget = budget
+        self._lost = False
+        self.restarts = 0
         self._init(budget, imp)
         now = ticks_ms()
         self._last_ms = now
@@ -200,21 +203,43 @@ class VL53L1X:
         b1 = self._b1
         res = self._res
         self.fresh = False
+        if self._lost and not self._restart():
+            return self._result
         try:
             i2c.readfrom_mem_into(addr, wire.VL53_REG_GPIO_TIO_HV_STATUS, b1, addrsize=16)
             if (b1[0] & 1) != self._pol:
                 if ticks_diff(now, self._last_ms) > self.timeout_ms:
                     self._result = wire.SENSOR_TIMEOUT
+                    self._restart()
                 return self._result
             i2c.readfrom_mem_into(addr, wire.VL53_REG_RESULT, res, addrsize=16)
             i2c.writeto_mem(addr, wire.VL53_REG_INTERRUPT_CLEAR, self._one, addrsize=16)
         except OSError:
+            self._lost = True
             self._result = wire.SENSOR_NO_ACK
             return self._result
         self.fresh = True
         self._last_ms = now
         self._result = self._convert(res, now)
         return self._result
+
+    def _restart(self):
+        """After a bus loss or a timeout: a chip that lost power (loose connector) is back at
+        its defaults and not ranging; set it up again. Blocks for the set-up (boot + one
+        calibration ranging, about 0.1 s) only then. False if the chip still does not answer.
+        The result code stays until a new result arrives."""
+        try:
+            if self._read8(wire.VL53_REG_MODE_START) != wire.VL53_START_RANGING:
+                self.restarts += 1
+                self._init(self._budget, self.period_ms)
+                self._last_ms = self._ticks_ms()
+                self._raw_dist = -1
+        except OSError:
+            self._lost = True
+            self._result = wire.SENSOR_NO_ACK
+            return False
+        self._lost = False
+        return True
 
     def _convert(self, res, now):
         raw = res[0] & 0x1F

@@ -19,7 +19,7 @@ noise of the distance grows with it; below 40 mm the status is "min range clippe
 Faults (`fault`): "frozen" (data ready keeps coming but the result registers never change),
 "never_ready" (ranging never completes), "sunlight" (ambient 8 Mcps: failures beyond 0.73 m),
 "hw_fail" (raw status 3: VCSEL failure), "no_boot" (0x00E5 stays 0). Unplugging is the bus's
-business: `I2CBus.unplugged.add(0x29)`.
+business: `I2CBus.unplugged.add(0x29)`; `power_cycle()` is what replugging does to the chip.
 """
 
 from __future__ import annotations
@@ -51,19 +51,25 @@ class VL53L1XModel:
         self._rng = random.Random(seed)
         self.fault: str | None = None
         self.regs = bytearray(0x200)
-        self.regs[0x010F], self.regs[0x0110] = 0xEA, 0xCC
-        self.regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] = 0x01
-        self.regs[wire.VL53_REG_ROI_CENTRE], self.regs[wire.VL53_REG_ROI_SIZE] = 199, 0xFF
-        self.regs[wire.VL53_REG_OSC_CALIBRATE:wire.VL53_REG_OSC_CALIBRATE + 2] = \
+        self.power_cycle()
+        self.starts = 0
+        self.results_read = 0
+        self.writes: list[tuple[int, bytes]] = []
+
+    def power_cycle(self) -> None:
+        """Power-on state: registers at their defaults, not ranging, booting for 1.2 ms."""
+        regs = self.regs
+        regs[:] = bytes(len(regs))
+        regs[0x010F], regs[0x0110] = 0xEA, 0xCC
+        regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] = 0x01
+        regs[wire.VL53_REG_ROI_CENTRE], regs[wire.VL53_REG_ROI_SIZE] = 199, 0xFF
+        regs[wire.VL53_REG_OSC_CALIBRATE:wire.VL53_REG_OSC_CALIBRATE + 2] = \
             OSC_CALIBRATE.to_bytes(2, "big")
-        self._power_on_us = clock.now_us
+        self._power_on_us = self.clock.now_us
         self._running = False
         self._start_us = 0
         self._consumed = 0
         self._result = bytes(wire.VL53_RESULT_SIZE)
-        self.starts = 0
-        self.results_read = 0
-        self.writes: list[tuple[int, bytes]] = []
 
     # -- derived configuration -------------------------------------------------------------
     def _u16(self, reg: int) -> int:
