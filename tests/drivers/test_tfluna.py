@@ -185,3 +185,16 @@ def test_app_stall_overflowing_the_rx_buffer_never_reports_old_frames_as_fresh()
     # a driver that did not know its buffer size would report 0.3 s old data as fresh
     (value, fresh), after, overflows = stalled_run(100_000)
     assert fresh and abs(value - 4000) <= 20 and overflows == 0
+
+
+def test_fault_power_cycle_rate_is_sent_again_after_the_silence():
+    clock = Clock()
+    model = TFLunaModel(clock, target=1000)
+    sensor = TFLuna(model.uart, rate_hz=25, ticks_ms=clock.ticks_ms)
+    run(clock, sensor, 0.3)
+    model.fault = "silent"
+    assert run(clock, sensor, 0.5)[-1] == wire.SENSOR_TIMEOUT
+    model.fault = None
+    model.power_cycle()  # powered up again at the factory rate
+    run(clock, sensor, 0.2)
+    assert model.rate_hz == 25

@@ -93,7 +93,8 @@ class TFLuna:
 
     period_ms: output period (10 at the default 100 Hz). rate_hz: if given, command that frame
     rate now (`set_rate`; 50 Hz halves the parsing cost and still gives 8 cm steps at 4 m/s;
-    not saved in the chip, so it is sent at every start). max_mm: longest
+    not saved in the chip, so it is sent at every start and again when frames come back after a
+    TIMEOUT: the chip may have been power-cycled). max_mm: longest
     distance trusted (8000). timeout_ms: silence that counts as SENSOR_TIMEOUT (default 200).
     frozen_ms: 0 turns frozen detection off (default 1000). rxbuf: the UART's receive buffer
     size: when a call finds it (nearly) full, the ESP32 has been dropping the *newest* bytes
@@ -127,6 +128,7 @@ class TFLuna:
         self.fresh = False
         self.rxbuf = rxbuf
         self.overflows = 0
+        self._rate_hz = rate_hz
         if rate_hz is not None:
             self.set_rate(rate_hz)
 
@@ -170,6 +172,8 @@ class TFLuna:
             good = 0
         self.fresh = good > 0
         if good:
+            if self._result == wire.SENSOR_TIMEOUT and self._rate_hz:
+                self.set_rate(self._rate_hz)  # back after a silence: maybe power-cycled
             self._last_ms = now
             self._bad_run = 0
             self._bad_seen = parser.bad

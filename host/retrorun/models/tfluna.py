@@ -70,6 +70,10 @@ class TFLunaModel:
     def received(self, hw, data: bytes) -> None:
         self._on_rx(bytes(data))
 
+    def power_cycle(self) -> None:
+        """Power-on state: factory rate (100 Hz), settings not saved are lost."""
+        self._set_rate(100)
+
     def _set_rate(self, hz: int) -> None:
         self.rate_hz = hz
         self._generation += 1
