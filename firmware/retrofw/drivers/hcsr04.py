@@ -14,8 +14,9 @@ Two ways to time the echo:
   and once for the pulse): 24 ms each at 4 m. Call it every `period_ms`.
 - `irq=True`: a hard pin interrupt writes `ticks_us()` of the rising and falling edges into a
   preallocated array (the handler allocates nothing, as a hard IRQ requires; a soft IRQ would
-  read the time late by the scheduling latency, 1 ms = 17 cm); `measure()` reads the echo of the *previous* trigger and fires the next one,
-  so it never waits. The result is one period old; the first call returns NO_READING.
+  read the time late by the scheduling latency, 1 ms = 17 cm). `measure()` reads the echo of
+  the *previous* trigger and fires the next one, so it never waits. The result is one period
+  old; the first call returns NO_READING.
 
 Frozen values cannot happen here: every reading is a fresh echo timed by the ESP32 itself, so a
 dead module shows up as a stuck echo line instead (docs/drivers.md).
