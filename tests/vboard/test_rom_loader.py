@@ -275,3 +275,12 @@ def test_hard_reset_boots_app_after_the_release_window():
     clock.now += circuit.window_s
     circuit.poll()
     assert boots == ["app"] and not circuit.in_reset
+
+
+def test_a_command_during_a_stub_read_abandons_the_stream(tmp_path):
+    host = Host(tmp_path)
+    host.upload_stub()
+    frames = host.send(READ_FLASH, struct.pack("<IIII", 0, 0x10000, 0x1000, 1))
+    assert len(frames) == 2  # answer + one packet, then it waits for an ack
+    sync = host.send(SYNC, SYNC_PAYLOAD)  # a host that reconnected and syncs
+    assert len(sync) == 8 and all(f[:2] == b"\x01\x08" for f in sync)

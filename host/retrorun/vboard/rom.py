@@ -299,10 +299,13 @@ class RomLoader:
     # ---- framing ---------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         for frame in self._slip.feed(data):
-            if self._reading is not None:
+            if self._reading is not None and len(frame) == 4:
                 self._read_ack(frame)
-            else:
-                self._command(frame)
+                continue
+            if self._reading is not None:
+                self.log.append("read abandoned by the host")
+                self._reading = None  # a new command (a host that reconnected): stop streaming
+            self._command(frame)
 
     def _send(self, payload: bytes) -> None:
         self._write(slip_encode(payload))
@@ -640,8 +643,6 @@ class RomLoader:
             self._send(reading["md5"].digest())
 
     def _read_ack(self, frame: bytes) -> None:
-        if len(frame) != 4:
-            return
         (acked,) = struct.unpack("<I", frame)
         assert self._reading is not None
         self._reading["acked"] = max(self._reading["acked"], acked)
