@@ -6,12 +6,17 @@ scenario also runs under CPython; the two runs must produce identical readings.
 """
 
 import errno
+import itertools
 
 from retrofw import wire
+from retrofw.drivers.drv2605 import DRV2605
+from retrofw.drivers.hcsr04 import HCSR04
 from retrofw.drivers.tfluna import TFLuna
 from retrofw.drivers.vl53l1x import VL53L1X
 from retrorun.models.bus import I2CBus
-from retrorun.models.pwm import Clock
+from retrorun.models.drv2605 import DRV2605Model
+from retrorun.models.hcsr04 import HCSR04Model
+from retrorun.models.pwm import Clock, Pin
 from retrorun.models.tfluna import TFLunaModel
 from retrorun.models.vl53l1x import VL53L1XModel
 
@@ -46,6 +51,23 @@ class UART:
         _call("u_write", hexlify(bytes(buf)).decode())
         return len(buf)
 
+class Pin:
+    def __init__(self, n):
+        self.n = n
+    def value(self, v=None):
+        if v is None:
+            return int(_call("pin_r", str(self.n)))
+        _call("pin_w", "%d %d" % (self.n, v))
+
+def time_pulse_us(pin, level, timeout):
+    return int(_call("pulse", "%d %d %d" % (pin.n, level, timeout)))
+
+def ticks_us():
+    return int(_call("ticks_us", ""))
+
+def sleep_us(us):
+    _call("sleep_us", str(us))
+
 def ticks_ms():
     return int(_call("ticks", ""))
 
@@ -63,13 +85,35 @@ def event(name):
 class Bridge:
     """Host functions exposing a clock, an I2C bus and a UART port to the MicroPython side."""
 
-    def __init__(self, clock, bus=None, uart=None, events=None):
+    def __init__(self, clock, bus=None, uart=None, events=None, pins=None, pulse=None):
         self.clock, self.bus, self.uart, self.events = clock, bus, uart, events or {}
+        self.pins, self.pulse_fn = pins or {}, pulse
 
     def functions(self):
         return {"i2c_r": self.i2c_r, "i2c_w": self.i2c_w, "u_any": self.u_any,
                 "u_read": self.u_read, "u_write": self.u_write, "ticks": self.ticks,
-                "sleep": self.sleep, "event": self.event}
+                "sleep": self.sleep, "event": self.event, "pin_r": self.pin_r,
+                "pin_w": self.pin_w, "pulse": self.pulse, "ticks_us": self.ticks_us,
+                "sleep_us": self.sleep_us}
+
+    def pin_r(self, n):
+        return str(self.pins[int(n)].value())
+
+    def pin_w(self, payload):
+        n, v = map(int, payload.split())
+        self.pins[n].value(v)
+        return ""
+
+    def pulse(self, payload):
+        n, level, timeout = map(int, payload.split())
+        return str(self.pulse_fn(self.pins[n], level, timeout))
+
+    def ticks_us(self, _):
+        return str(self.clock.ticks_us())
+
+    def sleep_us(self, us):
+        self.clock.advance(int(us))
+        return ""
 
     def i2c_r(self, payload):
         addr, reg, n = map(int, payload.split())
@@ -169,7 +213,21 @@ def run_both(mpy, world, import_line, scenario):
             fns["u_write"](bytes(buf).hex())
             return len(buf)
 
-    namespace = {"VL53L1X": VL53L1X, "TFLuna": TFLuna, "I2C": I2C, "UART": UART,
+    class Pin:
+        def __init__(self, n):
+            self.n = n
+
+        def value(self, v=None):
+            if v is None:
+                return int(fns["pin_r"](str(self.n)))
+            fns["pin_w"](f"{self.n} {v}")
+            return None
+
+    namespace = {"VL53L1X": VL53L1X, "TFLuna": TFLuna, "DRV2605": DRV2605, "HCSR04": HCSR04,
+                 "I2C": I2C, "UART": UART, "Pin": Pin,
+                 "time_pulse_us": lambda pin, level, t: int(fns["pulse"](f"{pin.n} {level} {t}")),
+                 "ticks_us": lambda: int(fns["ticks_us"]("")),
+                 "sleep_us": lambda us: fns["sleep_us"](str(us)),
                  "ticks_ms": lambda: int(fns["ticks"]("")),
                  "sleep_ms": lambda ms: fns["sleep"](str(ms)),
                  "advance": lambda ms: fns["sleep"](str(ms)),
@@ -220,3 +278,71 @@ def test_tfluna_in_micropython_matches_cpython(mpy):
     assert out[29] < out[1] - 1000
     assert set(out[31:39]) == {wire.SENSOR_BLINDED}  # the event comes after the advance
     assert out[-1] == wire.SENSOR_TIMEOUT
+
+
+DRV_SCENARIO = """
+d = DRV2605(I2C(), actuator="lra")
+out = [d.device_id]
+for strength in (255, 128, 0, 40):
+    out.append(d.set(strength))
+    advance(50)
+out.append(d.play((47, 14, 1)))
+advance(120)
+out.append(d.playing())
+advance(300)
+out.append(d.playing())
+event("unplug")
+out.append(d.set(200))
+out.append(d.ok)
+event("replug")
+out.append(d.set(200))
+out.append(d.check())
+result = out
+"""
+
+
+def drv_world():
+    clock = Clock()
+    model = DRV2605Model(clock)
+    bus = I2CBus({wire.DRV_ADDR: model})
+
+    def replug():
+        model.power_cycle()
+        bus.unplugged.clear()
+
+    events = {"unplug": lambda: bus.unplugged.add(wire.DRV_ADDR), "replug": replug}
+    return Bridge(clock, bus=bus, events=events)
+
+
+def test_drv2605_in_micropython_matches_cpython(mpy):
+    out = run_both(mpy, drv_world, "from retrofw.drivers.drv2605 import DRV2605\n", DRV_SCENARIO)
+    assert out == [7, True, True, True, True, True, True, False, False, False, True, 0]
+
+
+HCSR04_SCENARIO = """
+s = HCSR04(Pin(25), Pin(26), time_pulse_us=time_pulse_us, ticks_us=ticks_us, sleep_us=sleep_us)
+out = []
+for i in range(12):
+    if i == 8:
+        event("stuck")
+    out.append(s.measure())
+    advance(60)
+result = out
+"""
+
+
+def hcsr04_world():
+    clock = Clock()
+    trig, echo = Pin(25, Pin.OUT), Pin(26, Pin.IN)
+    model = HCSR04Model(clock, trig, echo, target=approach)
+    return Bridge(clock, pins={25: trig, 26: echo}, pulse=model.time_pulse_us,
+                  events={"stuck": lambda: setattr(model, "fault", "stuck_high")})
+
+
+def test_hcsr04_in_micropython_matches_cpython(mpy):
+    out = run_both(mpy, hcsr04_world, "from retrofw.drivers.hcsr04 import HCSR04\n",
+                   HCSR04_SCENARIO)
+    assert abs(out[0] - 3500) <= 35
+    steps = [a - b for a, b in itertools.pairwise(out[:8])]
+    assert all(120 < step < 200 for step in steps), out  # 2 m/s over 60 ms + the echo time
+    assert out[8:] == [wire.NO_READING, wire.NO_READING, wire.SENSOR_STUCK, wire.SENSOR_STUCK]
