@@ -439,7 +439,12 @@ class ControlCore:
         h = hashlib.sha256()
         size = 0
         mv = memoryview(self.chunk)
-        with open(self.sessions_dir + "/" + name, "rb") as f:
+        try:
+            f = open(self.sessions_dir + "/" + name, "rb")
+        except OSError:
+            self._answer(CTL_FILE_HASH, CTL_ERR_INVALID, ("no such file " + name).encode())
+            return
+        with f:
             while True:
                 n = f.readinto(self.chunk)
                 if not n:

@@ -162,7 +162,8 @@ class FileTransferCore:
         self.cmdv = memoryview(self.cmd)
         self.file = None
         self.names = None
-        self.entry = b""
+        self.sbuf = bytearray(FT_LISTDIR_ENTRY_SIZE + PATH_MAX)
+        self.sview = memoryview(self.sbuf)
         self.why = ""
         self.bytes_in = 0
         self.bytes_out = 0
@@ -194,8 +195,9 @@ class FileTransferCore:
         self.index = 0
         self.count = 0
         self.name = ""
-        self.name_sent = 0
-        self.entry_due = False
+        self.slen = 0
+        self.ssent = 0
+        self.list_done = True
 
     def _close(self):
         if self.file is not None:
@@ -277,7 +279,7 @@ class FileTransferCore:
         if path == self.root:
             return self.top
         prefix = self.root if self.root == "/" else self.root + "/"
-        ok = path.startswith(prefix)
+        ok = path.startswith(prefix) and "\x00" not in path
         if ok:
             for part in path[len(prefix):].split("/"):
                 if part == "" or part == "." or part == "..":
@@ -341,9 +343,13 @@ class FileTransferCore:
         elif answer == FT_MKDIR_STATUS:
             struct.pack_into(FT_MKDIR_STATUS_FMT, out, 0, answer, status, 0, 0, 0)
             self.reply = FT_MKDIR_STATUS_SIZE
-        elif answer == FT_LISTDIR_ENTRY:
-            struct.pack_into(FT_LISTDIR_ENTRY_FMT, out, 0, answer, status, 0, 0, 0, 0, 0, 0)
-            self.reply = FT_LISTDIR_ENTRY_SIZE
+        elif answer == FT_LISTDIR_ENTRY:  # 28 bytes: may need two packets at MTU 23
+            struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, answer, status, 0, 0, 0, 0, 0,
+                             0)
+            self.slen = FT_LISTDIR_ENTRY_SIZE
+            self.ssent = 0
+            self.list_done = True
+            self.state = _LISTING
         elif answer != 0:
             struct.pack_into(FT_STATUS_FMT, out, 0, answer, status)
             self.reply = FT_STATUS_SIZE
@@ -543,8 +549,9 @@ class FileTransferCore:
         self.count = len(self.names)
         self.index = 0
         self.name = path
-        self.entry_due = True
-        self.name_sent = -1
+        self.slen = 0
+        self.ssent = 0
+        self.list_done = False
         self.state = _LISTING
 
     # -- output -------------------------------------------------------------------------------
@@ -588,42 +595,52 @@ class FileTransferCore:
         return start + k
 
     def _next_list_packet(self):
-        out = self.out
-        if self.entry_due:
-            self.entry_due = False
-            if self.index >= self.count:
-                struct.pack_into(FT_LISTDIR_ENTRY_FMT, out, 0, FT_LISTDIR_ENTRY, FT_OK, 0,
-                                 self.count, self.count, 0, 0, 0)
-                self.names = None
+        """LISTDIR entries (header + name) as a byte stream; each entry starts a new packet.
+
+        adafruit_ble_file_transfer parses an entry header only when it starts and ends inside
+        one packet, so listing needs payloads of at least 28 bytes (ATT_MTU >= 31); below
+        that the entries still go out, split, and only a stream-reading client can use them.
+        """
+        if self.ssent >= self.slen:
+            if self.list_done:
                 self.state = _IDLE
-                return FT_LISTDIR_ENTRY_SIZE
-            names = self.names
-            name = names[self.index] if names is not None else ""
-            is_dir = False
-            size = 0
-            mtime = 0  # the device has no trustworthy wall clock: modification times are 0
-            try:
-                st = os.stat(self.name + "/" + name)
-                is_dir = (st[0] & _S_IFDIR) != 0
-                size = 0 if is_dir else st[6]
-            except OSError:
-                pass
-            self.entry = name.encode()
-            struct.pack_into(FT_LISTDIR_ENTRY_FMT, out, 0, FT_LISTDIR_ENTRY, FT_OK,
-                             len(self.entry), self.index, self.count,
-                             FT_FLAG_DIRECTORY if is_dir else 0, mtime, size)
-            self.index += 1
-            self.name_sent = 0
-            start = FT_LISTDIR_ENTRY_SIZE
-        else:
-            start = 0
-        k = min(self.payload - start, len(self.entry) - self.name_sent)
-        if k > 0:
-            self.outv[start:start + k] = self.entry[self.name_sent:self.name_sent + k]
-        self.name_sent += k
-        if self.name_sent >= len(self.entry):
-            self.entry_due = True
-        return start + k
+                self.names = None
+                return 0
+            self._build_entry()
+        k = min(self.payload, self.slen - self.ssent)
+        self.outv[0:k] = self.sview[self.ssent:self.ssent + k]
+        self.ssent += k
+        if self.ssent >= self.slen and self.list_done:
+            self.state = _IDLE
+            self.names = None
+        return k
+
+    def _build_entry(self):
+        self.ssent = 0
+        if self.index >= self.count:
+            struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, FT_LISTDIR_ENTRY, FT_OK, 0,
+                             self.count, self.count, 0, 0, 0)
+            self.slen = FT_LISTDIR_ENTRY_SIZE
+            self.list_done = True
+            return
+        names = self.names
+        name = names[self.index] if names is not None else ""
+        is_dir = False
+        size = 0
+        mtime = 0  # the device has no trustworthy wall clock: modification times are 0
+        try:
+            st = os.stat(self.name + "/" + name)
+            is_dir = (st[0] & _S_IFDIR) != 0
+            size = 0 if is_dir else st[6]
+        except OSError:
+            pass
+        encoded = name.encode()
+        n = min(len(encoded), PATH_MAX)
+        struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, FT_LISTDIR_ENTRY, FT_OK, n,
+                         self.index, self.count, FT_FLAG_DIRECTORY if is_dir else 0, mtime, size)
+        self.sview[FT_LISTDIR_ENTRY_SIZE:FT_LISTDIR_ENTRY_SIZE + n] = encoded[:n]
+        self.slen = FT_LISTDIR_ENTRY_SIZE + n
+        self.index += 1
 
     def _pump(self):
         while True:

@@ -92,6 +92,9 @@ def decode_measurement(data):
         raise ValueError("RSC measurement too short")
     flags, speed, cadence = struct.unpack_from(RSC_MEAS_FMT, data, 0)
     n = RSC_MEAS_SIZE
+    want = n + (2 if flags & RSC_FLAG_STRIDE else 0) + (4 if flags & RSC_FLAG_DISTANCE else 0)
+    if want != len(data):
+        raise ValueError("RSC measurement length does not match its flags")
     stride = -1
     distance = -1
     if flags & RSC_FLAG_STRIDE:
@@ -99,9 +102,6 @@ def decode_measurement(data):
         n += 2
     if flags & RSC_FLAG_DISTANCE:
         distance = struct.unpack_from("<I", data, n)[0]
-        n += 4
-    if n != len(data):
-        raise ValueError("RSC measurement length does not match its flags")
     return flags, speed, cadence, stride, distance
 
 

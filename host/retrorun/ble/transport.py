@@ -187,8 +187,8 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         self._ft = None
         self._client = None
         self._control: ControlClient | None = None
-        self.reconnects = 0
-        self.resumes = 0
+        self.connections = 0  # connections opened (each one authenticated)
+        self.resumes = 0  # reads resumed after a stall or a dropped link
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
@@ -229,6 +229,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
             raise RetrorunError(f"{self.description or 'the device'} has no retrorun services "
                                 "(is it a retrorun with Bluetooth enabled?)") from exc
         self._conn = conn
+        self.connections += 1
         self._ft = ft_service
         self._client = ft.FileTransferClient(ft_service)
         self._control = ControlClient(control.control)
@@ -236,10 +237,12 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
             raise NotPaired("no pairing secret for this device; run retrorun pair over USB")
         self._control.authenticate(self._secret)
 
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.connections - 1)
+
     def _ensure(self) -> None:
         if self._conn is None or not self._conn.connected:
-            if self._conn is not None:
-                self.reconnects += 1
             self._open()
 
     def _link_errors(self):
@@ -327,6 +330,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         ft, *_ = _adafruit()
         got = bytearray()
         last: BaseException | None = None
+        stalls = 0
         for _ in range(self.attempts):
             try:
                 self._ensure()
@@ -352,14 +356,35 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
                 last = exc
                 got += shadow.complete()
                 self.resumes += 1
+                stalls += 1
                 if self._conn is not None and not self._conn.connected:
                     self._conn = None
+                elif stalls >= 2:
+                    self.close()  # stalled twice in a row: reset both ends by reconnecting
                 else:
-                    raw.drain()
+                    raw.observer = None
+                    self._flush(raw)
+                continue
             finally:
                 raw.observer = None
+            stalls = 0
         raise RetrorunError(f"reading {path} over BLE failed {self.attempts} times (last: "
                             f"{last!r}); move closer to the device and retry")
+
+    def _flush(self, raw) -> None:
+        """After a stall: complete any request the device holds half-received (its tail was
+        lost) with zero bytes, which the device refuses (NUL in a path) or drops (0x00 starts
+        no request), then throw away whatever it answered. The connection stays up."""
+        import time
+
+        packets = -(-(wire.FT_MOVE_SIZE + 2 * 96 + 1) // raw.outgoing_packet_length)
+        try:
+            for _ in range(packets):
+                raw.write(bytes(raw.outgoing_packet_length))
+            time.sleep(min(0.2, self.timeout))
+        except self._link_errors():
+            self._conn = None
+        raw.drain()
 
     def _why_or_empty(self) -> str:
         try:
