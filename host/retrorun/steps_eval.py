@@ -161,22 +161,39 @@ def _run_cpython(paths: list[Path], rate_hz: int) -> list[tuple[int, list[int]]]
     return [tuple(namespace["count_file"](str(p), rate_hz)) for p in paths]
 
 
-def _run_micropython(paths: list[Path], rate_hz: int, root: Path) -> list[tuple[int, list[int]]]:
+def _run_micropython(paths: list[Path], rate_hz: int, root: Path,
+                     fuel: list[int] | None = None) -> list[tuple[int, list[int]]]:
+    import json as _json
+
     from retrorun.mpy import MicroPython
+    from retrorun.mpy.runtime import RESULT_MARKER, MicroPythonError
 
     mpy = MicroPython()
     out = []
     for path in paths:
         rel = "/" + path.relative_to(root).as_posix()
-        code = DRIVER + f"\nresult = count_file({rel!r}, {int(rate_hz)})\n"
-        steps, times = mpy.eval(code, fs=root)
+        code = (DRIVER + f"\nimport json\nresult = count_file({rel!r}, {int(rate_hz)})\n"
+                + f"print({RESULT_MARKER!r} + json.dumps(result))\n")
+        res = mpy.run(code, fs=root)
+        if res.exit_code != 0 or RESULT_MARKER not in res.stdout:
+            raise MicroPythonError("the step counter failed in MicroPython: "
+                                   + (res.stderr.strip() or res.stdout.strip() or "no output"),
+                                   res.stdout, res.stderr)
+        steps, times = _json.loads(res.stdout.rsplit(RESULT_MARKER, 1)[1])
+        if fuel is not None:
+            fuel.append(res.fuel_used)
         out.append((steps, times))
     return out
 
 
 def count(samples: list[bytes], rate_hz: int, runtime: str = "micropython",
-          progress: Callable[[int], None] | None = None) -> list[tuple[int, list[int]]]:
-    """Run the firmware counter on each sample buffer; return (steps, step times in ms)."""
+          progress: Callable[[int], None] | None = None,
+          fuel: list[int] | None = None) -> list[tuple[int, list[int]]]:
+    """Run the firmware counter on each sample buffer; return (steps, step times in ms).
+
+    With `fuel` (a list) and MicroPython, the fuel of each run (whole script: VM start, file
+    reads, the driver loop and the counter) is appended to it.
+    """
     if runtime not in RUNTIMES:
         raise RetrorunError(f"unknown runtime {runtime!r}; use micropython or cpython")
     results = []
@@ -188,7 +205,7 @@ def count(samples: list[bytes], rate_hz: int, runtime: str = "micropython",
             if runtime == "cpython":
                 results.extend(_run_cpython([path], rate_hz))
             else:
-                results.extend(_run_micropython([path], rate_hz, root))
+                results.extend(_run_micropython([path], rate_hz, root, fuel))
             path.unlink()
             if progress:
                 progress(i + 1)
@@ -260,8 +277,9 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
         recs = [r for r in recs if r.name in wanted]
     started = time.perf_counter()
     samples = [resample(r, rate_hz) for r in recs]
+    fuel: list[int] = []
     counted = count(samples, rate_hz, runtime,
-                    progress=(lambda i: progress(i, len(recs))) if progress else None)
+                    progress=(lambda i: progress(i, len(recs))) if progress else None, fuel=fuel)
     elapsed = time.perf_counter() - started
     rows = []
     for rec, (steps, times_ms) in zip(recs, counted, strict=True):
@@ -285,6 +303,11 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
         row = dict(row)
         row.pop("step_times_ms")
         files.append(row)
+    n_samples = sum(len(d) // 6 for d in samples)
+    summary["samples"] = n_samples
+    if fuel:
+        # whole-run fuel (VM start, file reads, driver loop, counter) per sample
+        summary["fuel_per_sample"] = round(sum(fuel) / max(1, n_samples))
     return {
         "rate_hz": int(rate_hz),
         "runtime": runtime,
