@@ -12,7 +12,9 @@ from retrofw import wire
 from retrofw.drivers.drv2605 import DRV2605
 from retrofw.drivers.hcsr04 import HCSR04
 from retrofw.drivers.tfluna import TFLuna
+from retrofw.drivers.uart_ultrasonic import UARTUltrasonic
 from retrofw.drivers.vl53l1x import VL53L1X
+from retrorun.models.a02yyuw import A02YYUWModel
 from retrorun.models.bus import I2CBus
 from retrorun.models.drv2605 import DRV2605Model
 from retrorun.models.hcsr04 import HCSR04Model
@@ -224,6 +226,7 @@ def run_both(mpy, world, import_line, scenario):
             return None
 
     namespace = {"VL53L1X": VL53L1X, "TFLuna": TFLuna, "DRV2605": DRV2605, "HCSR04": HCSR04,
+                 "UARTUltrasonic": UARTUltrasonic,
                  "I2C": I2C, "UART": UART, "Pin": Pin,
                  "time_pulse_us": lambda pin, level, t: int(fns["pulse"](f"{pin.n} {level} {t}")),
                  "ticks_us": lambda: int(fns["ticks_us"]("")),
@@ -346,3 +349,32 @@ def test_hcsr04_in_micropython_matches_cpython(mpy):
     steps = [a - b for a, b in itertools.pairwise(out[:8])]
     assert all(120 < step < 200 for step in steps), out  # 2 m/s over 60 ms + the echo time
     assert out[8:] == [wire.NO_READING, wire.NO_READING, wire.SENSOR_STUCK, wire.SENSOR_STUCK]
+
+
+UUS_SCENARIO = """
+s = UARTUltrasonic(UART(), mode="trigger", ticks_ms=ticks_ms)
+out = []
+for i in range(16):
+    advance(100)
+    if i == 8:
+        event("noise")
+    if i == 12:
+        event("silence")
+    out.append(s.measure())
+result = out
+"""
+
+
+def uus_world():
+    clock = Clock()
+    model = A02YYUWModel(clock, mode="trigger", target=approach)
+    events = {"noise": lambda: setattr(model, "fault", "bad_checksum"),
+              "silence": lambda: setattr(model, "fault", "silent")}
+    return Bridge(clock, uart=model.uart, events=events)
+
+
+def test_uart_ultrasonic_in_micropython_matches_cpython(mpy):
+    out = run_both(mpy, uus_world,
+                   "from retrofw.drivers.uart_ultrasonic import UARTUltrasonic\n", UUS_SCENARIO)
+    assert out[0] == wire.NO_READING and all(a > b for a, b in itertools.pairwise(out[1:9]))
+    assert wire.SENSOR_BAD_FRAME in out[9:13] and out[-1] == wire.SENSOR_TIMEOUT
