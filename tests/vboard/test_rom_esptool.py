@@ -179,3 +179,19 @@ def test_cli_refuses_a_flash_file_of_odd_size(tmp_path):
         capture_output=True, text=True, timeout=60, env={**os.environ})
     assert result.returncode == 1
     assert result.stderr.startswith("retrorun: flash file") and "power of two" in result.stderr
+
+
+def test_pty_port_with_esptool_default_reset_and_sigint(tmp_path):
+    proc, port, _ = start_board(tmp_path, "--listen", "pty")
+    try:
+        assert port.startswith("/dev/")
+        # a pty has no modem lines: esptool's reset fails softly and the ROM answers anyway
+        result = subprocess.run([sys.executable, "-m", "esptool", "--port", port, "read-mac"],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert "MAC:                24:0a:c4:5e:70:01" in result.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
