@@ -39,6 +39,7 @@ _ENOSPC = const(28)
 _SUFFIX = ".rrl"
 _SYNCED = ".syn"
 _TMP = ".tmp"
+_LAST_ID = "last_id"
 
 
 def statvfs_free_kb(path):
@@ -127,8 +128,25 @@ class SessionStore:
         return [self.info(sid) for sid in self.ids()]
 
     def next_id(self):
+        """One more than any id ever used here, even when those sessions were deleted (the
+        host names sessions by id: an id must never come back)."""
         ids = self.ids()
-        return (ids[-1] + 1) if ids else 1
+        last = ids[-1] if ids else 0
+        try:
+            with open(self.dir + "/" + _LAST_ID) as f:
+                stored = int(f.read().strip())
+            if stored > last:
+                last = stored
+        except (OSError, ValueError):
+            pass
+        return last + 1
+
+    def claim(self, sid):
+        """Record sid as used (temp file + rename, so a cut leaves the old value)."""
+        tmp = self.dir + "/" + _LAST_ID + _TMP
+        with open(tmp, "w") as f:
+            f.write(str(sid))
+        _replace(tmp, self.dir + "/" + _LAST_ID)
 
     def mark_synced(self, sid):
         if self.size(sid) < 0:
@@ -239,6 +257,7 @@ class SessionWriter:
         self.store = store if store is not None else SessionStore(root, free_kb, min_free_kb)
         self.store.make_room()
         self.session_id = self.store.next_id()
+        self.store.claim(self.session_id)
         self.store.active = self.session_id
         self.t0 = now_ms
         self.flush_ms = flush_ms

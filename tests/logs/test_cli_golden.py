@@ -121,3 +121,4 @@ def test_bench_logs_density_within_budget(capsys):
     assert result["encode_cost"]["sample"]["heap_bytes"] == 0
     assert result["encode_cost"]["sample"]["fuel"] > 0
     assert result["encode_cost"]["header"]["heap_bytes"] > 0  # the probe does see allocations
+    assert result["api_read"]["payload_per_wire"] >= 0.9

@@ -130,3 +130,17 @@ def test_encoding_a_sample_allocates_nothing_in_micropython(mpy, device_fs):
     assert heap == 0
     assert len(fuel) == 12 and min(fuel) > 0
     assert size > 30 * wire.LOG_ENTRY_SIZE
+
+
+def test_unknown_format_version_is_refused_with_a_problem():
+    buf = bytearray(100)
+    end = logfmt.encode_header_into(buf, 0, 1, 0, 0, 1000, "9.9", "x")
+    end = logfmt.encode_event_into(buf, end, 5, wire.EV_BUTTON, 1, 0)
+    buf[3] = wire.LOG_FORMAT_VERSION + 1  # a newer writer
+    crc = logfmt.crc16(buf, 1, buf[2] + 3)
+    buf[buf[2] + 3] = crc & 0xFF
+    buf[buf[2] + 4] = crc >> 8
+    records, problems = logfmt.decode(bytes(buf[:end]))
+    assert records == []
+    assert [p["problem"] for p in problems] == ["version"]
+    assert "not supported" in problems[0]["message"]

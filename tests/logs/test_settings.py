@@ -131,3 +131,20 @@ def test_boot_falls_back_to_last_good_copy_then_defaults(mpy, device_fs, tmp_pat
     assert values["haptic.strength"] == 30
     assert errors == [] and json.loads((tmp_path / "dev/config.json").read_text()) == \
         {"haptic.strength": 30}
+
+
+def test_docs_table_matches_the_schema():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")
+            for line in doc.splitlines() if line.startswith("| `")}
+    assert list(rows) == settings.keys()
+    for entry in settings.describe():
+        cells = [c.strip() for c in rows[entry["key"]]]
+        default = entry["default"]
+        shown = {True: "true", False: "false", "": '""'}.get(default, str(default)) \
+            if not isinstance(default, (int, float)) or isinstance(default, bool) else str(default)
+        assert cells[4] == shown, entry["key"]
+        if "min" in entry:
+            assert cells[5] == f"{entry['min']} .. {entry['max']}", entry["key"]

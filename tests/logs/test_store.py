@@ -198,7 +198,11 @@ def test_synced_markers_and_session_list(tmp_path):
     # a marker whose log is gone (cut between the two deletions) is cleaned at boot
     os.remove(st.path(1))
     st.recover_all()
-    assert os.listdir(st.dir) == []
+    assert os.listdir(st.dir) == ["last_id"]
+    # ids never come back, even after every session was deleted
+    w = store.SessionWriter(store=st, now_ms=0)
+    w.close(10)
+    assert w.session_id == 2 and st.ids() == [2]
 
 
 def test_complete_records_reach_the_file_within_the_flush_interval(tmp_path):

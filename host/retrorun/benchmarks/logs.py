@@ -6,6 +6,8 @@
   The budget is 40,000 bytes per hour (a 4 MB board holds 50+ hours).
 - encode cost per record kind: heap bytes allocated (gc.mem_alloc delta) and wasmtime fuel
   (executed WebAssembly instructions, deterministic) of one call in MicroPython.
+- api_read: the hour read back through retrofw.api.read() in 4 KB chunks; payload/wire is the
+  share of the printed bytes that is session data (header lines and escapes are the rest).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def measure(seconds: int = 3600, snapshot_hz: int = 50) -> dict:
                                                  snapshot_hz=snapshot_hz, mpy=mpy)
         decoded = logs.decode_file(path)
         size = path.stat().st_size
+        read = _read_efficiency(mpy, Path(tmp), path)
     with tempfile.TemporaryDirectory() as tmp:
         raw = mpy.eval(_COST, fs=tmp)
     cost = {}
@@ -91,7 +94,25 @@ def measure(seconds: int = 3600, snapshot_hz: int = 50) -> dict:
                 "sample_period_ms": 1000, "records": decoded.by_kind,
                 "frames": decoded.frames, "damaged": decoded.damaged},
         "encode_cost": cost,
+        "api_read": read,
     }
+
+
+def _read_efficiency(mpy, fs: Path, path: Path) -> dict:
+    """Read the whole session through retrofw.api.read() in MicroPython, 4 KB at a time, and
+    compare the payload with the bytes the device printed (what the serial line carries)."""
+    from retrofw import wire
+
+    sid = int(path.stem)
+    size = path.stat().st_size
+    calls = "".join(f"api.read({sid}, {o}, {wire.API_READ_MAX})\n"
+                    for o in range(0, size, wire.API_READ_MAX))
+    out: list[bytes] = []
+    res = mpy.run("import retrofw.api as api\napi.ROOT = '/'\n" + calls, fs=fs,
+                  stdout=out.append, heap_kb=logs.NO_GC_HEAP_KB)
+    wire_bytes = len(b"".join(out)) if res.exit_code == 0 else 0
+    return {"payload_bytes": size, "wire_bytes": wire_bytes, "chunk_bytes": wire.API_READ_MAX,
+            "payload_per_wire": round(size / wire_bytes, 4) if wire_bytes else None}
 
 
 def run(args) -> int:
@@ -105,6 +126,10 @@ def run(args) -> int:
         f"(budget {BUDGET_BYTES_PER_HOUR}; {result['hours_per_mb']} hours per MB) from a "
         f"{run_info['seconds']} s synthetic run, {run_info['file_bytes']} bytes, "
         f"{run_info['frames']} records")
+    read = result["api_read"]
+    output.console.print(f"device API read(): {read['payload_bytes']} payload bytes in "
+                         f"{read['wire_bytes']} bytes on the wire "
+                         f"(payload/wire {read['payload_per_wire']})")
     output.table("Encode cost in MicroPython (one call)", ("record", "heap bytes", "fuel"),
                  [(name, c["heap_bytes"], c["fuel"]) for name, c in result["encode_cost"].items()])
     return 0
