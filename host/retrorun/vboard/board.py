@@ -27,8 +27,10 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from retrorun.errors import RetrorunError
 from retrorun.vboard.autoreset import AutoReset
@@ -45,10 +47,21 @@ BOOT_LOG_SW_RESET = (b"ets Jun  8 2016 00:22:57\r\n\r\n"
                      b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
                      b"waiting for download\r\n")
 
-AppFactory = Callable[..., object]
+class AppDeviceLike(Protocol):
+    """What the board needs from an app device (`retrorun.vboard.repl.AppDevice`)."""
+
+    def on_data(self, data: bytes) -> None: ...
+
+    def reset(self, hard: bool) -> None: ...
+
+    def close(self) -> None: ...
 
 
-def default_app_factory(fs_dir: Path, write: Callable[[bytes], None], scenario=None):
+AppFactory = Callable[..., AppDeviceLike]
+
+
+def default_app_factory(fs_dir: Path, write: Callable[[bytes], None],
+                        scenario=None) -> AppDeviceLike:
     """The real app device (MicroPython REPL), imported only when app mode is first entered."""
     try:
         from retrorun.vboard.repl import AppDevice
@@ -67,17 +80,15 @@ class VirtualBoard(ListenerEvents):
                  app_factory: AppFactory | None = None, verbose: bool = False) -> None:
         if mode not in MODES:
             raise RetrorunError(f"unknown mode {mode!r}; choose app or rom")
-        self._tmp: tempfile.TemporaryDirectory | None = None
-        if flash_path is None or fs_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="retrorun-vboard-")
-        self.flash_path = Path(flash_path) if flash_path else Path(self._tmp.name) / "flash.bin"
-        self.fs_dir = Path(fs_dir) if fs_dir else Path(self._tmp.name) / "fs"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.flash_path = Path(flash_path) if flash_path else self._scratch() / "flash.bin"
+        self.fs_dir = Path(fs_dir) if fs_dir else self._scratch() / "fs"
         self.fs_dir.mkdir(parents=True, exist_ok=True)
         self.scenario = scenario
         self.verbose = verbose
-        self.events: list[str] = []  # what happened (boots, connects), for tests and --verbose
+        self.events: deque[str] = deque(maxlen=1000)  # recent boots and connections
         self._app_factory = app_factory or default_app_factory
-        self._app = None
+        self._app: AppDeviceLike | None = None
         self._app_token: object | None = None
         self._stop = threading.Event()
         self.flash = Flash(self.flash_path, flash_size)
@@ -96,6 +107,12 @@ class VirtualBoard(ListenerEvents):
                 self.listener.close()
                 self.flash.close()
                 raise
+
+    def _scratch(self) -> Path:
+        """A temporary folder (removed by `close`) for what the caller did not place."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="retrorun-vboard-")
+        return Path(self._tmp.name)
 
     # ---- public -------------------------------------------------------------------------
     @property

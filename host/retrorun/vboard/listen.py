@@ -388,13 +388,15 @@ class PtyListener(Listener):
                     os.close(fd)
 
 
-LISTENERS = {"socket": SocketListener, "rfc2217": Rfc2217Listener, "pty": PtyListener}
+LISTENERS = ("socket", "pty", "rfc2217")
 
 
 def make_listener(kind: str, events: ListenerEvents, tcp_port: int = 0) -> Listener:
     """A listener by name: `socket`, `rfc2217` or `pty`."""
     if kind == "pty":
         return PtyListener(events)
-    if kind not in LISTENERS:
-        raise ValueError(f"unknown listener {kind!r}; choose socket, rfc2217 or pty")
-    return LISTENERS[kind](events, tcp_port)
+    if kind == "socket":
+        return SocketListener(events, tcp_port)
+    if kind == "rfc2217":
+        return Rfc2217Listener(events, tcp_port)
+    raise ValueError(f"unknown listener {kind!r}; choose socket, rfc2217 or pty")

@@ -29,6 +29,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -275,7 +276,7 @@ class RomLoader:
         self._on_exit = on_exit or (lambda kind: None)
         self.mac = bytes(mac)
         self._efuse = efuse_words(self.mac)
-        self.log: list[str] = []  # one line per command handled, for tests and --verbose
+        self.log: deque[str] = deque(maxlen=2000)  # recent commands handled, for debugging
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------
