@@ -289,3 +289,26 @@ def test_shim_accepts_max_packet_size_where_blinka_does_not(device_root):
         raw.readinto(bytearray(512))
     with pytest.raises(RetrorunError):
         BleTransport(link.connect, None).status()
+
+
+def test_sync_time_figures_of_the_docs_come_from_the_measured_trace():
+    from retrorun.ble.link import measure, sync_time
+
+    small = measure(40_000, 20)
+    big = measure(40_000, 244)
+    assert (small["packets"], small["turns"]) == (2218, 170)  # docs/ble.md table
+    assert (big["packets"], big["turns"]) == (333, 170)
+    assert round(small["overhead_att"], 3) == 1.062
+    assert round(sync_time(small["trace"], interval_ms=7.5, packets_per_event=4), 2) == 4.95
+    assert round(sync_time(big["trace"], interval_ms=30, packets_per_event=4, ll_max=251),
+                 2) == 5.10
+    # a turn of 10 packets at 4 per event takes 3 events; every turn change at least 1
+    trace = [("d2h", 1, 20)] * 10 + [("h2d", 0, 12)] + [("d2h", 1, 20)]
+    assert sync_time(trace, interval_ms=10, packets_per_event=4) == pytest.approx(0.05)
+
+
+def test_transport_read_by_session_id_matches_read_file(device_root, session_bytes):
+    link = GattLink(CPythonDevice(device_root), payload=185)
+    transport = BleTransport(link.connect, SECRET, timeout=0.2)
+    assert transport.read(1, 1000, 4096) == session_bytes[1000:5096]
+    assert transport.read("000001.rrl", len(session_bytes) - 10, 100) == session_bytes[-10:]

@@ -321,10 +321,11 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         raise RetrorunError(f"{name} arrived damaged twice over BLE (size or SHA-256 differs); "
                             "sync over USB")
 
-    def read(self, session: int, offset: int, size: int) -> bytes:
-        """Bytes [offset, offset+size) of session `session` (the serial transport's call)."""
-        data = self._read_from(f"{SESSIONS_DIR}/{session:06d}{wire.LOG_FILE_SUFFIX}", offset)
-        return data[:size]
+    def read(self, session, offset: int, size: int) -> bytes:
+        """Bytes [offset, offset+size) of a session (id or file name), like the serial call."""
+        name = (f"{session:06d}{wire.LOG_FILE_SUFFIX}" if isinstance(session, int)
+                else str(session))
+        return self._read_from(f"{SESSIONS_DIR}/{name}", offset)[:size]
 
     def _read_from(self, path: str, offset: int) -> bytes:
         ft, *_ = _adafruit()
