@@ -56,9 +56,12 @@ def _vb_boot():
     import sys
     sys.path.clear()
     import time as bt
+    import os as bo
     sys.path.extend(PATHS)
     import _vb
     _vb.btime = bt
+    _vb.bos = bo
+    bt = bo = None
     import io
     g = {'__name__': '__main__'}
     _vb.G = g

@@ -9,6 +9,7 @@ import host
 
 _hc = host.call
 btime = None  # the built-in time module, set by the bootstrap before anything imports time
+bos = None  # the built-in os module, likewise
 IRQ = {}  # key ("p13", "t0", ...) -> [handler, argument]
 _in_irq = False
 

@@ -1,0 +1,28 @@
+# os for the retrorun virtual board: the built-in (WASI) os, with what an ESP32's os has and the
+# WASI build lacks: ilistdir() giving (name, type, inode, size) 4-tuples, and statvfs() of a
+# 2 MB littlefs partition (the WASI build answers ENOSYS). Not used on a real board.
+import _vb
+
+_o = _vb.bos
+for _n in dir(_o):
+    if not _n.startswith("__"):
+        globals()[_n] = getattr(_o, _n)
+
+
+def ilistdir(path=""):
+    base = path if path else getcwd()  # noqa: F821 - copied from the built-in above
+    if base != "/" and base.endswith("/"):
+        base = base[:-1]
+    for entry in _o.ilistdir(path) if path else _o.ilistdir():
+        name, kind = entry[0], entry[1]
+        size = 0
+        if kind == 0x8000:
+            try:
+                size = _o.stat(base + "/" + name if base != "/" else "/" + name)[6]
+            except OSError:
+                pass
+        yield (name, kind, 0, size)
+
+
+def statvfs(path):
+    return (4096, 4096, 512, 448, 448, 0, 0, 0, 0, 255)

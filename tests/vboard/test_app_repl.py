@@ -1,0 +1,213 @@
+"""App mode of the virtual board: the REPL protocols, driven in-process and by real mpremote."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+from app_helpers import LoopbackBoard, Output, mpremote
+
+from retrorun.vboard.repl import RAW_PASTE_WINDOW, AppDevice
+
+RAW = b"raw REPL; CTRL-B to exit\r\n"
+
+
+@pytest.fixture
+def dev(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    out = Output()
+    device = AppDevice(fs, out)
+    assert device.wait_idle(20)
+    device.fs = fs
+    device.out = out
+    yield device
+    device.close()
+
+
+def send(device, data: bytes, timeout: float = 20) -> bytes:
+    device.out.take()
+    device.on_data(data)
+    assert device.wait_idle(timeout)
+    return device.out.take()
+
+
+def raw_exec(device, code: bytes) -> bytes:
+    return send(device, code + b"\x04")
+
+
+def test_power_on_prints_banner_and_prompt(dev):
+    text = bytes(dev.out.data)
+    assert b"rst:0x1 (POWERON_RESET)" in text
+    assert b"MicroPython v1.27" in text and text.endswith(b"for more information.\r\n>>> ")
+
+
+def test_friendly_repl_echoes_evaluates_and_continues_blocks(dev):
+    assert send(dev, b"6*7\r") == b"6*7\r\n42\r\n>>> "
+    out = send(dev, b"for i in range(2):\r print(i)\r\r")
+    assert out == b"for i in range(2):\r\n...  print(i)\r\n... \r\n0\r\n1\r\n>>> "
+    out = send(dev, b"1/0\r")
+    assert b"ZeroDivisionError: divide by zero\r\n>>> " in out
+    assert b"_vb_boot" not in out
+    assert send(dev, b"xy\x08\x08\x03") == b"xy\x08 \x08\x08 \x08\r\n>>> "
+
+
+def test_raw_repl_exact_bytes(dev):
+    assert send(dev, b"\r\x03\r\x01").endswith(b"\r\n" + RAW + b">")
+    assert raw_exec(dev, b"print('hi')\nx = 5") == b"OKhi\r\n\x04\x04>"
+    out = raw_exec(dev, b"print(x)\nraise ValueError('no')")
+    assert out.startswith(b"OK5\r\n\x04Traceback (most recent call last):\r\n")
+    assert out.endswith(b"ValueError: no\r\n\x04>")
+    assert send(dev, b"\x02").endswith(b"for more information.\r\n>>> ")
+
+
+def test_raw_paste_grants_windows_and_runs(dev):
+    send(dev, b"\x01")
+    header = send(dev, b"\x05A\x01")
+    assert header[:2] == b"R\x01"
+    assert struct.unpack("<H", header[2:4])[0] == RAW_PASTE_WINDOW
+    code = b"s = 0\n" + b"s += 1\n" * 100 + b"print(s)\n"  # 707 bytes: two full windows
+    dev.out.take()
+    dev.on_data(code)
+    grants = dev.out.take()
+    assert grants == b"\x01" * (len(code) // RAW_PASTE_WINDOW)
+    assert send(dev, b"\x04") == b"\x04100\r\n\x04\x04>"
+
+
+def test_soft_reboot_clears_state_runs_boot_and_main(dev):
+    (dev.fs / "boot.py").write_text("print('boot ran')\n")
+    (dev.fs / "main.py").write_text("print('main ran')\nm = 1\n")
+    send(dev, b"y = 3\r")
+    out = send(dev, b"\x04")  # friendly Ctrl-D: soft reboot runs boot.py then main.py
+    assert out.startswith(b"\r\nMPY: soft reboot\r\nboot ran\r\nmain ran\r\nMicroPython")
+    assert b"NameError" in send(dev, b"y\r")
+    assert send(dev, b"m\r").endswith(b"1\r\n>>> ")  # main.py globals stay in the REPL
+    send(dev, b"\x01")
+    out = send(dev, b"\x04")  # raw Ctrl-D: boot.py only, back in the raw REPL
+    assert out == b"OK\r\nMPY: soft reboot\r\nboot ran\r\n" + RAW + b">"
+
+
+def test_ctrl_c_interrupts_code_at_its_next_host_call(dev):
+    send(dev, b"\x01")
+    dev.out.take()
+    dev.on_data(b"import time\nn = 0\nwhile True:\n n += 1\n time.sleep_ms(10)\n\x04")
+    time.sleep(0.3)
+    assert dev.busy
+    out = send(dev, b"\x03")
+    assert b"KeyboardInterrupt" in out and out.endswith(b"\x04>")
+    assert int(raw_exec(dev, b"print(n)")[2:].split(b"\r")[0]) > 1  # state kept
+
+
+def test_ctrl_c_stops_a_busy_loop_by_restarting_the_vm(dev):
+    send(dev, b"\x01")
+    dev.out.take()
+    dev.on_data(b"keep = 1\nwhile True:\n pass\n\x04")
+    time.sleep(0.3)
+    start = time.monotonic()
+    out = send(dev, b"\x03")
+    assert time.monotonic() - start < 5
+    assert b"KeyboardInterrupt" in out and out.endswith(b"\x04>")
+    assert b"NameError" in raw_exec(dev, b"keep")  # the VM was restarted
+    assert raw_exec(dev, b"print(2+2)") == b"OK4\r\n\x04\x04>"
+
+
+def test_asyncio_ten_virtual_minutes_take_seconds(dev):
+    send(dev, b"\x01")
+    code = b"""import asyncio, time
+t0 = time.ticks_ms()
+log = []
+async def tick(name, period_s, n):
+    for i in range(n):
+        await asyncio.sleep(period_s)
+        log.append(name)
+async def main():
+    await asyncio.gather(tick('a', 60, 10), tick('b', 150, 4))
+asyncio.run(main())
+print(time.ticks_diff(time.ticks_ms(), t0), len(log), log[:4])
+"""
+    start = time.monotonic()
+    out = raw_exec(dev, code)
+    elapsed = time.monotonic() - start
+    assert out.endswith(b"\x04\x04>"), out
+    ms, count = (int(v) for v in out[2:].split(b" ")[:2])
+    assert 600_000 <= ms < 601_000
+    assert count == 14
+    assert b"['a', 'a', 'b', 'a']" in out
+    assert elapsed < 5
+
+
+def test_main_py_asyncio_app_runs_until_ctrl_c(dev):
+    (dev.fs / "main.py").write_text(
+        "import asyncio\ncount = 0\n"
+        "async def beat():\n    global count\n    while True:\n"
+        "        count += 1\n        await asyncio.sleep_ms(100)\n"
+        "asyncio.run(beat())\n")
+    dev.out.take()
+    dev.on_data(b"\x04")
+    time.sleep(0.5)
+    assert dev.busy  # main.py runs forever
+    out = send(dev, b"\x03")
+    assert b"KeyboardInterrupt" in out and out.endswith(b">>> ")
+    assert int(send(dev, b"count\r").split(b"\r\n")[1]) > 10
+
+
+def test_machine_soft_reset_and_reset_cause(dev):
+    out = send(dev, b"import machine; machine.reset_cause()\r")
+    assert out.endswith(b"1\r\n>>> ")  # PWRON_RESET
+    out = send(dev, b"machine.reset()\r")
+    assert b"rst:0xc (SW_CPU_RESET)" in out and out.endswith(b">>> ")
+    assert send(dev, b"import machine; machine.reset_cause()\r").endswith(b"5\r\n>>> ")
+
+
+@pytest.mark.slow
+def test_mpremote_fs_exec_soft_reset_resume(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    board = LoopbackBoard(fs)
+    try:
+        assert board.device.wait_idle(20)
+        blob = bytes(range(256)) * 4 + b"\x00\xff\r\n\x04\x03"
+        local = tmp_path / "blob.bin"
+        local.write_bytes(blob)
+        (tmp_path / "hello.py").write_text("print('hello from a file')\n")
+
+        r = mpremote(board.port, "exec", "print(1+1)")
+        assert r.returncode == 0 and r.stdout == "2\n", r.stderr
+        r = mpremote(board.port, "fs", "cp", str(local), ":blob.bin")
+        assert r.returncode == 0, r.stderr
+        assert (fs / "blob.bin").read_bytes() == blob  # landed in the --fs folder
+        r = mpremote(board.port, "fs", "mkdir", ":lib", "+", "fs", "cp",
+                     str(tmp_path / "hello.py"), ":lib/hello.py")
+        assert r.returncode == 0, r.stderr
+        assert (fs / "lib" / "hello.py").exists()
+        r = mpremote(board.port, "fs", "ls")
+        assert r.returncode == 0 and f"{len(blob)} blob.bin" in r.stdout and "lib/" in r.stdout
+        back = tmp_path / "back.bin"
+        r = mpremote(board.port, "fs", "cp", ":blob.bin", str(back))
+        assert r.returncode == 0 and back.read_bytes() == blob, r.stderr
+        r = mpremote(board.port, "exec", "import hello")  # /lib is on sys.path
+        assert r.stdout == "hello from a file\n", r.stderr
+        r = mpremote(board.port, "exec", "x = 42")
+        r = mpremote(board.port, "resume", "exec", "print(x)")
+        assert r.returncode == 0 and r.stdout == "42\n", r.stderr
+        r = mpremote(board.port, "soft-reset")
+        assert r.returncode == 0
+        r = mpremote(board.port, "resume", "exec", "print(x)")
+        assert r.returncode != 0 and "NameError" in r.stdout + r.stderr
+    finally:
+        board.close()
+
+
+def test_mpremote_reaches_the_repl_while_main_py_runs(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text("import time\nwhile True:\n    time.sleep_ms(50)\n")
+    board = LoopbackBoard(fs)
+    try:
+        time.sleep(0.5)
+        assert board.device.busy
+        r = mpremote(board.port, "exec", "print('in')")  # \r\x03 stops main.py first
+        assert r.returncode == 0 and r.stdout == "in\n", r.stderr
+    finally:
+        board.close()
