@@ -95,6 +95,9 @@ def test_classic_reset_enters_loader_and_hard_reset_starts_app(make_board):
         assert vb.mode == "rom"
     finally:
         port.close()
+    deadline = time.monotonic() + 5
+    while "close" not in StandInApp.log and time.monotonic() < deadline:
+        time.sleep(0.01)  # the board closes the app device in the background
     assert StandInApp.log == ["new s1", "reset hard=True", "close"]
 
 

@@ -90,6 +90,7 @@ class VirtualBoard(ListenerEvents):
         self._app_factory = app_factory or default_app_factory
         self._app: AppDeviceLike | None = None
         self._app_token: object | None = None
+        self._closing: list[threading.Thread] = []
         self._stop = threading.Event()
         self.flash = Flash(self.flash_path, flash_size)
         self.loader = RomLoader(self.flash, self._rom_write, mac=mac, on_exit=self._loader_exit)
@@ -144,7 +145,9 @@ class VirtualBoard(ListenerEvents):
         self._stop.set()
 
     def close(self) -> None:
-        self._close_app()
+        self._close_app(wait=True)
+        for thread in self._closing:
+            thread.join(10)
         self.listener.close()
         self.flash.close()
         if self._tmp is not None:
@@ -226,14 +229,26 @@ class VirtualBoard(ListenerEvents):
             self._note(f"no app: {exc}", force=True)
             self._app = None
 
-    def _close_app(self) -> None:
+    def _close_app(self, wait: bool = False) -> None:
+        """Stop the app device. Its output is cut at once; the device itself is closed in the
+        background (unless `wait`), so a reset over RFC 2217 is acknowledged without delay."""
         app, self._app = self._app, None
         self._app_token = None
-        if app is not None:
+        if app is None:
+            return
+
+        def close() -> None:
             try:
                 app.close()
             except Exception:
                 self._note("app close failed:\n" + traceback.format_exc(), force=True)
+
+        if wait:
+            close()
+        else:
+            thread = threading.Thread(target=close, name="vboard-app-close", daemon=True)
+            self._closing.append(thread)
+            thread.start()
 
     def _note(self, text: str, force: bool = False) -> None:
         self.events.append(text)
