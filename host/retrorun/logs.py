@@ -105,17 +105,15 @@ def describe_record(r: dict) -> str:
     t = "%9.3fs" % (r["t_ms"] / 1000) if "t_ms" in r else " " * 10
     kind = r["kind"]
     if kind == "sample":
-        d = r["distance_mm"]
-        dist = f"{d} mm" if d >= 0 else _code_name(d)
-        return (f"{t} sample   distance {dist}, alert {_alert_name(r['alert'])}, steps "
+        return (f"{t} sample   distance {_distance(r['distance_mm'])}, alert {_alert_name(r['alert'])}, steps "
                 f"{r['steps']}, cadence {r['cadence']}/min, trunk {r['trunk_deg10'] / 10:.1f} deg")
     if kind == "event":
         extra = ", ".join(f"{k} {v}" for k, v in r.items()
                           if k not in ("kind", "offset", "t_ms", "event", "type", "a", "b"))
         if r["event"] == "alert":
-            extra = f"level {_alert_name(r['level'])}, distance {r['distance_mm']} mm"
+            extra = f"level {_alert_name(r['level'])}, distance {_distance(r['distance_mm'])}"
         elif r["event"] == "sensor":
-            extra = ("fault " if r["active"] else "cleared ") + _code_name(r["code"])
+            extra = ("fault " + _code_name(r["code"])) if r["active"] else "cleared"
         return f"{t} event    {r['event']}: {extra}"
     if kind == "snapshot":
         dist = r["distances_mm"]
@@ -138,6 +136,10 @@ def describe_record(r: dict) -> str:
 
 def _alert_name(level: int) -> str:
     return wire.ALERT_NAMES[level] if 0 <= level < len(wire.ALERT_NAMES) else str(level)
+
+
+def _distance(d: int) -> str:
+    return f"{d} mm" if d >= 0 else _code_name(d)
 
 
 def _code_name(code: int) -> str:
@@ -202,7 +204,7 @@ def synthetic_run(store, wire, root, seconds, seed, free_kb, snapshot_hz=50, boa
             w.event(now, wire.EV_ALERT, new, dist)
             if new == wire.ALERT_WARNING and level < new:
                 for i in range(len(readings)):
-                    readings[i] = dist + 1500 - i * 1000 // snapshot_hz + rnd(30)
+                    readings[i] = dist + (len(readings) // 2 - i) * 550 // snapshot_hz + rnd(30)
                 w.snapshot(now - 1500, period, new, readings, 0, len(readings))
             level = new
         if s % 300 == 150:
