@@ -74,9 +74,17 @@ def device_name(mac):
 
 
 def local_name():
-    """This board's advertised name (turns the radio on); `retrorun pair` prints it."""
+    """This board's advertised name (turns the radio on); `retrorun pair` prints it.
+
+    Without a bluetooth module (the virtual board) the name comes from machine.unique_id().
+    """
     if bluetooth is None:
-        raise OSError("this MicroPython has no bluetooth module")
+        try:
+            import machine
+
+            return device_name(machine.unique_id())
+        except (ImportError, AttributeError):
+            return device_name(b"\x00\x00")
     ble = bluetooth.BLE()
     ble.active(True)
     return device_name(ble.config("mac")[1])
@@ -192,14 +200,15 @@ def app_hooks(root="/", on_config=None):
 class GattServer:
     """Registers the services and runs advertising and the per-connection loops (on a board).
 
-    app_hooks: the same injected functions as Peripheral (config_get, config_set, status,
-    sessions, mark_synced) plus battery_percent() -> int.
+    hooks: the same injected functions as Peripheral (config_get, config_set, status,
+    sessions, mark_synced; see app_hooks()), and name (advertised name; empty: retrorun-XXXX).
     """
 
-    def __init__(self, sessions_dir="/sessions", secret_path=BLE_SECRET_PATH, **hooks):
+    def __init__(self, sessions_dir="/sessions", secret_path=BLE_SECRET_PATH, fs_root="",
+                 **hooks):
         if aioble is None or bluetooth is None:
             raise OSError("Bluetooth needs the bluetooth module and aioble (mip install aioble)")
-        self.battery_percent = hooks.pop("battery_percent", None)
+        self.fs_root = fs_root
         name = hooks.pop("name", None)  # settings "ble.name"; empty: retrorun-XXXX
         self.hooks = hooks
         self.sessions_dir = sessions_dir
@@ -231,6 +240,7 @@ class GattServer:
         self.watchers = {}  # connection -> its watch task
         self.rsc = RscEncoder()
         self.live_buf = bytearray(LIVE_SIZE)
+        self.battery_buf = bytearray(1)
 
     def _peripheral(self, connection):
         def send(characteristic, view):
@@ -241,7 +251,8 @@ class GattServer:
                 return False
             return True
 
-        return Peripheral(send, self.sessions_dir, self.secret_path, **self.hooks)
+        return Peripheral(send, self.sessions_dir, self.secret_path, fs_root=self.fs_root,
+                          **self.hooks)
 
     async def advertise(self):
         """Advertise and accept connections forever (up to _MAX_CONNECTIONS)."""
@@ -292,6 +303,16 @@ class GattServer:
         for connection in self.peers:
             try:
                 self.rsc_measurement.notify(connection, self.rsc.view[:length])
+            except OSError:
+                pass
+
+    def notify_battery(self, percent):
+        """Battery level 0..100 %: stored for reads and notified to every central."""
+        self.battery_buf[0] = min(max(percent, 0), 100)
+        self.battery.write(self.battery_buf)
+        for connection in self.peers:
+            try:
+                self.battery.notify(connection, self.battery_buf)
             except OSError:
                 pass
 
