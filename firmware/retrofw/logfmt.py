@@ -372,10 +372,9 @@ def scan_file(f, on_frame, window=None):
     before it). The window must hold at least two maximal frames (520 bytes).
     """
     buf = window if window is not None else bytearray(1024)
-    cap = len(buf)
     base = 0  # file offset of buf[0]
-    have = f.readinto(buf)
-    eof = have < cap
+    have = 0
+    eof = False
     pos = 0
     good_end = 0
     frames = 0
@@ -387,10 +386,14 @@ def scan_file(f, on_frame, window=None):
                 buf[i] = buf[pos + i]
             base += pos
             pos = 0
+            have = rest
             mv = memoryview(buf)
-            got = f.readinto(mv[rest:])
-            have = rest + (got or 0)
-            eof = have < cap
+            while have < len(buf):  # a short read is not the end; only an empty one is
+                got = f.readinto(mv[have:]) or 0
+                if got == 0:
+                    eof = True
+                    break
+                have += got
         if pos >= have:
             break
         r = frame_check(buf, pos, have)

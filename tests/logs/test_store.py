@@ -256,3 +256,34 @@ def test_snapshot_ring_writes_the_window_around_a_warning(tmp_path):
     assert readings == [5000 - 10 * i for i in range(200 - 75 + 1, 200 + 75 + 1)]
     assert snaps[0]["t_ms"] == 20 * (200 - 75 + 2)
     assert snaps[0]["level"] == wire.ALERT_WARNING
+
+
+class _Trickle:
+    """A file that hands out at most `step` bytes per read (short reads are legal)."""
+
+    def __init__(self, data, step):
+        self.data = data
+        self.pos = 0
+        self.step = step
+
+    def readinto(self, buf):
+        n = min(len(buf), self.step, len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("step", [1, 7, 300, 5000])
+def test_scan_file_window_handles_short_reads_and_damage(session_bytes, step):
+    data = bytearray(session_bytes)
+    frames = frames_of(bytes(data))
+    victim = frames[len(frames) // 2]
+    data[victim[0] + 3] ^= 0xFF  # one damaged frame in the middle
+    data += b"\xa5\x02\x40tail"  # and a torn tail
+    seen = []
+    end, count, skipped = logfmt.scan_file(_Trickle(bytes(data), step),
+                                           lambda buf, pos, off: seen.append(off),
+                                           bytearray(600))
+    assert seen == [o for o, _ in frames if o != victim[0]]
+    assert count == len(frames) - 1 and skipped == victim[1]
+    assert end == len(session_bytes)
