@@ -8,16 +8,22 @@ and backward gait look alike.
 Pipeline, all integer arithmetic on small ints (nothing is allocated per sample):
 
 1. |a| in mg (integer square root, Newton's method seeded with the previous value).
-2. Smoothing: moving average over `_SMOOTH_MS` (kills impact ringing and vehicle vibration).
-3. Baseline: moving average over `_BASE_MS` (gravity and slow posture changes); the detection
+2. Smoothing: moving average over `_SMOOTH_MS` (impact ringing, vehicle vibration).
+3. Baseline: moving average over `_BASE_MS` (gravity, slow posture changes); the detection
    signal is `smooth - baseline`, in mg.
-4. Peaks: a candidate step is the maximum of a run of the detection signal above an adaptive
-   threshold (a fraction of the recent peak height, never below `_FLOOR_MG`); the run ends when
-   the signal falls below a lower threshold. Candidates closer than `_REFRACTORY_MS` are merged.
-5. Bouts: candidates are held back until `_CONFIRM` of them came at a walking/running rhythm
-   (intervals 0.2-2 s, neighbours within a factor of two), then all of them count at once and
-   every further candidate counts while the rhythm goes on. A gap longer than `_MAX_GAP_MS`
-   ends the bout. Isolated bumps (a fidget, a pothole, a door) never reach `_CONFIRM`.
+4. Peaks: a candidate is the maximum of a run of the detection signal above a threshold: a
+   fraction of the recent peak height, never below `_FLOOR_MG` while walking or `_START_MG`
+   when no step came in the last `_RESUME_MS`. After `_IDLE_MS` without a candidate the recent
+   peak height decays (half-life `_DECAY_HALF_MS`), so weak steps of a turn are still seen.
+5. Merging: candidates closer than `_MERGE_Q8`/256 of the step interval (200-`_MERGE_MAX_MS`)
+   are one step (a double bump, a pocket's swing): the larger peak wins.
+6. Bouts: candidates are held back until `_CONFIRM` of them came at a walking/running rhythm
+   (intervals up to `_MAX_GAP_MS`, neighbours within a factor `_RHYTHM_Q4`/16); then they all
+   count at once, and every further candidate counts while the rhythm holds (interval within
+   `_KEEP_LO_Q4`/16-`_KEEP_HI_Q4`/16 of the running average, peak at least `_KEEP_AMP_Q8`/256
+   of the walking peaks). Off the rhythm, or after a gap, the bout must be confirmed again:
+   `_CONFIRM_RESUME` candidates within `_RESUME_MS` of the last step (a turn, a stop),
+   `_CONFIRM` otherwise. Isolated bumps (a fidget, a pothole, a door) never get counted.
 
 Cadence: steps/min over the committed steps of the last `cadence_window_ms`.
 """
@@ -32,24 +38,23 @@ except ImportError:  # CPython
         return x
 
 
-from retrofw.ticks import ticks_diff
+from retrofw.ticks import ticks_add, ticks_diff
 
 RATE_MIN_HZ = const(25)
-RATE_MAX_HZ = const(100)
+RATE_MAX_HZ = const(104)  # config allows 25-100; an LSM6DS delivers 26, 52 or 104 Hz
 MG_LIMIT = const(16000)  # inputs are clamped to +-16 g
 
 _SMOOTH_MS = const(80)
 _BASE_MS = const(1000)
 _FLOOR_MG = const(40)
 _START_MG = const(160)  # the floor when no step was counted in the last _RESUME_MS
-_FRAC_Q8 = const(64)  # threshold = 96/256 of the recent peak height
-_LOW_Q8 = const(128)  # the run ends below this fraction of the threshold
+_FRAC_Q8 = const(64)  # threshold = 64/256 of the recent peak height
+_LOW_Q8 = const(128)  # a run above threshold ends below 128/256 of the threshold
 _MIN_INTERVAL_MS = const(200)
-_MERGE_Q8 = const(180)  # candidates closer than 140/256 of the step interval are one step
+_MERGE_Q8 = const(180)  # candidates closer than 180/256 of the step interval are one step
 _MERGE_MAX_MS = const(300)
-_RHYTHM_Q4 = const(40)  # neighbouring intervals within a factor 32/16
-_SWING_Q8 = const(0)  # a step swings from its trough by at least this much of the threshold
-_KEEP_LO_Q4 = const(10)  # while walking, intervals of 10/16 to 28/16 of the usual one count
+_RHYTHM_Q4 = const(40)  # to confirm a bout, neighbouring intervals within a factor 40/16
+_KEEP_LO_Q4 = const(10)  # while walking, intervals of 10/16 to 32/16 of the usual one count
 _KEEP_HI_Q4 = const(32)
 _KEEP_AMP_Q8 = const(36)  # while walking, a step peaks at >= 36/256 of the walking peaks
 _IDLE_MS = const(500)
@@ -65,13 +70,14 @@ _CADENCE_IDLE_MS = const(3000)
 class StepCounter:
     """Counts steps from accelerometer samples; see the module docstring for the method.
 
-    rate_hz: device sample rate, 25-100 (ValueError outside). cadence_window_ms: the sliding
+    rate_hz: device sample rate, 25-104 (ValueError outside): the configured 25-100 Hz or what
+    the IMU driver delivers for it (`imu.rate_hz`). cadence_window_ms: the sliding
     window of `cadence()`, 2000-60000 ms.
     """
 
     def __init__(self, rate_hz=50, cadence_window_ms=10000):
         if not (RATE_MIN_HZ <= rate_hz <= RATE_MAX_HZ):
-            raise ValueError("rate_hz must be 25-100")
+            raise ValueError("rate_hz must be 25-104 (config steps.rate_hz: 25-100)")
         if not (2000 <= cadence_window_ms <= 60000):
             raise ValueError("cadence_window_ms must be 2000-60000")
         self.rate_hz = rate_hz
@@ -82,6 +88,8 @@ class StepCounter:
         self._base = array("h", bytes(2 * self._nb))
         # delay of the smoothing average, in ms: peak times are moved back by it
         self._delay_ms = (self._ns - 1) * 500 // rate_hz
+        # a held candidate is final once no larger one can merge with it
+        self._held_wait = _MERGE_MAX_MS + self._delay_ms
         # per-sample decay of the peak height when idle, Q16 (halves every _DECAY_HALF_MS)
         self._decay = 45426 * 1000 // (_DECAY_HALF_MS * rate_hz)
         self._times = array("i", bytes(4 * _RING))  # committed step times, a ring
@@ -100,8 +108,6 @@ class StepCounter:
         self._sum_b = 0
         self._amp = 0  # recent peak height, mg * 16
         self._above = False
-        self._trough = 0  # lowest detection value since the last run above threshold
-        self._trough0 = 0  # the trough before the current run
         self._peak = 0
         self._peak_t = 0
         self._npend = 0
@@ -171,7 +177,7 @@ class StepCounter:
         self._ib = 0 if i >= self._nb else i
         d = self._sum_s // self._ns - self._sum_b // self._nb
         got = 0
-        if self._held and ticks_diff(t_ms - self._delay_ms, self._held_t) >= _MERGE_MAX_MS:
+        if self._held and ticks_diff(t_ms, self._held_t) >= self._held_wait:
             got = self._finalize()
         if self._have_cand and ticks_diff(t_ms, self._last_cand) > _IDLE_MS:
             # no step for a while: let the threshold come down towards the floor
@@ -188,15 +194,9 @@ class StepCounter:
                 self._peak_t = t_ms
             if d < (thr * _LOW_Q8) >> 8:
                 self._above = False
-                self._trough = d
-                if self._peak - self._trough0 < (thr * _SWING_Q8) >> 8:
-                    return got  # a bump on a slope, not a step's swing
                 return got + self._candidate(self._peak_t, self._peak)
             return got
-        if d < self._trough:
-            self._trough = d
         if d > thr:
-            self._trough0 = self._trough
             self._above = True
             self._peak = d
             self._peak_t = t_ms
@@ -204,7 +204,7 @@ class StepCounter:
 
     def _candidate(self, t, peak):
         # a run above threshold ended with its maximum `peak` at `t`
-        t = t - self._delay_ms
+        t = ticks_add(t, -self._delay_ms)
         if self._held:
             if ticks_diff(t, self._held_t) < self._merge_ms:
                 # the same step ringing (or a double bump): keep the larger peak

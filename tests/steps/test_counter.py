@@ -87,9 +87,10 @@ def test_time_wraps_around_like_ticks_ms():
     assert counts == [20, 20]
 
 
-def test_rate_outside_25_100_is_refused():
-    for bad in (10, 24, 200):
-        with pytest.raises(ValueError, match="25-100"):
+def test_rate_outside_25_104_is_refused():
+    StepCounter(104)  # what an LSM6DS delivers for 100 Hz
+    for bad in (10, 24, 105, 200):
+        with pytest.raises(ValueError, match="25-104"):
             StepCounter(bad)
 
 
