@@ -98,6 +98,7 @@ class Hardware:
         self.rtc_base_s = start.timestamp()
         self.rtc_memory = b""
         self.distance_mm: Callable[[int], float | None] | None = None
+        self.accel: Callable[[float], tuple[float, float, float]] | None = None  # IMU, in g
         self.echo: tuple[int, int] | None = None  # (trig pin, echo pin) of an ultrasonic sensor
         self.notes: list[str] = []
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
@@ -169,7 +170,8 @@ class Hardware:
     def attach_uart(self, uart_id: int, model: object) -> None:
         """A UART model: `poll(hw, port)` is called before every read to push due bytes in,
         and `received(hw, data)` (optional) gets what the ESP32 writes."""
-        self.uarts.setdefault(uart_id, UARTPort())
+        port = getattr(model, "uart", None)
+        self.uarts[uart_id] = port if isinstance(port, UARTPort) else UARTPort()
         self.uart_models[uart_id] = model
 
     def haptic_timeline(self, pin_id: int | None = None) -> list[tuple[int, int, int, int]]:
@@ -302,9 +304,10 @@ class Hardware:
 
     def _i2c_cmd(self, op: str, args: list[str]) -> str:
         bus = self._bus(int(args[0]))
+        now_s = self.now_us / 1e6
         for model in bus.devices.values():
-            if hasattr(model, "set_time_us"):
-                model.set_time_us(self.now_us)
+            if hasattr(model, "advance") and hasattr(model, "t") and model.t < now_s:
+                model.advance(now_s - model.t)
         if op == "i":  # init: bus scl sda freq
             return ""
         if op == "s":
@@ -476,14 +479,46 @@ def bus_id_of(args: list[str]) -> int:
 
 
 # ---- building from a board profile --------------------------------------------------------
-_MODEL_MODULES = {"mpu6500": "mpu6050", "lsm6ds3": "lsm6dso", "lsm6dsox": "lsm6dso"}
+_MODEL_MODULES = {"mpu6500": "mpu6050", "lsm6ds3": "lsm6ds", "lsm6dso": "lsm6ds",
+                  "lsm6dsox": "lsm6ds"}
+
+
+def _target(hw: Hardware):
+    return lambda now_us: hw.distance_mm(now_us) if hw.distance_mm else None
+
+
+def _imu_source(hw: Hardware):
+    world = hw.accel
+    return world if world is not None else (lambda t: (0.0, 0.0, 1.0))
+
+
+def _build(kind: str, module, hw: Hardware, spec: dict):
+    """The known models of retrorun.models, built on the board's clock and world."""
+    from retrofw import wire
+
+    if kind == "vl53l1x":
+        return module.VL53L1XModel(hw, target=_target(hw))
+    if kind == "tfluna":
+        return module.TFLunaModel(hw, target=_target(hw))
+    if kind == "drv2605":
+        return module.DRV2605Model(hw)
+    if kind in ("mpu6050", "mpu6500"):
+        who = wire.MPU6500_WHO_AM_I if kind == "mpu6500" else wire.MPU6050_WHO_AM_I
+        return module.MPU6050Model(_imu_source(hw), who_am_i=who)
+    if kind in ("lsm6ds3", "lsm6dso", "lsm6dsox"):
+        who = wire.LSM6DS3_WHO_AM_I if kind == "lsm6ds3" else wire.LSM6DSO_WHO_AM_I
+        return module.LSM6DSModel(_imu_source(hw), who_am_i=who)
+    return None
 
 
 def load_model(kind: str, hw: Hardware, spec: dict) -> object | None:
     """A chip model for `kind` from retrorun.models, or None (with a note) when unavailable.
 
-    A model module may define `vboard_model(hw, spec)` returning the device model; otherwise the
-    first class whose name matches the kind (case-insensitive) is built without arguments."""
+    A model module may define `vboard_model(hw, spec)` returning the device model; the known
+    kinds are built on the board's clock (`hw`, which has `now_us`/`schedule`) and world;
+    otherwise the first class whose name matches the kind is built without arguments.
+    Models with `advance(seconds)` and a `t` attribute (the IMUs) are advanced to the board's
+    time before every bus transaction."""
     name = _MODEL_MODULES.get(kind, kind)
     try:
         module = importlib.import_module(f"retrorun.models.{name}")
@@ -493,9 +528,12 @@ def load_model(kind: str, hw: Hardware, spec: dict) -> object | None:
     try:
         if hasattr(module, "vboard_model"):
             return module.vboard_model(hw, spec)
+        model = _build(kind, module, hw, spec)
+        if model is not None:
+            return model
         for attr in dir(module):
             obj = getattr(module, attr)
-            if isinstance(obj, type) and attr.lower().replace("_", "") .startswith(
+            if isinstance(obj, type) and attr.lower().replace("_", "").startswith(
                     name.replace("_", "")):
                 return obj()
     except Exception as exc:  # a model that cannot be built must not stop the board
@@ -506,10 +544,15 @@ def load_model(kind: str, hw: Hardware, spec: dict) -> object | None:
 
 
 def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | None = None,
-                 battery_v: float | Callable[[int], float] = 3.9) -> Hardware:
-    """Hardware wired as a board profile says (pins, I2C chips, UART sensor, ADC battery)."""
+                 battery_v: float | Callable[[int], float] = 3.9,
+                 accel: Callable[[float], tuple[float, float, float]] | None = None) -> Hardware:
+    """Hardware wired as a board profile says (pins, I2C chips, UART sensor, ADC battery).
+
+    distance_mm(t_us): what the distance sensor sees (None: nothing); battery_v: volts or
+    volts(t_us); accel(t_s) -> (x, y, z) in g: what the IMU feels (default: lying still)."""
     hw = Hardware()
     hw.distance_mm = distance_mm
+    hw.accel = accel
     i2c_id = profile.get("i2c", {}).get("id", 0)
     distance = profile.get("distance", {})
     if distance.get("kind") in ("hcsr04", "jsnsr04t"):

@@ -149,11 +149,13 @@ class AppDevice:
 
     fs_dir: host folder that is the board's `/` (files `mpremote fs cp` writes land here).
     write: called with the bytes the board sends to the serial client (from any thread).
-    scenario: a world to drive the models with (passed to `hw` when it is built here): an object
-        with `distance_mm(t_us)` and/or `battery_v(t_us)`, or None.
+    scenario: a world to drive the models with (used when `hw` is built here): an object with
+        any of `distance_mm(t_us) -> mm | None`, `battery_v(t_us) -> V` (or a number),
+        `accel(t_s) -> (x, y, z) g`; or None (nothing in range, 3.9 V, lying still).
     Options: board (profile dict, `Board` or name; default esp32-devkitc), hardware (a ready
         `Hardware`), heap_kb (65536, see DEFAULT_HEAP_KB), speed (None: as fast as possible; 1.0: real time),
-        fuel_per_us (300), interrupt_grace_s (0.5), mounts ({device_path: host_dir}, read-only),
+        fuel_per_us (300), interrupt_grace_s (0.5), mounts ({device_path: host_dir}, read-only,
+        searched after /lib: e.g. {"/_fw": retrorun.paths.retrofw_parent()}),
         boot (True: power on now, running boot.py and main.py), rom_log (True: print a short
         ESP32 ROM boot log on hard resets).
     """
@@ -175,7 +177,8 @@ class AppDevice:
             hardware = hwmod.from_profile(
                 self.profile,
                 distance_mm=getattr(scenario, "distance_mm", None),
-                battery_v=getattr(scenario, "battery_v", 3.9))
+                battery_v=getattr(scenario, "battery_v", 3.9),
+                accel=getattr(scenario, "accel", None))
         self.hw = hardware
         self.hw.on_event = self._wake
         self.scenario = scenario
@@ -592,8 +595,8 @@ class AppDevice:
         store.set_epoch_deadline(1)
         self._store = store
         self._last_fuel = FUEL
-        paths = [DEVICE_MOUNT] + [m for m in self.mounts if m != DEVICE_MOUNT] + ["", ".frozen",
-                                                                                   "/lib"]
+        paths = [DEVICE_MOUNT, "", ".frozen", "/lib"] + [m for m in self.mounts
+                                                           if m != DEVICE_MOUNT]
         code = f"PATHS = {paths!r}\n" + _BOOTSTRAP
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["micropython", "-X", f"heapsize={self.heap_kb}k", "-c", code]

@@ -1,0 +1,188 @@
+"""The device's machine shim reaching the host hardware models (retrorun.vboard.hw)."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from app_helpers import Output
+
+from retrorun.boards import get_board
+from retrorun.vboard import hw as hwmod
+from retrorun.vboard.repl import AppDevice
+
+
+class RegisterModel:
+    """A tiny I2C chip: 16-bit registers holding their own address; writes are recorded."""
+
+    def __init__(self):
+        self.writes = []
+
+    def read(self, register, count):
+        return bytes((register + i) & 0xFF for i in range(count))
+
+    def write(self, register, data):
+        self.writes.append((register, bytes(data)))
+
+
+class World:
+    def __init__(self, mm):
+        self.mm = mm
+
+    def distance_mm(self, t_us):
+        return self.mm
+
+
+def make(tmp_path, hardware=None, **options):
+    fs = tmp_path / "fs"
+    fs.mkdir(parents=True, exist_ok=True)
+    out = Output()
+    device = AppDevice(fs, out, hardware=hardware, **options)
+    assert device.wait_idle(20)
+    device.out = out
+    device.on_data(b"\x01")
+    assert device.wait_idle()
+    return device
+
+
+def run(device, code: str, timeout: float = 20) -> str:
+    device.out.take()
+    device.on_data(code.encode() + b"\x04")
+    assert device.wait_idle(timeout)
+    out = device.out.take()
+    assert out.startswith(b"OK") and out.endswith(b"\x04\x04>"), out
+    return out[2:-3].decode()
+
+
+@pytest.fixture
+def board(tmp_path):
+    hw = hwmod.from_profile(get_board("esp32-devkitc").profile, distance_mm=World(1000).distance_mm,
+                            battery_v=3.9)
+    device = make(tmp_path, hardware=hw)
+    yield device
+    device.close()
+
+
+def test_pwm_duty_changes_form_a_timeline_in_virtual_time(board):
+    run(board, "import time\nfrom machine import Pin, PWM\nt0 = time.ticks_us()\n"
+               "m = PWM(Pin(27), freq=200, duty_u16=0)\ntime.sleep_ms(100)\n"
+               "m.duty_u16(40000)\ntime.sleep_ms(250)\nm.duty(512)\ntime.sleep_ms(50)\n"
+               "m.deinit()\nprint(time.ticks_diff(time.ticks_us(), t0))")
+    line = board.hw.haptic_timeline(27)
+    assert [(f, d) for _, _, f, d in line] == [(200, 0), (200, 40000), (200, 32799), (0, 0)]
+    t = [e[0] - line[0][0] for e in line]
+    assert 100_000 <= t[1] < 105_000
+    assert 350_000 <= t[2] < 360_000
+    assert 400_000 <= t[3] < 412_000
+
+
+def test_i2c_reads_and_writes_reach_the_plugged_model(board):
+    chip = RegisterModel()
+    board.hw.plug_i2c(0, 0x29, chip)
+    out = run(board, "from machine import I2C, Pin\ni2c = I2C(0, scl=Pin(22), sda=Pin(21))\n"
+                     "print(i2c.scan())\nb = bytearray(3)\n"
+                     "i2c.readfrom_mem_into(0x29, 0x010F, b, addrsize=16)\nprint(list(b))\n"
+                     "i2c.writeto_mem(0x29, 0x0030, b'\\x01\\x02')\n"
+                     "try:\n    i2c.readfrom_mem(0x77, 0, 1)\nexcept OSError as e:\n"
+                     "    print('nack', e.errno)")
+    lines = out.split("\r\n")
+    assert 41 in eval(lines[0])
+    assert lines[1] == "[15, 16, 17]"
+    assert chip.writes == [(0x30, b"\x01\x02")]
+    assert lines[2] == f"nack {errno.ENODEV}"
+
+
+def test_ultrasonic_echo_time_pulse_us(board):
+    board.hw.distance_mm = World(1715).distance_mm  # 10 ms round trip
+    out = run(board, "import time\nfrom machine import Pin, time_pulse_us\n"
+                     "trig = Pin(25, Pin.OUT, value=0)\necho = Pin(26, Pin.IN)\n"
+                     "trig.value(1)\ntime.sleep_us(10)\ntrig.value(0)\n"
+                     "print(time_pulse_us(echo, 1, 30000))")
+    assert abs(int(out.strip()) - 10_000) <= 1
+
+
+def test_pin_irq_wakes_an_asyncio_task_at_the_press_time(board):
+    press_at = board.hw.now_us + 5_000_000
+    board.hw.press_button(13, press_at, 200_000)
+    out = run(board, "import asyncio, time\nfrom machine import Pin\n"
+                     "flag = asyncio.ThreadSafeFlag()\n"
+                     "b = Pin(13, Pin.IN, Pin.PULL_UP)\n"
+                     "b.irq(lambda p: flag.set(), Pin.IRQ_FALLING)\n"
+                     "async def main():\n    await flag.wait()\n"
+                     "    return time.ticks_us(), b.value()\n"
+                     "print(asyncio.run(main()))")
+    woke, level = eval(out)
+    assert 0 <= board.ticks_us - woke < 20_000 and board.ticks_us > woke
+    assert 0 <= woke - (press_at - board._boot_us) < 10_000  # woke right at the press
+    assert level == 0
+
+
+def test_adc_battery_timer_and_unique_id(board):
+    out = run(board, "import time\nfrom machine import ADC, Pin, Timer, unique_id\n"
+                     "a = ADC(Pin(35), atten=ADC.ATTN_11DB)\nprint(a.read_uv())\n"
+                     "n = 0\ndef cb(t):\n    global n\n    n += 1\nt = Timer(0)\n"
+                     "t.init(mode=Timer.PERIODIC, period=100, callback=cb)\n"
+                     "time.sleep(1)\nt.deinit()\ntime.sleep(1)\nprint(n)\nprint(unique_id().hex())")
+    uv, ticks, uid = out.split("\r\n")[:3]
+    assert int(uv) == 1_950_000  # 3.9 V through the 2:1 divider
+    assert int(ticks) == 10
+    assert uid == board.hw.mac.hex()
+
+
+def test_watchdog_expiry_resets_the_board(board):
+    board.out.take()
+    board.on_data(b"import time, machine\nw = machine.WDT(timeout=1000)\n"
+                  b"for i in range(3):\n    w.feed()\n    time.sleep_ms(500)\n"
+                  b"print('fed ok')\ntime.sleep(2)\nprint('not reached')\n\x04")
+    text = board.out.wait_for(b">>> ")
+    assert b"fed ok" in text and b"not reached" not in text
+    assert b"rst:0x7 (TG0WDT_SYS_RESET)" in text
+    assert board.wait_idle()
+    board.out.take()
+    board.on_data(b"import machine; machine.reset_cause()\r")
+    assert board.wait_idle()
+    assert board.out.take().endswith(b"3\r\n>>> ")
+
+
+def test_profile_with_missing_models_degrades_gracefully(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name.startswith("retrorun.models.") and not name.endswith(".bus"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *args)
+
+    monkeypatch.setattr(hwmod.importlib, "import_module", fake)
+    hw = hwmod.from_profile(get_board("esp32-s3-devkitc-1").profile)
+    assert hw.i2c.get(0) is None or hw.i2c[0].scan() == []
+    assert len(hw.notes) == 3 and all("no model" in n for n in hw.notes)
+    assert hw.handle("Is0") == ""
+    assert hw.handle(f"Ir0 {0x29} 0 1") == f"E{errno.ENODEV}"
+
+
+def test_firmware_drivers_range_through_the_board_models(tmp_path):
+    """The real VL53L1X (I2C) and TF-Luna (UART) drivers measure the scenario's distance."""
+    from retrorun.paths import retrofw_parent
+
+    world = World(1234)
+    results = {}
+    for name, setup in (
+        ("esp32-s3-devkitc-1", "from retrofw.drivers.vl53l1x import VL53L1X\n"
+                               "from machine import I2C, Pin\n"
+                               "s = VL53L1X(I2C(0, scl=Pin(9), sda=Pin(8)))\ns.start()\n"),
+        ("xiao-esp32s3", "from retrofw.drivers.tfluna import TFLuna\nfrom machine import UART\n"
+                         "s = TFLuna(UART(1, 115200, tx=43, rx=44))\n"),
+    ):
+        hw = hwmod.from_profile(get_board(name).profile, distance_mm=world.distance_mm)
+        device = make(tmp_path / name, hardware=hw, mounts={"/_fw": retrofw_parent()})
+        try:
+            out = run(device, setup + "import time\nr = []\nfor i in range(10):\n"
+                                      "    time.sleep_ms(100)\n    r.append(s.measure())\n"
+                                      "print(r[-1])")
+            results[name] = int(out.strip().split("\r\n")[-1])
+        finally:
+            device.close()
+    assert abs(results["esp32-s3-devkitc-1"] - 1234) <= 40, results
+    assert abs(results["xiao-esp32s3"] - 1234) <= 20, results  # 1 cm steps + noise
