@@ -74,6 +74,13 @@ def decode_file(path: str | Path) -> Decoded:
     return decode_bytes(read_session_file(path))
 
 
+def salvage(data: bytes) -> bytes:
+    """The valid frames of a damaged file, back to back: a clean file with every good record
+    (damaged regions and a torn tail left out)."""
+    offsets = sorted({r["offset"] for r in logfmt.decode(data)[0]})
+    return b"".join(data[o:o + data[o + 2] + wire.LOG_FRAME_OVERHEAD] for o in offsets)
+
+
 def check_report(decoded: Decoded) -> dict:
     """The `logs check` report: good records, torn tail, damaged regions, completeness."""
     footer = next((r for r in reversed(decoded.records) if r["kind"] == "footer"), None)

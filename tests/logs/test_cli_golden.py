@@ -122,3 +122,16 @@ def test_bench_logs_density_within_budget(capsys):
     assert result["encode_cost"]["sample"]["fuel"] > 0
     assert result["encode_cost"]["header"]["heap_bytes"] > 0  # the probe does see allocations
     assert result["api_read"]["payload_per_wire"] >= 0.9
+
+
+def test_salvage_keeps_exactly_the_good_frames(tmp_path):
+    from retrorun import logs
+
+    path, hit = _damaged_copy(tmp_path)
+    clean = logs.salvage(path.read_bytes())
+    records, problems = logfmt.decode(clean)
+    good, _ = logfmt.decode(GOLDEN.read_bytes())
+    expected = [r for r in good if r["offset"] != hit and r["kind"] != "footer"]
+    assert problems == []
+    strip = [{k: v for k, v in r.items() if k != "offset"} for r in records]
+    assert strip == [{k: v for k, v in r.items() if k != "offset"} for r in expected]

@@ -287,3 +287,33 @@ def test_scan_file_window_handles_short_reads_and_damage(session_bytes, step):
     assert seen == [o for o, _ in frames if o != victim[0]]
     assert count == len(frames) - 1 and skipped == victim[1]
     assert end == len(session_bytes)
+
+
+def test_a_write_refused_for_lack_of_space_marks_storage_full(tmp_path):
+    st = store.SessionStore(str(tmp_path), free_kb=lambda: None)  # free space unknown (WASI)
+    w = store.SessionWriter(store=st, now_ms=0)
+    real = w._file
+
+    class FullFile:
+        def write(self, data):
+            raise OSError(28, "ENOSPC")
+
+        def flush(self):
+            pass
+
+        def close(self):
+            real.close()
+
+    w._file = FullFile()
+    w.event(10, wire.EV_BUTTON, 1, 0)
+    w.flush()
+    assert w.status()["storage_full"]
+    w.sample(1000, 1000, 0, 1, 100, 0)
+    assert w.status()["dropped_samples"] == 1
+    w._file = FullFile()
+    with pytest.raises(OSError):  # any other error is not swallowed
+        def broken(data):
+            raise OSError(5, "EIO")
+        w._file.write = broken
+        w.event(20, wire.EV_BUTTON, 1, 0)
+        w.flush()
