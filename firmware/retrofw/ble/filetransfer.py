@@ -155,9 +155,9 @@ class FileTransferCore:
         self.refused = refused
         self.chunk_max = chunk_max
         self.payload = BLE_PAYLOAD_MIN
-        self.set_payload(payload_size)
         self.out = bytearray(BLE_PAYLOAD_MAX)
         self.outv = memoryview(self.out)
+        self.set_payload(payload_size)
         self.cmd = bytearray(_CMD_MAX)
         self.cmdv = memoryview(self.cmd)
         self.file = None
@@ -177,6 +177,10 @@ class FileTransferCore:
         if payload_size > BLE_PAYLOAD_MAX:
             payload_size = BLE_PAYLOAD_MAX
         self.payload = payload_size
+        # views of a full packet, made once per connection: full-size data packets (all but
+        # the last of each chunk) go out without allocating anything
+        self.full = self.outv[:payload_size]
+        self.after_head = self.outv[FT_READ_DATA_SIZE:payload_size]
 
     def reset(self):
         """Forget any transfer in progress (new connection, disconnect)."""
@@ -579,7 +583,11 @@ class FileTransferCore:
             k = self.chunk_left
         f = self.file
         if k > 0:
-            got = f.readinto(self.outv[start:start + k]) if f is not None else 0
+            if start + k == self.payload:
+                view = self.after_head if start else self.full
+            else:
+                view = self.outv[start:start + k]
+            got = f.readinto(view) if f is not None else 0
             if got != k:  # the file shrank under us: stop; the client will time out and retry
                 self._close()
                 self.state = _IDLE
@@ -647,7 +655,7 @@ class FileTransferCore:
             n = self.held or self._next_packet()
             if n == 0:
                 return
-            if self.send(self.outv[:n]) is False:
+            if self.send(self.full if n == self.payload else self.outv[:n]) is False:
                 self.held = n
                 return
             self.held = 0
