@@ -284,3 +284,11 @@ def test_a_command_during_a_stub_read_abandons_the_stream(tmp_path):
     assert len(frames) == 2  # answer + one packet, then it waits for an ack
     sync = host.send(SYNC, SYNC_PAYLOAD)  # a host that reconnected and syncs
     assert len(sync) == 8 and all(f[:2] == b"\x01\x08" for f in sync)
+
+
+def test_one_flash_file_serves_one_board(tmp_path):
+    first = Flash(tmp_path / "flash.bin")
+    with pytest.raises(RetrorunError, match="in use"):
+        Flash(tmp_path / "flash.bin")
+    first.close()
+    Flash(tmp_path / "flash.bin").close()  # free again once the first board closed it

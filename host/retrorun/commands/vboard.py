@@ -58,7 +58,14 @@ def run(args) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         board.close()
-        if args.port_file:
-            args.port_file.unlink(missing_ok=True)
+        if args.port_file and _reads(args.port_file) == board.port:
+            args.port_file.unlink()  # only our own: another board may have taken the file
     output.console.print("vboard: stopped")
     return 0
+
+
+def _reads(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None

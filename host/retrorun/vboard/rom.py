@@ -24,6 +24,7 @@ Flash is NOR: erasing sets 0xFF, programming can only clear bits (new = old AND 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import mmap
 import os
@@ -183,6 +184,12 @@ class Flash:
                                 "from 1 MB to 16 MB (4 MB is the ESP32-WROOM-32 size)")
         self.size = size
         self._file = open(self.path, "r+b")  # noqa: SIM115 - held open for the mapping
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.close()
+            raise RetrorunError(f"flash file {self.path} is in use by another virtual board; "
+                                "stop it or pass another --flash")
         self._map = mmap.mmap(self._file.fileno(), size)
 
     def _check(self, offset: int, length: int) -> bool:
