@@ -92,3 +92,31 @@ def test_decoder_fuzz_never_fails(small_session):
 
     fuzz()
     assert len(examples) >= 10_000
+
+
+class _File:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_device_recovery_scan_and_host_decoder_agree(session_bytes, data):
+    damaged = data.draw(_mutations(session_bytes[:2000]))
+    seen = []
+    end, count, _ = logfmt.scan_file(_File(damaged), lambda b, p, off: seen.append(off))
+    records, _ = logfmt.decode(damaged)
+    offsets = sorted({r["offset"] for r in records})
+    assert seen == offsets and count == len(offsets)
+    if offsets:
+        last = offsets[-1]
+        assert end == last + damaged[last + 2] + 5
