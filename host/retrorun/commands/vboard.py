@@ -52,7 +52,7 @@ def run(args) -> int:
         if args.port_file:
             board.write_port_file(args.port_file)
         output.console.print(f"vboard: {args.mode} mode on {board.port} "
-                             f"(flash {flash}, fs {fs_dir})")
+                             f"(flash {flash}, fs {fs_dir})", soft_wrap=True, markup=False)
         board.serve_forever()
     finally:
         for sig, handler in previous.items():
