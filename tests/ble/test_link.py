@@ -59,6 +59,18 @@ def test_lost_packets_and_a_disconnect_are_resumed_byte_identical(device_root, s
     assert sum(n for d, _, n in link.trace if d == "d2h") < 1.3 * len(session_bytes)
 
 
+def test_lost_control_packets_during_authentication_and_requests(device_root):
+    # d2h 0: the HELLO answer; h2d 2: a packet of AUTH; later a config answer packet
+    lost = {("d2h", 0), ("h2d", 2), ("d2h", 9)}
+    link = GattLink(CPythonDevice(device_root), payload=20,
+                    drop=lambda d, i, _p: (d, i) in lost)
+    transport = BleTransport(link.connect, SECRET, timeout=0.2)
+    assert transport.config_get()["ok"]
+    assert transport.config_set({"haptic.strength": 33})["config"]["haptic.strength"] == 33
+    assert link.dropped == {"h2d": 1, "d2h": 2}
+    assert transport.connections >= 2  # a failed authentication is never kept
+
+
 def test_unpaired_client_is_refused_everything_and_nothing_changes(device_root):
     before = snapshot(device_root)
     device = CPythonDevice(device_root)

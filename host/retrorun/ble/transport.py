@@ -95,7 +95,7 @@ class ControlClient:
 
     def __init__(self, packet_buffer):
         self.pb = packet_buffer
-        self.rx = Reassembler(wire.CTL_MSG_MAX * 8)
+        self.rx = Reassembler(0xFFFF)  # answers (a long sessions list) may be large
 
     def request(self, op: int, payload: bytes = b"") -> tuple[int, bytes]:
         self.pb.drain()
@@ -234,8 +234,13 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         self._client = ft.FileTransferClient(ft_service)
         self._control = ControlClient(control.control)
         if self._secret is None:
+            self.close()
             raise NotPaired("no pairing secret for this device; run retrorun pair over USB")
-        self._control.authenticate(self._secret)
+        try:
+            self._control.authenticate(self._secret)
+        except BaseException:
+            self.close()  # only an authenticated connection is kept
+            raise
 
     @property
     def reconnects(self) -> int:
