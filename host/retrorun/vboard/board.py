@@ -47,6 +47,7 @@ BOOT_LOG_SW_RESET = (b"ets Jun  8 2016 00:22:57\r\n\r\n"
                      b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\n"
                      b"waiting for download\r\n")
 
+
 class AppDeviceLike(Protocol):
     """What the board needs from an app device (`retrorun.vboard.repl.AppDevice`)."""
 
