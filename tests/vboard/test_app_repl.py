@@ -211,3 +211,31 @@ def test_mpremote_reaches_the_repl_while_main_py_runs(tmp_path):
         assert r.returncode == 0 and r.stdout == "in\n", r.stderr
     finally:
         board.close()
+
+
+def test_hard_reset_from_the_board_process_stops_running_code(dev):
+    (dev.fs / "main.py").write_text("started = 1\n")
+    send(dev, b"\x01")
+    dev.out.take()
+    dev.on_data(b"x = 1\nwhile True:\n pass\n\x04")
+    time.sleep(0.2)
+    dev.reset(hard=True)  # EN pin: no Ctrl-C, the VM is stopped where it is
+    text = dev.out.wait_for(b">>> ")
+    assert b"rst:0x1 (POWERON_RESET)" in text and dev.mode == "friendly"
+    assert dev.wait_idle()
+    assert send(dev, b"started\r").endswith(b"1\r\n>>> ")  # main.py ran after the reset
+    assert b"NameError" in send(dev, b"x\r")
+    dev.reset(hard=True)  # idle at the prompt
+    dev.out.wait_for(b"POWERON_RESET")
+
+
+def test_close_stops_a_busy_vm_quickly(tmp_path):
+    out = Output()
+    device = AppDevice(tmp_path, out)
+    assert device.wait_idle(20)
+    device.on_data(b"while True: pass\r")
+    time.sleep(0.2)
+    start = time.monotonic()
+    device.close()
+    assert time.monotonic() - start < 3
+    assert not device._thread.is_alive()

@@ -49,7 +49,7 @@ FUEL = 1 << 62
 # A big heap, so that the garbage collector (unsafe in this WASI build: it cannot see heap
 # pointers held in WebAssembly locals, and a collection can free live objects) practically
 # never runs. heap_kb=110 gives an ESP32-sized heap for memory checks of short runs.
-DEFAULT_HEAP_KB = 64 * 1024
+DEFAULT_HEAP_KB = 256 * 1024
 
 _BOOTSTRAP = r"""
 def _vb_boot():
@@ -153,7 +153,8 @@ class AppDevice:
         any of `distance_mm(t_us) -> mm | None`, `battery_v(t_us) -> V` (or a number),
         `accel(t_s) -> (x, y, z) g`; or None (nothing in range, 3.9 V, lying still).
     Options: board (profile dict, `Board` or name; default esp32-devkitc), hardware (a ready
-        `Hardware`), heap_kb (65536, see DEFAULT_HEAP_KB), speed (None: as fast as possible; 1.0: real time),
+        `Hardware`), heap_kb (256 MB, see DEFAULT_HEAP_KB), speed (None: as fast as possible;
+        1.0: real time),
         fuel_per_us (300), interrupt_grace_s (0.5), mounts ({device_path: host_dir}, read-only,
         searched after /lib: e.g. {"/_fw": retrorun.paths.retrofw_parent()}),
         boot (True: power on now, running boot.py and main.py), rom_log (True: print a short
