@@ -313,10 +313,11 @@ class FileTransferCore:
         if cmd == FT_WRITE_DATA:
             self._write_data()
             return
-        # any new request ends the one in progress
+        # any new request ends the one in progress (and drops its packet still waiting)
         self._close()
         self.state = _IDLE
         self.reply = 0
+        self.held = 0
         if not self._allowed():
             self._error_reply(cmd, FT_ERROR, None)
             return
