@@ -347,7 +347,7 @@ LSMO_REG_FIFO_STATUS1 = const(0x3A)  # DIFF_FIFO[7:0], unread words
 LSMO_REG_FIFO_STATUS2 = const(0x3B)  # FIFO_OVR_IA bit 6, FIFO_OVR_LATCHED bit 3, DIFF[9:8] 1:0
 LSMO_REG_FIFO_DATA_OUT_TAG = const(0x78)  # tag byte, then X, Y, Z little-endian
 LSMO_TAG_XL = const(0x02)  # TAG_SENSOR (tag byte bits 7:3) of accelerometer words
-LSMO_FIFO_WORDS = const(438)  # 3 kbyte / 7-byte words
+LSMO_FIFO_WORDS = const(512)  # 3 kbyte of sample data: 512 tagged words
 # (steps section end)
 
 # ---------------------------------------------------------------------------------------------

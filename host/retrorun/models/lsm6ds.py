@@ -12,7 +12,7 @@ over within the pair. 8 kbyte = 4096 words.
 LSM6DSO FIFO: FIFO_CTRL3.BDR_XL batches accelerometer words, FIFO_CTRL4.FIFO_MODE as above;
 each word is 7 bytes (tag 0x02 << 3 | TAG_CNT << 1, then X, Y, Z); FIFO_STATUS1/2 give the
 unread word count (10 bits) and FIFO_OVR_IA; reads from FIFO_DATA_OUT_TAG roll over every 7
-bytes. 3 kbyte = 438 words. Setting FIFO_MODE to bypass empties the FIFO on both.
+bytes. 3 kbyte of data = 512 words. Setting FIFO_MODE to bypass empties the FIFO on both.
 
 The world drives it: `source(t_s) -> (ax, ay, az)` in g and `advance(seconds)`. Faults:
 `who_am_i`, `frozen` (data repeats), unplugging via the bus, overrun by reading too late.
