@@ -141,7 +141,7 @@ class Pipeline:
             d = r.predict(now_ms)
             v = r.closing_mms
             t = TTC_NONE
-            if r.confirmed and v > _MIN_CLOSING_MMS:
+            if r.speed_ok and v > _MIN_CLOSING_MMS:
                 t = d * 1000 // v
                 if t > TTC_NONE:
                     t = TTC_NONE

@@ -12,8 +12,10 @@ How a reading is used:
   the time between readings, so 10 Hz and 100 Hz sensors behave alike. A reading outside the
   gate is a *candidate*: a second reading consistent with it (a new object entering, or the old
   one gone) replaces the track; a lone outlier (spurious echo) is ignored.
-- Confirmation: a track seen once is *unconfirmed* (its speed is unknown); from the second
-  consistent reading, within 200 ms, it is *confirmed* and has a closing speed. Callers may warn on
+- Confirmation: a track seen once is *unconfirmed*; from the second consistent reading, within
+  200 ms, it is *confirmed* (from the third when the two imply closing faster than 7 m/s). Its closing speed is trusted (`speed_ok`) once the track spans
+  60 ms: the slope from its first reading until 250 ms, the alpha-beta filter after. (A fast
+  sensor's two readings 10 ms apart would make 2 cm of noise look like 2 m/s.) Callers may warn on
   unconfirmed tracks at low urgency only.
 - Coasting: dropouts (`NO_READING`, fault codes) keep the track alive for `coast_ms`, predicted
   forward; after that the track is dropped.
@@ -37,16 +39,20 @@ _MIN_CLOSING_MMS = const(250)  # below this closing speed there is no time to co
 _ACCEL_MMS2 = const(6000)  # relative acceleration allowed in the gate (mm/s^2)
 _N_CAP = const(100)
 _CONFIRM_MS = const(200)  # a first sighting or candidate older than this confirms nothing
+_QUICK_MMS = const(7000)  # two readings implying a faster closing need a third to confirm
+_SPEED_MS = const(60)  # a track must span this long before its closing speed is trusted
+_INIT_MS = const(250)  # until this age the speed is the slope from the track's first reading
 
 
 class Ranger:
     """Tracks the nearest object from distance readings.
 
     After each `update()`: `distance_mm` (-1 when there is no track), `closing_mms` (mm/s,
-    positive when the object approaches), `ttc_ms` (`TTC_NONE` when not closing),
-    `confirmed` (the track has a speed), `seen_ms` (time of the last reading that shows the
-    sensor works: a distance or NO_READING; None before the first), `interval_ms` (time
-    between the last two readings: the sensor's update period in practice).
+    positive when the object approaches), `ttc_ms` (`TTC_NONE` when not closing or the speed
+    is not trusted yet), `confirmed` (seen consistently twice), `speed_ok` (closing speed
+    trusted), `seen_ms` (time of the last reading that shows the sensor works: a distance or
+    NO_READING; None before the first), `interval_ms` (time between the last two readings:
+    the sensor's update period in practice).
     """
 
     def __init__(self, max_mm=8000, gate_mm=250, max_closing_mms=12000, coast_ms=400):
@@ -61,12 +67,15 @@ class Ranger:
         self.closing_mms = 0
         self.ttc_ms = TTC_NONE
         self.confirmed = False
+        self.speed_ok = False
         self.seen_ms = None
         self.interval_ms = 0  # time between the last two readings of any kind
         self._last_ms = None
         self._n = 0  # consistent readings in the track (0: no track)
         self._t = 0  # time of the track's last accepted reading
         self._d = 0  # filtered distance at _t
+        self._t0 = 0  # time and distance of the track's first reading
+        self._d0 = 0
         self._cand_n = 0  # 1 when a candidate reading waits for confirmation
         self._cand_d = 0
         self._cand_t = 0
@@ -116,6 +125,9 @@ class Ranger:
             dd = reading - self._cand_d
             if -cgate <= dd <= cgate:
                 self._start(now_ms, reading, (self._cand_d - reading) * 1000 // cdt, 2)
+                self._t0 = self._cand_t
+                self._d0 = self._cand_d
+                self._publish(now_ms)
                 return True
         self._cand_n = 1
         self._cand_d = reading
@@ -127,21 +139,29 @@ class Ranger:
         self._n = n
         self._t = now_ms
         self._d = d
+        self._t0 = now_ms
+        self._d0 = d
         self._cand_n = 0
         self.closing_mms = closing
-        self.confirmed = n >= 2
+        self.confirmed = n >= 2 and -_QUICK_MMS <= closing <= _QUICK_MMS
         self._publish(now_ms)
 
     def _accept(self, now_ms, z, dt, pred, r):
+        age = ticks_diff(now_ms, self._t0)
         if self._n == 1:  # second reading: the speed from two points
             self.closing_mms = (self._d - z) * 1000 // dt
             self._d = z
         else:
             self._d = pred + r * dt // (dt + _TAU_D_MS)
-            self.closing_mms -= r * 1000 // (dt + _TAU_V_MS)
+            if age <= _INIT_MS:  # young track: the slope from its first reading
+                self.closing_mms = (self._d0 - z) * 1000 // age
+            else:
+                self.closing_mms -= r * 1000 // (dt + _TAU_V_MS)
         if self._n < _N_CAP:
             self._n += 1
-        self.confirmed = True
+        # Two readings implying a very fast approach (a spurious echo after a real one looks
+        # like that) confirm only with a third consistent reading.
+        self.confirmed = self._n >= 3 or -_QUICK_MMS <= self.closing_mms <= _QUICK_MMS
         self._t = now_ms
         self._cand_n = 0
         self._publish(now_ms)
@@ -155,6 +175,7 @@ class Ranger:
             self.closing_mms = 0
             self.ttc_ms = TTC_NONE
             self.confirmed = False
+            self.speed_ok = False
             return
         self._publish(now_ms)
 
@@ -162,7 +183,8 @@ class Ranger:
         d = self.predict(now_ms)
         self.distance_mm = d
         v = self.closing_mms
-        if self.confirmed and v > _MIN_CLOSING_MMS:
+        self.speed_ok = self.confirmed and ticks_diff(self._t, self._t0) >= _SPEED_MS
+        if self.speed_ok and v > _MIN_CLOSING_MMS:
             t = d * 1000 // v
             self.ttc_ms = t if t < TTC_NONE else TTC_NONE
         else:

@@ -16,6 +16,9 @@ from retrorun.errors import RetrorunError
 def add_arguments(parser) -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="folder of scenario files (default: the shipped suite)")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="robustness sweep: run every scenario with seeds 1..N instead of "
+                             "its own seed and pool the figures")
 
 
 def run(args) -> int:
@@ -26,7 +29,7 @@ def run(args) -> int:
     if not paths:
         raise RetrorunError(f"no scenario files in {args.dir}; give --dir a folder of "
                             "*.json scenarios")
-    results = run_suite(paths)
+    results = run_suite(paths, seeds=max(0, args.seeds))
     summary = summarize(results)
     if args.json:
         for r in results:
@@ -35,7 +38,7 @@ def run(args) -> int:
         return 0
     rows = []
     for r in results:
-        rows.append((r["name"], r["sensor"], "yes" if r["collision"] else "",
+        rows.append((r["name"] + (f" #{r['seed']}" if "seed" in r else ""), r["sensor"], "yes" if r["collision"] else "",
                      "limited" if r["physics_limited"] else "",
                      _f(r.get("lead_time_ratio")), _f(r.get("stop_lead_s")),
                      "MISSED" if r.get("missed") and not r["physics_limited"] else "",
@@ -52,6 +55,7 @@ def run(args) -> int:
         mark = "[green]pass[/]" if passed[key] else "[red]FAIL[/]"
         srows.append((key, _f(summary[key]), summary["targets"][key], mark))
     for key in ("nuisance_notices_per_km", "distance_km", "latency_samples",
+                "latency_late_samples", "latency_late_p95_ms", "latency_max_ms",
                 "fuel_per_reading_mean", "fuel_per_reading_max", "collision_courses",
                 "physics_limited"):
         srows.append((key, _f(summary[key]), "", ""))

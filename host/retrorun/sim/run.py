@@ -87,11 +87,22 @@ def check_expectations(sc: scn.Scenario, result: dict) -> list[dict]:
     return checks
 
 
-def run_suite(paths: list[Path], mpy: MicroPython | None = None, progress=None) -> list[dict]:
+def run_suite(paths: list[Path], mpy: MicroPython | None = None, progress=None,
+              seeds: int = 0) -> list[dict]:
+    """Run every scenario file; with `seeds` > 0, run each with seeds 1..seeds instead of its
+    own (a robustness sweep: other noise, dropouts, spurious echoes and reading phases)."""
     mpy = mpy or MicroPython()
     results = []
     for path in paths:
-        results.append(run_scenario(path, mpy=mpy))
+        if seeds > 0:
+            sc = scn.load(path)
+            for seed in range(1, seeds + 1):
+                sc.seed = seed
+                res = run_scenario(sc, mpy=mpy)
+                res["seed"] = seed
+                results.append(res)
+        else:
+            results.append(run_scenario(path, mpy=mpy))
         if progress is not None:
             progress(path)
     return results
@@ -127,6 +138,9 @@ def summarize(results: list[dict]) -> dict:
         "distance_km": round(km, 3),
         "latency_p95_ms": _p95(latencies),
         "latency_samples": len(latencies),
+        "latency_late_samples": sum(1 for x in latencies if x > 0),
+        "latency_late_p95_ms": _p95([x for x in latencies if x > 0]),
+        "latency_max_ms": max(latencies, default=0),
         "fault_detect_max_s": (None if not detects or None in detects
                                else max(detects)),
         "fuel_per_reading_mean": round(sum(fuels) / len(fuels)) if fuels else 0,
