@@ -54,7 +54,7 @@ def _mutations(session):
 
 @pytest.fixture(scope="module")
 def small_session(session_bytes):
-    return session_bytes[:1500]
+    return session_bytes[:900]
 
 
 def _check_decoder_contract(data):
