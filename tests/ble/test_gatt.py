@@ -50,15 +50,32 @@ class FakeService:
         self.characteristics = []
 
 
+class FakeConnection:
+    def __init__(self):
+        self.mtu = None
+        self.up = True
+
+    async def exchange_mtu(self, mtu):
+        self.mtu = mtu
+
+    def is_connected(self):
+        return self.up
+
+
 @pytest.fixture
 def gatt(monkeypatch):
     registered = []
+    arrivals: asyncio.Queue | None = None
+
+    async def advertise(interval_us, name=None, services=None, appearance=0):
+        assert name and services == [0x1814]
+        return await arrivals.get()
     radio = types.SimpleNamespace(config=lambda *a, **k: (0, b"\x24\x0a\xc4\x00\xab\xcd"),
                                   active=lambda *a: True)
     fake_aioble = types.SimpleNamespace(
         Service=FakeService, Characteristic=FakeCharacteristic,
         BufferedCharacteristic=FakeCharacteristic,
-        register_services=lambda *services: registered.extend(services))
+        register_services=lambda *services: registered.extend(services), advertise=advertise)
     fake_bluetooth = types.SimpleNamespace(UUID=lambda v: v, BLE=lambda: radio)
     monkeypatch.setitem(sys.modules, "aioble", fake_aioble)
     monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth)
@@ -66,6 +83,12 @@ def gatt(monkeypatch):
 
     module = importlib.reload(module)
     module.registered = registered
+
+    def set_arrivals(queue):
+        nonlocal arrivals
+        arrivals = queue
+
+    module.set_arrivals = set_arrivals
     yield module
     monkeypatch.delitem(sys.modules, "aioble")
     monkeypatch.delitem(sys.modules, "bluetooth")
@@ -127,6 +150,27 @@ def test_gatt_table_name_and_public_vs_owner_notifications(gatt, device_root):
     server.transfer.busy = False
     laptop_peer.resume()
     assert server.transfer.sent == [(laptop, bytes([wire.FT_DELETE_STATUS, wire.FT_ERROR]))]
+
+
+def test_advertising_accepts_a_connection_sets_its_mtu_and_forgets_it_on_disconnect(gatt):
+    server = gatt.GattServer()
+
+    async def scenario():
+        arrivals = asyncio.Queue()
+        gatt.set_arrivals(arrivals)
+        task = asyncio.create_task(server.advertise())
+        phone = FakeConnection()
+        arrivals.put_nowait(phone)
+        await asyncio.sleep(0.05)
+        peer = server.peers[phone]
+        sizes = (peer.transfer.payload, peer.control.payload_size)
+        phone.up = False
+        await asyncio.sleep(0.1)
+        task.cancel()
+        return sizes
+
+    assert asyncio.run(scenario()) == (244, 244)  # MTU 247 exchanged
+    assert server.peers == {} and server.watchers == {}
 
 
 def test_live_encoding_field_by_field():

@@ -264,13 +264,13 @@ class GattServer:
             raise OSError("no Bluetooth on this MicroPython")
         while True:
             if len(self.peers) >= _MAX_CONNECTIONS:
-                await asyncio.sleep_ms(500)
+                await asyncio.sleep(0.5)
                 continue
             connection = await radio.advertise(
                 _ADV_INTERVAL_US, name=self.name, services=[uuid(UUID_RSC_SERVICE)],
                 appearance=_APPEARANCE_RUNNING_SENSOR)
             peer = self._peripheral(connection)
-            peer.connect(getattr(connection, "mtu", 23) - 3)
+            peer.connect((getattr(connection, "mtu", None) or 23) - 3)
             self.peers[connection] = peer
             self.watchers[connection] = asyncio.create_task(self._watch(connection, peer))
 
@@ -281,10 +281,10 @@ class GattServer:
             await connection.exchange_mtu(_MTU)
         except (OSError, ValueError, asyncio.TimeoutError):
             pass
-        peer.set_payload(getattr(connection, "mtu", 23) - 3)
+        peer.set_payload((getattr(connection, "mtu", None) or 23) - 3)
         while connection.is_connected():
             peer.resume()  # packets the controller refused earlier
-            await asyncio.sleep_ms(20)
+            await asyncio.sleep(0.02)
         peer.disconnect()
         self.peers.pop(connection, None)
         self.watchers.pop(connection, None)
