@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 
 import pytest
 from app_helpers import Output
@@ -186,3 +187,26 @@ def test_firmware_drivers_range_through_the_board_models(tmp_path):
             device.close()
     assert abs(results["esp32-s3-devkitc-1"] - 1234) <= 40, results
     assert abs(results["xiao-esp32s3"] - 1234) <= 20, results  # 1 cm steps + noise
+
+
+def test_scenario_file_drives_the_echo_distance(tmp_path):
+    """A simulator scenario as the world: the person walking toward the runner is only heard
+    (HC-SR04, weak echo from clothing) in the last ~2.6 m, around 13-14 s after power-on."""
+    from retrorun.sim.scenario import SCENARIO_DIR
+
+    device = make(tmp_path, board="esp32-devkitc",
+                  scenario=str(SCENARIO_DIR / "person_toward_hcsr04.json"))
+    try:
+        out = run(device, "import time\nfrom machine import Pin, time_pulse_us\n"
+                          "trig = Pin(25, Pin.OUT, value=0)\necho = Pin(26, Pin.IN)\n"
+                          "def ping():\n    trig.value(1)\n    time.sleep_us(10)\n"
+                          "    trig.value(0)\n    return time_pulse_us(echo, 1, 60000)\n"
+                          "r = []\nfor i in range(150):\n    time.sleep_ms(100)\n"
+                          "    r.append((time.ticks_ms(), ping() * 343 // 2000))\n"
+                          "print([x for x in r if x[1] < 3000])")
+    finally:
+        device.close()
+    seen = eval(out.strip())
+    assert seen, out
+    assert 12_000 < seen[0][0] < 14_500 and 2_000 < seen[0][1] <= 2_650
+    assert all(b[1] < a[1] for a, b in itertools.pairwise(seen))  # closing in

@@ -582,3 +582,69 @@ def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | 
     if button:
         hw.pin(button["pin"])  # idle: released (pull-up / pull-down does the rest)
     return hw
+
+
+class ScenarioWorld:
+    """A scenario file of the obstacle simulator (docs/scenarios.md) as the board's world.
+
+    Scenario time 0 is the board's power-on. `distance_mm(t_us)`: the nearest object (or the
+    ground, for a tilted sensor) inside the sensor's beam and within the range the sensor kind
+    sees it reliably, None when nothing is; the chip models add their own noise. The sensor's
+    `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
+    on its bus (I2C NACK, UART silence, no echo) for the fault's duration."""
+
+    def __init__(self, scenario):
+        from retrorun.sim import scenario as scn
+        from retrorun.sim.sensors import SensorModel
+        from retrorun.sim.world import Runner, build_objects
+
+        if isinstance(scenario, dict):
+            scenario = scn.parse(scenario)
+        elif not isinstance(scenario, scn.Scenario):
+            scenario = scn.load(scenario)
+        self.scenario = scenario
+        self.runner = Runner(scenario.runner)
+        self.objects = build_objects(scenario.objects)
+        self.sensor = SensorModel(scenario.sensor)
+        self.ground = self.sensor.ground_range()
+        self.unplugged = False
+
+    def distance_mm(self, t_us: int) -> float | None:
+        if self.unplugged:
+            return None
+        t = t_us / 1e6
+        xr = self.runner.position(t)
+        best = None
+        for obj in self.objects:
+            rng, in_beam, _corr, _gap, width = obj.geometry(t, xr, self.sensor.half_beam)
+            if in_beam and rng <= self.sensor.reliable_range(obj, width, rng) \
+                    and (best is None or rng < best):
+                best = rng
+        if self.ground is not None and self.ground <= self.sensor.kind.max_m \
+                and (best is None or self.ground < best):
+            best = self.ground
+        return None if best is None else best * 1000
+
+    def apply(self, hw: Hardware, profile: dict) -> None:
+        """Schedule the scenario's "unplugged" faults on the distance sensor's bus."""
+        distance = profile.get("distance", {})
+        bus_id = profile.get("i2c", {}).get("id", 0)
+        for fault in self.scenario.sensor.get("faults", []):
+            if fault.get("type") != "unplugged":
+                continue
+            start = int(fault["at_s"] * 1e6)
+            end = start + int(fault.get("duration_s", 1e9) * 1e6)
+            hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False))
+            hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True))
+
+    def _plug(self, hw: Hardware, distance: dict, bus_id: int, present: bool) -> None:
+        self.unplugged = not present
+        hw.log.append((hw.now_us, ("replugged " if present else "unplugged ") + distance.get(
+            "kind", "sensor")))
+        if "address" in distance:
+            unplugged = hw.i2c.setdefault(bus_id, I2CBus()).unplugged
+            (unplugged.discard if present else unplugged.add)(distance["address"])
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+            if model is not None and hasattr(model, "fault"):
+                model.fault = None if present else "silent"

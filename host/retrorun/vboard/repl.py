@@ -151,7 +151,8 @@ class AppDevice:
     write: called with the bytes the board sends to the serial client (from any thread).
     scenario: a world to drive the models with (used when `hw` is built here): an object with
         any of `distance_mm(t_us) -> mm | None`, `battery_v(t_us) -> V` (or a number),
-        `accel(t_s) -> (x, y, z) g`; or None (nothing in range, 3.9 V, lying still).
+        `accel(t_s) -> (x, y, z) g`; or a scenario file path / dict / `Scenario` of the obstacle
+        simulator (see `hw.ScenarioWorld`); or None (nothing in range, 3.9 V, lying still).
     Options: board (profile dict, `Board` or name; default esp32-devkitc), hardware (a ready
         `Hardware`), heap_kb (256 MB, see DEFAULT_HEAP_KB), speed (None: as fast as possible;
         1.0: real time),
@@ -174,6 +175,8 @@ class AppDevice:
                                 "create it or pass another --fs")
         self._write_cb = write
         self.profile = _profile(board)
+        if isinstance(scenario, (str, Path, dict)):
+            scenario = hwmod.ScenarioWorld(scenario)
         if hardware is None:
             hardware = hwmod.from_profile(
                 self.profile,
@@ -182,6 +185,8 @@ class AppDevice:
                 accel=getattr(scenario, "accel", None))
         self.hw = hardware
         self.hw.on_event = self._wake
+        if isinstance(scenario, hwmod.ScenarioWorld):
+            scenario.apply(hardware, self.profile)
         self.scenario = scenario
         self.heap_kb = heap_kb
         self.speed = speed
