@@ -173,6 +173,33 @@ def test_advertising_accepts_a_connection_sets_its_mtu_and_forgets_it_on_disconn
     assert server.peers == {} and server.watchers == {}
 
 
+def test_a_failing_request_does_not_end_the_write_loop(gatt, capsys):
+    server = gatt.GattServer()
+    phone = object()
+    peer = server._peripheral(phone)
+    peer.connect(20)
+    server.peers[phone] = peer
+    calls = []
+
+    def write(which, data):
+        calls.append(data)
+        if len(calls) == 1:
+            raise KeyError("boom")
+
+    peer.write = write
+
+    async def scenario():
+        server.control.writes = asyncio.Queue()
+        server.control.writes.put_nowait((phone, b"1"))
+        server.control.writes.put_nowait((phone, b"2"))
+        task = asyncio.create_task(server.serve_writes(server.control, gatt.CHAR_CONTROL))
+        await asyncio.sleep(0.02)
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert calls == [b"1", b"2"] and "request failed" in capsys.readouterr().out
+
+
 def test_live_encoding_field_by_field():
     from retrofw.ble.gatt import encode_live
 

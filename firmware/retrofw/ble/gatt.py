@@ -295,7 +295,11 @@ class GattServer:
             connection, data = await char.written()
             peer = self.peers.get(connection)
             if peer is not None:
-                peer.write(which, data)
+                try:
+                    peer.write(which, data)
+                except Exception as exc:  # noqa: BLE001 - one bad request must not end BLE
+                    print("ble: request failed:", repr(exc))
+                    peer.connect(peer.transfer.payload)  # start this connection over
 
     def notify_rsc(self, speed_256, cadence, running, stride_cm, distance_dm):
         """Public cadence for every connected central (watches, phones)."""
