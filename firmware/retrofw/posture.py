@@ -34,7 +34,8 @@ class Posture:
     """Trunk inclination tracker; see the module docstring.
 
     rate_hz: sample rate (25-104). tau_ms: low-pass time constant (>= 100). ref: upright gravity
-    in mg (x, y, z), not all zero. cue, cue_deg (1-90), cue_s (1-600): the lean cue settings.
+    in mg (x, y, z), not all zero. cue (bool), cue_deg (degrees, int or float, 1-90), cue_s
+    (seconds, 1-600): the lean cue, config keys posture.cue, posture.cue_deg, posture.cue_s.
     """
 
     def __init__(self, rate_hz=50, tau_ms=1000, ref=(0, 0, 1000), cue=False, cue_deg=25,
@@ -49,8 +50,8 @@ class Posture:
             raise ValueError("cue_s must be 1-600")
         self._n = max(1, tau_ms * rate_hz // 1000)
         self.cue_enabled = bool(cue)
-        self.cue_tenths = cue_deg * 10
-        self.cue_ms = cue_s * 1000
+        self.cue_tenths = int(cue_deg * 10 + 0.5)  # config gives a float (posture.cue_deg)
+        self.cue_ms = int(cue_s * 1000)
         self.set_reference(ref[0], ref[1], ref[2])
         self._gx = 0
         self._gy = 0

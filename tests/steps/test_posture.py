@@ -99,6 +99,11 @@ def test_posture_cue_stays_quiet_under_the_threshold():
     assert _lean_run(True, 20, 20) == []
 
 
+def test_posture_cue_takes_the_config_float_threshold():
+    assert len(_lean_run(True, 35, 20, cue_deg=32.5, cue_s=3)) == 1
+    assert _lean_run(True, 35, 20, cue_deg=37.5, cue_s=3) == []
+
+
 def test_posture_update_allocates_nothing(mpy):
     code = """
 from retrofw.posture import Posture
