@@ -290,7 +290,11 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
             "error_pct": round(_ape(rec.truth, steps), 2) if rec.truth > 0 else None,
         }
         if rec.step_times is not None:
-            row["matched"] = match_times([t / 1000.0 for t in times_ms], rec.step_times)
+            t0 = min(rec.t)  # the device samples start at the first recorded sample
+            row["matched"] = match_times([t0 + t / 1000.0 for t in times_ms], rec.step_times)
+            row["precision_pct"] = (round(row["matched"] / steps * 100.0, 2) if steps else None)
+            row["recall_pct"] = (round(row["matched"] / rec.truth * 100.0, 2) if rec.truth
+                                 else None)
         row["step_times_ms"] = times_ms
         rows.append(row)
     groups: dict[str, list[dict]] = {}
