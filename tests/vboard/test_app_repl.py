@@ -45,8 +45,8 @@ def test_power_on_prints_banner_and_prompt(dev):
 
 def test_friendly_repl_echoes_evaluates_and_continues_blocks(dev):
     assert send(dev, b"6*7\r") == b"6*7\r\n42\r\n>>> "
-    out = send(dev, b"for i in range(2):\r print(i)\r\r")
-    assert out == b"for i in range(2):\r\n...  print(i)\r\n... \r\n0\r\n1\r\n>>> "
+    out = send(dev, b"for i in range(2):\rprint(i)\r\r")  # auto-indent, as MicroPython
+    assert out == b"for i in range(2):\r\n...     print(i)\r\n...     \r\n0\r\n1\r\n>>> "
     out = send(dev, b"1/0\r")
     assert b"ZeroDivisionError: divide by zero\r\n>>> " in out
     assert b"_vb_boot" not in out

@@ -70,8 +70,13 @@ class Pin:
 class Hardware:
     """The virtual board's peripherals and clock. Thread-safe (one lock)."""
 
-    def __init__(self, *, mac: bytes = bytes.fromhex("240ac4a1b2c3"), cpu_hz: int = 240_000_000,
+    def __init__(self, *, mac: bytes | None = None, cpu_hz: int = 240_000_000,
                  rtc_start: datetime | None = None):
+        if mac is None:  # the MAC the ROM loader reports, so esptool and unique_id() agree
+            try:
+                from retrorun.vboard.rom import DEFAULT_MAC as mac
+            except ImportError:
+                mac = bytes.fromhex("240ac4a1b2c3")
         self.lock = threading.RLock()
         self.now_us = 0
         self._events: list[tuple[int, int, Callable[[], None]]] = []

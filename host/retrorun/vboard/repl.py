@@ -366,8 +366,9 @@ class AppDevice:
                 self._out(b"\x08 \x08")
         elif byte == 0x0D:
             self._out(b"\r\n")
-            self._enter_line(self._line.decode("utf-8", "replace"))
-            self._line.clear()
+            line = self._line.decode("utf-8", "replace")
+            self._line = bytearray()
+            self._enter_line(line)
         elif byte == 0x0A:
             pass
         elif byte >= 0x20 or byte == 0x09:
@@ -378,7 +379,12 @@ class AppDevice:
         self._cont.append(line)
         source = "\n".join(self._cont)
         if _needs_more(source, len(self._cont)):
-            self._out(b"... ")
+            # auto-indent as MicroPython's REPL does: the previous indent, +4 after a colon
+            indent = len(line) - len(line.lstrip(" "))
+            if line.rstrip().endswith(":"):
+                indent += 4
+            self._line = bytearray(b" " * indent)
+            self._out(b"... " + bytes(self._line))
             return
         self._cont.clear()
         if not source.strip():
@@ -796,9 +802,14 @@ def _needs_more(source: str, nlines: int) -> bool:
     last = source.split("\n")[-1]
     if last.rstrip().endswith("\\"):
         return True
-    if nlines == 1:
-        return last.rstrip().endswith(":")
-    return last.strip() != ""
+    # as MicroPython's REPL: a statement starting with a compound keyword goes on until an
+    # empty line
+    first = source.lstrip()
+    compound = first.startswith("@") or any(
+        first.startswith(k) and (len(first) == len(k) or not (first[len(k)].isalnum()
+                                                              or first[len(k)] == "_"))
+        for k in ("if", "while", "for", "def", "class", "try", "with", "async"))
+    return compound and (nlines == 1 or last.strip() != "")
 
 
 def _rom_log(cause: int) -> bytes:
