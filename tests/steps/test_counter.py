@@ -24,6 +24,7 @@ def _cadence_case(rate: int, cadence: int, n: int = 30) -> bytes:
                      width_s=0.04 if running else 0.06, seed=cadence))
 
 
+@pytest.mark.micropython
 @pytest.mark.parametrize("rate", [25, 50, 100])
 def test_cadences_60_to_240_counted_exactly_at_every_rate(rate):
     cadences = [60, 90, 120, 150, 180, 210, 240]
@@ -31,6 +32,7 @@ def test_cadences_60_to_240_counted_exactly_at_every_rate(rate):
     assert counts == [30] * len(cadences), dict(zip(cadences, counts, strict=True))
 
 
+@pytest.mark.micropython
 def test_backward_running_and_any_mounting_count_the_same():
     times = steps_at(2.0, 40, 200)
     cases = [
@@ -41,12 +43,14 @@ def test_backward_running_and_any_mounting_count_the_same():
     assert _both(cases, 50) == [40, 40, 40]
 
 
+@pytest.mark.micropython
 def test_short_bouts_with_a_turn_between():
     first = steps_at(2.0, 8, 110)
     second = steps_at(first[-1] + 1.5, 8, 110, seed=9)
     assert _both([pack(gait(50, first + second))], 50) == [16]
 
 
+@pytest.mark.micropython
 @pytest.mark.parametrize("name, samples", [
     ("standing still with sensor noise", lambda: standing(50, 60)),
     ("a fidget: weight shifts, bumps, bending, turning", lambda: fidget(50)),
@@ -58,6 +62,7 @@ def test_no_false_steps(name, samples):
     assert _both([pack(samples())], 50) == [0], name
 
 
+@pytest.mark.micropython
 def test_an_isolated_pair_of_bumps_is_not_a_walk():
     times = [3.0, 3.6, 4.2]  # three steps, then nothing: below the bout confirmation
     assert _both([pack(gait(50, times, duration_s=10.0))], 50) == [0]
@@ -111,6 +116,7 @@ feed(25)
 """
 
 
+@pytest.mark.micropython
 def test_per_sample_path_allocates_nothing_in_micropython(mpy):
     data = pack(gait(50, steps_at(1.0, 12, 120), duration_s=8.0))
     code = _PER_SAMPLE.replace("DATA", repr(data)) + """
@@ -122,6 +128,7 @@ result = [counter.steps, mem_delta(feed, 20)]
     assert delta == 0
 
 
+@pytest.mark.micropython
 def test_fuel_per_sample_is_bounded(mpy):
     data = pack(gait(50, steps_at(1.0, 12, 120), duration_s=8.0))
     code = _PER_SAMPLE.replace("DATA", repr(data)) + """

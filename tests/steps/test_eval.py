@@ -51,6 +51,7 @@ def synthetic_dir(tmp_path):
     return folder
 
 
+@pytest.mark.micropython
 def test_json_contract_with_a_false_step_check(synthetic_dir, capsys):
     assert main(["steps", "eval", str(synthetic_dir), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -131,6 +132,7 @@ def test_group_prefixes():
     assert group_of("alcantara-run07") == "alcantara-run"
 
 
+@pytest.mark.micropython
 @needs_dev
 def test_subset_counts_identical_in_both_runtimes(tmp_path):
     for name in SUBSET:
@@ -144,6 +146,7 @@ def test_subset_counts_identical_in_both_runtimes(tmp_path):
         assert f["error_pct"] <= 12.0, f  # a sanity bound; the accuracy test is the slow one
 
 
+@pytest.mark.micropython
 @needs_dev
 @pytest.mark.slow
 def test_dev_set_meets_the_targets_in_micropython():
@@ -158,6 +161,7 @@ def test_dev_set_meets_the_targets_in_micropython():
     assert elapsed < 120
 
 
+@pytest.mark.micropython
 @needs_dev
 @pytest.mark.slow
 def test_dev_set_counts_identical_in_both_runtimes():

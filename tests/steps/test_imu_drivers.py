@@ -233,6 +233,7 @@ class Bus:
 """
 
 
+@pytest.mark.micropython
 @pytest.mark.parametrize("chip, who, module, cls, who_reg, fifo_regs", [
     ("mpu6050", 0x68, "mpu6050", "MPU6050", 0x75, {0x72: 0, 0x3A: 0}),
     ("mpu6500", 0x70, "mpu6050", "MPU6050", 0x75, {0x72: 0, 0x3A: 0}),

@@ -36,12 +36,14 @@ for deg, axis in CASES:
 CASES = [(0, "x"), (10, "x"), (25, "y"), (45, "d"), (60, "y"), (90, "x"), (135, "y")]
 
 
+@pytest.mark.micropython
 def test_inclination_of_known_tilts_in_both_runtimes(both):
     got = both.run(_TILT.replace("CASES", repr(CASES)))
     for (deg, axis), tenths in zip(CASES, got, strict=True):
         assert abs(tenths - deg * 10) <= 5, f"{deg} deg about {axis}: got {tenths / 10}"
 
 
+@pytest.mark.micropython
 def test_calibration_makes_any_mounting_upright(both):
     code = """
 from retrofw.posture import Posture
@@ -104,6 +106,7 @@ def test_posture_cue_takes_the_config_float_threshold():
     assert _lean_run(True, 35, 20, cue_deg=37.5, cue_s=3) == []
 
 
+@pytest.mark.micropython
 def test_posture_update_allocates_nothing(mpy):
     code = """
 from retrofw.posture import Posture
