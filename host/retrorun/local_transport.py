@@ -21,6 +21,7 @@ class MicroPythonTransport(Transport):
         self.mpy = mpy or MicroPython()
         self.description = f"MicroPython on {self.fs_dir}"
         self.wire_bytes = 0  # bytes the device printed (what a serial line would carry)
+        self.read_wire_bytes = 0  # of which: answers to read()
 
     def _run(self, code: str) -> bytes:
         chunks: list[bytes] = []
@@ -40,7 +41,9 @@ class MicroPythonTransport(Transport):
         return parse_answer(function, self._run(f"_api.{function}({arguments})"))
 
     def read(self, session: int, offset: int, size: int) -> bytes:
-        return decode_read_answer(self._run(f"_api.read({session!r}, {offset}, {size})"), offset)
+        out = self._run(f"_api.read({session!r}, {offset}, {size})")
+        self.read_wire_bytes += len(out)
+        return decode_read_answer(out, offset)
 
     def close(self) -> None:
         pass

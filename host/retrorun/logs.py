@@ -229,13 +229,12 @@ def synthetic_run_source() -> str:
 
 # The WASI MicroPython's garbage collector does not see frames held only in wasm locals and
 # can free a running function's frame; a heap this large means it never runs in these jobs.
-NO_GC_HEAP_KB = 8192
 
 
 def run_synthetic_in_micropython(fs: Path, seconds: int, seed: int, *, snapshot_hz: int = 50,
                                  board: str = "synthetic", mpy=None) -> Path:
     """Run synthetic_run in real MicroPython with `fs` as the device's `/`; return the file."""
-    from retrorun.mpy import MicroPython
+    from retrorun.mpy import NO_GC_HEAP_KB, MicroPython
 
     mpy = mpy or MicroPython()
     code = ("from retrofw import store, wire\n" + synthetic_run_source()

@@ -11,6 +11,7 @@ import pytest
 from conftest import frames_of, record_session
 
 from retrofw import logfmt, store, wire
+from retrorun.mpy import NO_GC_HEAP_KB
 
 
 def _cut_offsets(data, frames):
@@ -90,7 +91,7 @@ def test_power_cut_at_every_offset_keeps_exactly_the_complete_records(fast_dir, 
             assert _read(path) == before
 
 
-NO_GC_HEAP_KB = 8192
+
 MPY_CUTS = r"""
 from retrofw import store
 import binascii

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from retrorun import logs, output
+from retrorun.mpy import NO_GC_HEAP_KB
 
 BUDGET_BYTES_PER_HOUR = 40000
 
@@ -109,7 +110,7 @@ def _read_efficiency(mpy, fs: Path, path: Path) -> dict:
                     for o in range(0, size, wire.API_READ_MAX))
     out: list[bytes] = []
     res = mpy.run("import retrofw.api as api\napi.ROOT = '/'\n" + calls, fs=fs,
-                  stdout=out.append, heap_kb=logs.NO_GC_HEAP_KB)
+                  stdout=out.append, heap_kb=NO_GC_HEAP_KB)
     wire_bytes = len(b"".join(out)) if res.exit_code == 0 else 0
     return {"payload_bytes": size, "wire_bytes": wire_bytes, "chunk_bytes": wire.API_READ_MAX,
             "payload_per_wire": round(size / wire_bytes, 4) if wire_bytes else None}

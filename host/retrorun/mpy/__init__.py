@@ -5,6 +5,6 @@ milliseconds), with the firmware package on the path, a host folder mounted as t
 a heap the size of an ESP32's, and fuel metering that counts the instructions a call costs.
 """
 
-from retrorun.mpy.runtime import MicroPython, MicroPythonError, RunResult
+from retrorun.mpy.runtime import NO_GC_HEAP_KB, MicroPython, MicroPythonError, RunResult
 
-__all__ = ["MicroPython", "MicroPythonError", "RunResult"]
+__all__ = ["NO_GC_HEAP_KB", "MicroPython", "MicroPythonError", "RunResult"]

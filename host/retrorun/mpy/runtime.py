@@ -28,6 +28,11 @@ from retrorun.errors import RetrorunError
 from retrorun.paths import cache_dir, retrofw_parent
 
 DEFAULT_HEAP_KB = 110
+# This WASI build's garbage collector cannot see heap pointers held in WebAssembly locals, so a
+# collection can free live objects (symptoms: NameError, corrupted closures, traps). Code that
+# allocates a lot runs with this heap, big enough that the collector never runs; allocation is
+# then measured with gc.mem_alloc deltas and heap_lock instead of by the heap size.
+NO_GC_HEAP_KB = 8192
 DEFAULT_FUEL = 50_000_000_000
 HOST_RESULT_CAP = 8192  # the guest allocates a buffer this size for every host.call
 RESULT_MARKER = "\x1e@@result@@"
