@@ -1,0 +1,487 @@
+"""The retrorun app: asyncio tasks wiring drivers -> pipeline -> haptics, the IMU -> steps and
+posture, the session logger, the button, the battery, the status LED and the watchdog.
+
+Every decision is made by the pure modules (alerts, haptics, steps, posture, store); the tasks
+here only move data between them and the hardware. Hardware comes from the board profile
+(/board.json) through the factory tables below, the settings from /config.json (retrofw.settings).
+
+Tasks (all created in `main()`):
+- ranging: one distance reading per sensor period -> Pipeline.update -> alert level; a level
+  change is logged with the distance, and WARNING/STOP trigger a full-rate snapshot.
+- haptics: every 20 ms, Pipeline.check (fault timeout, prediction) -> PatternPlayer -> motor.
+- imu: every 200 ms, read the IMU FIFO -> StepCounter and Posture (posture cue if enabled).
+- logger: one sample record per log.sample_period_ms while a session is recorded.
+- button: polled every 20 ms; short press starts/stops a session, long press (2 s) closes the
+  session and sleeps; optional auto-start when steps are counted (session.auto_start).
+- battery: every 10 s; low battery plays its pattern once a minute, critical closes the
+  session cleanly and sleeps.
+- led: on while recording, blinking fast when the sensor cannot see.
+- watchdog: feeds machine.WDT only while every other task has shown a heartbeat since the last
+  feed, so a hung task resets the board.
+An exception escaping any task is logged to /crash.txt and the board resets cleanly.
+"""
+
+import asyncio
+import gc
+import json
+import time
+
+from machine import ADC, I2C, PWM, UART, WDT, Pin, deepsleep, reset
+
+from retrofw import api, settings, wire
+from retrofw.alerts import Pipeline
+from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
+from retrofw.posture import Posture
+from retrofw.steps import StepCounter
+from retrofw.store import SessionStore, SessionWriter, SnapshotRing
+from retrofw.version import VERSION
+
+try:
+    from micropython import const
+except ImportError:  # CPython (only for tooling; the app itself needs machine)
+
+    def const(x):
+        return x
+
+
+_TICK_MS = const(20)  # motor / button tick
+_IMU_MS = const(200)  # IMU batch period
+_BATTERY_MS = const(10000)
+_LONG_PRESS_MS = const(2000)
+_WDT_MS = const(5000)
+_IMU_BATCH = const(32)
+_LOW_MV = const(3450)
+_CRITICAL_MV = const(3300)
+_LOW_CUE_MS = const(60000)
+
+PROFILE_FILE = "/board.json"
+CRASH_FILE = "/crash.txt"
+
+
+def load_profile(path=PROFILE_FILE):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _button_pin(profile):
+    btn = profile["button"]
+    if btn.get("pull", "up") == "up":
+        return Pin(btn["pin"], Pin.IN, Pin.PULL_UP)
+    return Pin(btn["pin"], Pin.IN)
+
+
+def safe_mode_requested():
+    """True when the button is held at boot: skip the app, keep the REPL for repairs."""
+    try:
+        profile = load_profile()
+    except (OSError, ValueError):
+        return False
+    pin = _button_pin(profile)
+    active = 0 if profile["button"].get("active_low", True) else 1
+    for _ in range(5):  # held for 50 ms, not a glitch
+        if pin.value() != active:
+            return False
+        time.sleep_ms(10)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardware factories: board profile entry -> driver. Tables, not if-chains.
+# ---------------------------------------------------------------------------------------------
+def _uart(entry, baud):
+    u = entry["uart"]
+    return UART(u["id"], u.get("baud", baud), tx=u["tx"], rx=u["rx"], rxbuf=512)
+
+
+def _make_hcsr04(entry, i2c):
+    from retrofw.drivers.hcsr04 import HCSR04
+
+    return HCSR04(Pin(entry["trig"], Pin.OUT, value=0), Pin(entry["echo"], Pin.IN),
+                  variant=entry.get("variant", "hcsr04"))
+
+
+def _make_uart_ultrasonic(entry, i2c):
+    from retrofw.drivers.uart_ultrasonic import UARTUltrasonic
+
+    return UARTUltrasonic(_uart(entry, 9600), mode=entry.get("mode", "auto"))
+
+
+def _make_vl53l1x(entry, i2c):
+    from retrofw.drivers.vl53l1x import VL53L1X
+
+    return VL53L1X(i2c, address=entry.get("address", wire.VL53_ADDR))
+
+
+def _make_tfluna(entry, i2c):
+    from retrofw.drivers.tfluna import TFLuna
+
+    return TFLuna(_uart(entry, 115200))
+
+
+DISTANCE_FACTORIES = {
+    "hcsr04": _make_hcsr04,
+    "uart_ultrasonic": _make_uart_ultrasonic,
+    "vl53l1x": _make_vl53l1x,
+    "tfluna": _make_tfluna,
+}
+
+
+def _make_erm(entry, i2c):
+    from retrofw.drivers.erm import ERM
+
+    return ERM(PWM(Pin(entry["pin"]), freq=entry.get("freq", 20000), duty_u16=0))
+
+
+def _make_drv2605(entry, i2c):
+    from retrofw.drivers.drv2605 import DRV2605
+
+    return DRV2605(i2c, address=entry.get("address", wire.DRV_ADDR),
+                   actuator=entry.get("actuator", "erm"))
+
+
+HAPTIC_FACTORIES = {"erm_pwm": _make_erm, "drv2605": _make_drv2605}
+
+
+def _make_mpu(entry, i2c, rate_hz):
+    from retrofw.drivers.mpu6050 import MPU6050
+
+    return MPU6050(i2c, addr=entry.get("address", 0x68), rate_hz=rate_hz)
+
+
+def _make_lsm(entry, i2c, rate_hz):
+    from retrofw.drivers.lsm6ds import LSM6DS
+
+    return LSM6DS(i2c, addr=entry.get("address", 0x6A), rate_hz=rate_hz)
+
+
+IMU_FACTORIES = {"mpu6050": _make_mpu, "mpu6500": _make_mpu, "lsm6ds3": _make_lsm,
+                 "lsm6dso": _make_lsm}
+
+
+class App:
+    """The running device: hardware, pure cores and the state the tasks share."""
+
+    def __init__(self, profile, config, config_fault=0):
+        self.profile = profile
+        self.config = config
+        bus = profile.get("i2c")
+        self.i2c = I2C(bus["id"], sda=Pin(bus["sda"]), scl=Pin(bus["scl"]),
+                       freq=bus.get("freq", 400000)) if bus else None
+        self.sensor = DISTANCE_FACTORIES[profile["distance"]["kind"]](profile["distance"],
+                                                                      self.i2c)
+        self.motor = HAPTIC_FACTORIES[profile["haptic"]["kind"]](profile["haptic"], self.i2c)
+        self.imu = None
+        rate = config["steps.rate_hz"]
+        try:
+            self.imu = IMU_FACTORIES[profile["imu"]["kind"]](profile["imu"], self.i2c, rate)
+            rate = self.imu.rate_hz
+        except OSError as exc:  # no IMU: warnings still work, steps do not
+            print("retrorun: IMU unavailable:", exc)
+        self.button = _button_pin(profile)
+        self.button_active = 0 if profile["button"].get("active_low", True) else 1
+        self.adc = ADC(Pin(profile["battery"]["adc"]))
+        self.adc.atten(ADC.ATTN_11DB)
+        self.divider = profile["battery"].get("divider", 2.0)
+        led = profile["led"]
+        self.led = Pin(led["pin"], Pin.OUT, value=1 if led.get("active_low") else 0)
+        self.led_on = 0 if led.get("active_low") else 1
+        self.pipeline = Pipeline(
+            mode=config["alert.mode"], notice_m=config["alert.notice_m"],
+            warning_m=config["alert.warning_m"], stop_m=config["alert.stop_m"],
+            ttc_warning_s=config["alert.ttc_warning_s"], ttc_stop_s=config["alert.ttc_stop_s"],
+            hysteresis_m=config["alert.hysteresis_m"],
+            fault_timeout_ms=config["alert.fault_timeout_ms"],
+            treadmill_min_m=config["alert.treadmill_min_m"])
+        self.player = PatternPlayer()
+        self.steps = StepCounter(rate_hz=rate)
+        self.posture = Posture(rate_hz=rate, cue=config["posture.cue"],
+                               cue_deg=config["posture.cue_deg"], cue_s=config["posture.cue_s"])
+        self.imu_buf = None
+        if self.imu is not None:
+            from array import array
+
+            self.imu_buf = array("h", bytes(6 * _IMU_BATCH))
+        self.strength_scale = config["haptic.strength"]
+        self.store = SessionStore("/", min_free_kb=config["storage.min_free_kb"])
+        self.writer = None
+        self.ring = None
+        self.level = wire.ALERT_CLEAR
+        self.reading = wire.NO_READING
+        self.fault_code = 0
+        self.battery_mv = 0
+        self.config_fault = config_fault
+        self.beats = {}
+        self.running = True
+        api.live["board"] = profile["name"]
+        api.attach(None, self.on_config, "/")
+
+    # -- shared actions ------------------------------------------------------------------------
+    def beat(self, name):
+        self.beats[name] = self.beats.get(name, 0) + 1
+
+    def on_config(self, values):
+        """New configuration from the host: applied at the next session start (reboot)."""
+        self.config = values
+
+    def start_session(self, now):
+        if self.writer is not None:
+            return
+        cfg = self.config
+        self.writer = SessionWriter("/", now_ms=now, config_hash=settings.config_hash(cfg),
+                                    sample_period_ms=cfg["log.sample_period_ms"],
+                                    flush_ms=cfg["log.flush_ms"],
+                                    min_free_kb=cfg["storage.min_free_kb"],
+                                    board=self.profile["name"], start_unix=_unix_now(),
+                                    firmware=VERSION, store=self.store)
+        period = getattr(self.sensor, "period_ms", 100)
+        if cfg["log.snapshot_s"] > 0:
+            self.ring = SnapshotRing(self.writer, period, cfg["log.snapshot_s"])
+        self.steps.reset()
+        self.writer.event(now, wire.EV_BOOT, 0, 0)
+        if self.config_fault:
+            self.writer.event(now, wire.EV_CONFIG, self.config_fault, 0)
+        api.attach(self.writer, self.on_config, "/")
+
+    def stop_session(self, now):
+        if self.writer is None:
+            return
+        self.writer.close(now)
+        self.writer = None
+        self.ring = None
+        api.attach(None, self.on_config, "/")
+        gc.collect()
+
+    def on_level(self, now, level):
+        if level == self.level:
+            return
+        self.level = level
+        self.player.set_level(level, now)
+        w = self.writer
+        if w is not None:
+            w.event(now, wire.EV_ALERT, level, self.reading)
+            if level in (wire.ALERT_WARNING, wire.ALERT_STOP) and self.ring is not None:
+                self.ring.trigger(now, level)
+
+    # -- tasks ---------------------------------------------------------------------------------
+    async def ranging(self):
+        sensor = self.sensor
+        period = getattr(sensor, "period_ms", 100)
+        while self.running:
+            now = time.ticks_ms()
+            reading = sensor.measure()
+            self.reading = reading
+            self._sensor_health(now, reading)
+            self.on_level(now, self.pipeline.update(now, reading))
+            if self.ring is not None:
+                self.ring.feed(now, reading)
+            self.beat("ranging")
+            await asyncio.sleep_ms(period)
+
+    def _sensor_health(self, now, reading):
+        code = reading if reading < wire.NO_READING else 0
+        if code != self.fault_code:
+            self.fault_code = code
+            api.live["sensor"] = wire.SENSOR_FAULT_NAMES[-code] if code else "ok"
+            if self.writer is not None:
+                self.writer.event(now, wire.EV_SENSOR, 1 if code else 0, code)
+
+    async def haptics(self):
+        motor = self.motor
+        scale = self.strength_scale
+        last = -1
+        while self.running:
+            now = time.ticks_ms()
+            self.on_level(now, self.pipeline.check(now))
+            strength = self.player.update(now) * scale // 100
+            if strength != last:
+                if strength:
+                    motor.set(strength)
+                else:
+                    motor.off()
+                last = strength
+            update = getattr(motor, "update", None)
+            if update is not None:
+                update()
+            self.beat("haptics")
+            await asyncio.sleep_ms(_TICK_MS)
+
+    async def imu_task(self):
+        imu = self.imu
+        buf = self.imu_buf
+        if imu is None or buf is None:
+            while self.running:  # nothing to read, but the watchdog still wants a heartbeat
+                self.beat("imu")
+                await asyncio.sleep_ms(1000)
+            return
+        rate = imu.rate_hz
+        while self.running:
+            now = time.ticks_ms()
+            n = imu.read_fifo(buf, _IMU_BATCH)
+            for i in range(n):
+                t = time.ticks_add(now, -((n - 1 - i) * 1000) // rate)
+                x = buf[3 * i]
+                y = buf[3 * i + 1]
+                z = buf[3 * i + 2]
+                self.steps.update(t, x, y, z)
+                self.posture.update(x, y, z)
+            if self.posture.cue_check(now):
+                self.player.cue(PATTERN_POSTURE, now)
+                if self.writer is not None:
+                    self.writer.event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
+            if self.writer is None and self.config.get("session.auto_start") and \
+                    self.steps.steps >= 10:
+                self.start_session(now)
+            self.beat("imu")
+            await asyncio.sleep_ms(_IMU_MS)
+
+    async def logger(self):
+        while self.running:
+            now = time.ticks_ms()
+            w = self.writer
+            if w is not None:
+                pipe = self.pipeline
+                w.sample(now, pipe.distance_mm if pipe.distance_mm >= 0 else self.reading,
+                         self.level, self.steps.steps, self.steps.cadence(now),
+                         self.posture.angle_tenths())
+                api.live["steps"] = self.steps.steps
+            self.beat("logger")
+            await asyncio.sleep_ms(self.config["log.sample_period_ms"])
+
+    async def button_task(self):
+        down_since = None
+        while self.running:
+            now = time.ticks_ms()
+            pressed = self.button.value() == self.button_active
+            if pressed and down_since is None:
+                down_since = now
+            elif pressed and down_since is not None and \
+                    time.ticks_diff(now, down_since) >= _LONG_PRESS_MS:
+                if self.writer is not None:
+                    self.writer.event(now, wire.EV_BUTTON, 2, 0)
+                self.sleep(now)
+            elif not pressed and down_since is not None:
+                down_since = None
+                if self.writer is None:
+                    self.start_session(now)
+                else:
+                    self.writer.event(now, wire.EV_BUTTON, 1, 0)
+                    self.stop_session(now)
+            self.beat("button")
+            await asyncio.sleep_ms(_TICK_MS)
+
+    def read_battery_mv(self):
+        return int(self.adc.read_uv() * self.divider) // 1000
+
+    async def battery(self):
+        last_cue = None
+        while self.running:
+            now = time.ticks_ms()
+            mv = self.read_battery_mv()
+            self.battery_mv = mv
+            pct = _battery_percent(mv)
+            api.live["battery_mv"] = mv
+            api.live["battery_pct"] = pct
+            if self.writer is not None:
+                self.writer.event(now, wire.EV_BATTERY, pct, mv)
+            if mv < _CRITICAL_MV:
+                self.sleep(now)
+            elif mv < _LOW_MV and (last_cue is None or
+                                   time.ticks_diff(now, last_cue) >= _LOW_CUE_MS):
+                self.player.cue(PATTERN_LOW_BATTERY, now)
+                last_cue = now
+            self.beat("battery")
+            await asyncio.sleep_ms(_BATTERY_MS)
+
+    async def led_task(self):
+        blink = 0
+        while self.running:
+            blink ^= 1
+            if self.level == wire.ALERT_FAULT:
+                on = blink
+            else:
+                on = 1 if self.writer is not None else 0
+            self.led.value(self.led_on if on else 1 - self.led_on)
+            self.beat("led")
+            await asyncio.sleep_ms(250)
+
+    async def watchdog(self, names):
+        wdt = WDT(timeout=_WDT_MS)
+        seen = {}
+        while self.running:
+            alive = True
+            for name in names:
+                count = self.beats.get(name, 0)
+                if count == seen.get(name, -1):
+                    alive = False
+                seen[name] = count
+            if alive:
+                wdt.feed()
+            await asyncio.sleep_ms(_WDT_MS // 3)
+
+    def sleep(self, now):
+        """Close the session cleanly, stop the motor and deep-sleep until the button wakes us."""
+        self.stop_session(now)
+        self.motor.off()
+        self.running = False
+        deepsleep()
+
+
+def _battery_percent(mv):
+    """Rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)."""
+    if mv >= 4150:
+        return 100
+    if mv <= 3300:
+        return 0
+    return (mv - 3300) * 100 // 850
+
+
+def _unix_now():
+    t = time.time()
+    # MicroPython's epoch is 2000-01-01 on ESP32 ports (time.gmtime(0)[0] == 2000)
+    if time.gmtime(0)[0] == 2000:
+        t += 946684800
+    return t if t > 1600000000 else 0  # clock never set: unknown
+
+
+def _log_crash(exc):
+    try:
+        import sys
+
+        with open(CRASH_FILE, "w") as f:
+            sys.print_exception(exc, f)  # type: ignore[attr-defined]
+    except OSError:
+        pass
+
+
+async def main():
+    values, fallback, message = settings.load("/")
+    if fallback:
+        print("retrorun: config fallback:", message)
+    store = SessionStore("/", min_free_kb=int(values["storage.min_free_kb"]))
+    store.recover_all()
+    app = App(load_profile(), values, fallback)
+    loop = asyncio.get_event_loop()
+
+    def on_error(_loop, context):
+        _log_crash(context["exception"])
+        app.stop_session(time.ticks_ms())
+        reset()
+
+    loop.set_exception_handler(on_error)
+    tasks = (("ranging", app.ranging), ("haptics", app.haptics), ("imu", app.imu_task),
+             ("logger", app.logger), ("button", app.button_task), ("battery", app.battery),
+             ("led", app.led_task))
+    for _name, task in tasks:
+        asyncio.create_task(task())
+    await app.watchdog([name for name, _task in tasks])
+
+
+def start():
+    """Run the app forever; an exception is logged to /crash.txt and the board resets."""
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # the global handler of last resort: log and restart cleanly
+        _log_crash(exc)
+        reset()
