@@ -210,3 +210,19 @@ def test_scenario_file_drives_the_echo_distance(tmp_path):
     assert seen, out
     assert 12_000 < seen[0][0] < 14_500 and 2_000 < seen[0][1] <= 2_650
     assert all(b[1] < a[1] for a, b in itertools.pairwise(seen))  # closing in
+
+
+def test_deepsleep_wakes_on_the_button_and_boots_again(board):
+    (board.fs_dir / "main.py").write_text(
+        "import machine\nprint('cause', machine.reset_cause(), 'wake', machine.wake_reason())\n")
+    press_at = board.hw.now_us + 30_000_000
+    board.hw.press_button(13, press_at, 200_000)
+    board.out.take()
+    board.on_data(b"import esp32, machine\nfrom machine import Pin\n"
+                  b"esp32.wake_on_ext0(Pin(13, Pin.IN, Pin.PULL_UP), esp32.WAKEUP_ALL_LOW)\n"
+                  b"machine.deepsleep()\n\x04")
+    text = board.out.wait_for(b">>> ")
+    assert b"rst:0x5 (DEEPSLEEP_RESET)" in text
+    assert b"cause 4 wake 2" in text
+    slept = [t for t, what in board.hw.log if what.startswith("deep sleep ends")]
+    assert slept and slept[0] == press_at  # asleep until the press, then a new boot

@@ -97,6 +97,7 @@ class Hardware:
         self.reset_request: tuple[str, int] | None = None  # ("hard"|"soft", reset cause)
         self.reset_cause = PWRON_RESET
         self.wake_reason = 0
+        self.wake_pin: tuple[int, int] | None = None  # esp32.wake_on_ext0(pin, level)
         self.mac = mac
         self.cpu_hz = cpu_hz
         start = rtc_start or datetime(2026, 1, 1, tzinfo=UTC)
@@ -439,10 +440,8 @@ class Hardware:
         if op == "s":  # soft_reset
             self.request_reset("soft", self.reset_cause)
             return ""
-        if op == "D":  # deepsleep ms
-            self.advance(max(n[0], 0) if n else 0)
-            self.wake_reason = 4 if n and n[0] > 0 else 2  # TIMER_WAKE / EXT0 (PIN) wake
-            self.request_reset("hard", DEEPSLEEP_RESET)
+        if op == "e":  # esp32.wake_on_ext0: pin level (pin -1: none)
+            self.wake_pin = None if n[0] < 0 else (n[0], n[1])
             return ""
         if op == "c":
             return str(self.reset_cause)

@@ -716,12 +716,41 @@ class AppDevice:
             answer = str(int(self.hw.rtc_base_s + self.hw.now_us / 1e6))
         elif op == "N":
             answer = str(int(self.hw.rtc_base_s * 1e9) + self.hw.now_us * 1000)
+        elif msg.startswith("MD"):
+            answer = self._deepsleep(int(msg[2:] or 0))
         else:
             answer = self.hw.handle(msg)
             self._check_kill()
         if self.hw.irq_pending:
             return "\x01I" + answer
         return answer
+
+    def _deepsleep(self, ms: int) -> str:
+        """machine.deepsleep: the board sleeps (virtual time runs on), then boots again. With no
+        timer (ms <= 0) it wakes when its wake pin (esp32.wake_on_ext0, or any input if none was
+        set) changes to the wake level; nothing scheduled: it sleeps on until reset/close."""
+        hw = self.hw
+        if ms > 0:
+            hw.advance(ms * 1000)
+            hw.wake_reason = 4  # TIMER_WAKE
+        else:
+            hw.wake_reason = 0
+            while hw.wake_reason == 0:
+                if self._kill is not None and self._kill.kind != "interrupt":
+                    self._check_kill()
+                nxt = hw.next_event_us()
+                if nxt is None:
+                    self._wake_event.clear()
+                    self._wake_event.wait(0.05)
+                    continue
+                hw.advance_to(nxt)
+                if hw.wake_pin is None:
+                    if hw.irq_pending or any(p.ext is not None for p in hw.pins.values()):
+                        hw.wake_reason = 2
+                elif hw.pin(hw.wake_pin[0]).level() == hw.wake_pin[1]:
+                    hw.wake_reason = 2  # EXT0_WAKE
+        hw.log.append((hw.now_us, f"deep sleep ends (wake reason {hw.wake_reason})"))
+        raise _Reboot("hard", hwmod.DEEPSLEEP_RESET)
 
     def _wait(self, us: int) -> str:
         """Let virtual time pass: to now+us, or until an IRQ is pending (us < 0: until the next
