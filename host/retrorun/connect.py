@@ -17,10 +17,10 @@ def add_link_arguments(parser, *, ble: bool = True) -> None:
 def open_transport(args) -> Transport:
     if getattr(args, "ble", None):
         try:
-            from retrorun.ble.transport import open_ble_transport
+            from retrorun.ble.transport import BleTransport
         except ImportError as exc:
             raise RetrorunError("Bluetooth LE support is not available in this install") from exc
-        return open_ble_transport(args.ble)
+        return BleTransport.open(args.ble)
     from retrorun.devices import pick_port
     from retrorun.serial_transport import SerialTransport
 

@@ -309,6 +309,12 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         """Why the device refused the last file-transfer request on this connection."""
         return self._request(wire.CTL_WHY, b"", "why").decode("utf-8", "replace")
 
+    def digest(self, session) -> str:
+        """SHA-256 hex of a whole session file, as the device computes it."""
+        name = (f"{session:06d}{wire.LOG_FILE_SUFFIX}" if isinstance(session, int)
+                else str(session))
+        return self.file_hash(name)[1].hex()
+
     def file_hash(self, name: str) -> tuple[int, bytes]:
         answer = self._request(wire.CTL_FILE_HASH, name.encode(), f"the checksum of {name}")
         return struct.unpack_from("<I", answer)[0], answer[4:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from retrofw import wire
 from retrorun import output
 from retrorun.connect import add_link_arguments, open_transport
 from retrorun.store import Store
@@ -24,7 +25,9 @@ def run(args) -> int:
             output.console.print(f"\r{what}: {done}/{total} bytes", end="")
 
     with Store(args.store) as store, open_transport(args) as transport:
-        result = pull_sessions(transport, store, progress=progress)
+        # over BLE the transport resumes inside a file itself: ask for whole files
+        chunk = 1 << 24 if getattr(args, "ble", None) else wire.API_READ_MAX
+        result = pull_sessions(transport, store, chunk_size=chunk, progress=progress)
     if args.json:
         output.emit_json({"device": result.device, "stored": result.stored,
                           "already_in_store": result.already,
