@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 
 import pytest
 from app_helpers import Output
@@ -226,3 +227,16 @@ def test_deepsleep_wakes_on_the_button_and_boots_again(board):
     assert b"cause 4 wake 2" in text
     slept = [t for t, what in board.hw.log if what.startswith("deep sleep ends")]
     assert slept and slept[0] == press_at  # asleep until the press, then a new boot
+
+
+def test_deployed_board_json_decides_the_wiring(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "board.json").write_text(json.dumps(get_board("xiao-esp32s3").profile))
+    device = make(tmp_path)
+    try:
+        assert device.profile["name"] == "xiao-esp32s3"
+        assert 1 in device.hw.uarts and sorted(device.hw.i2c[0].devices) == [90, 104]
+        assert b"ESP32S3 module with ESP32S3" in device.banner
+    finally:
+        device.close()

@@ -154,7 +154,8 @@ class AppDevice:
         any of `distance_mm(t_us) -> mm | None`, `battery_v(t_us) -> V` (or a number),
         `accel(t_s) -> (x, y, z) g`; or a scenario file path / dict / `Scenario` of the obstacle
         simulator (see `hw.ScenarioWorld`); or None (nothing in range, 3.9 V, lying still).
-    Options: board (profile dict, `Board` or name; default esp32-devkitc), hardware (a ready
+    Options: board (profile dict, `Board` or name; default: the board.json on the board's
+        filesystem, else esp32-devkitc), hardware (a ready
         `Hardware`), heap_kb (256 MB, see DEFAULT_HEAP_KB), speed (None: as fast as possible;
         1.0: real time),
         fuel_per_us (300), interrupt_grace_s (0.5), mounts ({device_path: host_dir}, read-only,
@@ -175,7 +176,7 @@ class AppDevice:
             raise RetrorunError(f"board filesystem folder {self.fs_dir} does not exist; "
                                 "create it or pass another --fs")
         self._write_cb = write
-        self.profile = _profile(board)
+        self.profile, profile_note = _profile(board, self.fs_dir)
         if isinstance(scenario, (str, Path, dict)):
             scenario = hwmod.ScenarioWorld(scenario)
         if hardware is None:
@@ -186,6 +187,8 @@ class AppDevice:
                 accel=getattr(scenario, "accel", None))
         self.hw = hardware
         self.hw.on_event = self._wake
+        if profile_note:
+            self.hw.notes.append(profile_note)
         if isinstance(scenario, hwmod.ScenarioWorld):
             scenario.apply(hardware, self.profile)
         self.scenario = scenario
@@ -861,15 +864,21 @@ def _rom_log(cause: int) -> bytes:
             "entry 0x400805f0\r\n").encode()
 
 
-def _profile(board) -> dict:
+def _profile(board, fs_dir: Path) -> tuple[dict, str]:
+    """The wiring: the given profile; else the board.json deployed on the board's filesystem
+    (what `retrorun deploy` writes); else the esp32-devkitc profile."""
+    from retrorun.boards import get_board, load_profile
+
     if board is None:
-        from retrorun.boards import get_board
-
-        return get_board("esp32-devkitc").profile
+        deployed = fs_dir / "board.json"
+        if deployed.is_file():
+            try:
+                return load_profile(deployed).profile, ""
+            except RetrorunError as exc:
+                return get_board("esp32-devkitc").profile, f"{exc}; wired as esp32-devkitc"
+        return get_board("esp32-devkitc").profile, ""
     if isinstance(board, dict):
-        return board
+        return board, ""
     if isinstance(board, str):
-        from retrorun.boards import get_board
-
-        return get_board(board).profile
-    return board.profile
+        return get_board(board).profile, ""
+    return board.profile, ""
