@@ -240,3 +240,42 @@ def test_deployed_board_json_decides_the_wiring(tmp_path):
         assert b"ESP32S3 module with ESP32S3" in device.banner
     finally:
         device.close()
+
+
+def _running_scenario(cadence=None):
+    runner = {"start_mps": 2.0, "segments": [{"duration_s": 10, "to_mps": 2.0}]}
+    if cadence:
+        runner["cadence_spm"] = cadence
+    return {"name": "gait", "description": "steady backward run", "seed": 1, "duration_s": 20,
+            "runner": runner, "objects": [], "sensor": {"kind": "hcsr04"},
+            "expect": {"collision": False}}
+
+
+@pytest.mark.parametrize("cadence", [None, 150])
+def test_scenario_gait_has_one_bump_per_step(cadence):
+    world = hwmod.ScenarioWorld(_running_scenario(cadence))
+    expected = world.cadence_spm(1.0) / 60 * 10  # steps in 10 s
+    if cadence:
+        assert world.cadence_spm(1.0) == cadence
+    mags = []
+    for i in range(1000):  # 100 Hz
+        x, y, z = world.accel(i / 100)
+        mags.append((x * x + y * y + z * z) ** 0.5)
+    ups = sum(1 for a, b in itertools.pairwise(mags) if a < 1.0 <= b)
+    assert abs(ups - expected) <= 1.5, (ups, expected)
+    assert max(mags) > 1.5 and min(mags) < 0.6
+
+
+def test_imu_model_on_the_board_feels_the_gait(tmp_path):
+    device = make(tmp_path, board="esp32-devkitc", scenario=_running_scenario())
+    try:
+        out = run(device, "import time, struct\nfrom machine import I2C, Pin\n"
+                          "i2c = I2C(0, scl=Pin(22), sda=Pin(21))\n"
+                          "i2c.writeto_mem(0x68, 0x6B, b'\\x00')\ntime.sleep_ms(50)\n"
+                          "m = []\nfor i in range(100):\n    time.sleep_ms(20)\n"
+                          "    x, y, z = struct.unpack('>hhh', i2c.readfrom_mem(0x68, 0x3B, 6))\n"
+                          "    m.append(z)\nprint(min(m), max(m))")
+    finally:
+        device.close()
+    lo, hi = (int(v) / 16384 for v in out.split())  # +-2 g range: 16384 LSB/g
+    assert lo < 0.7 and hi > 1.4

@@ -591,6 +591,9 @@ def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | 
 class ScenarioWorld:
     """A scenario file of the obstacle simulator (docs/scenarios.md) as the board's world.
 
+    `accel(t_s)` is a synthesized gait for the runner's speed (and `runner.cadence_spm` if the
+    scenario gives one), for the IMU models.
+
     Scenario time 0 is the board's power-on. `distance_mm(t_us)`: the nearest object (or the
     ground, for a tilted sensor) inside the sensor's beam and within the range the sensor kind
     sees it reliably, None when nothing is; the chip models add their own noise. The sensor's
@@ -612,6 +615,8 @@ class ScenarioWorld:
         self.sensor = SensorModel(scenario.sensor)
         self.ground = self.sensor.ground_range()
         self.unplugged = False
+        self._phase = 0.0  # steps taken so far (fractional)
+        self._phase_t = 0.0
 
     def distance_mm(self, t_us: int) -> float | None:
         if self.unplugged:
@@ -628,6 +633,43 @@ class ScenarioWorld:
                 and (best is None or self.ground < best):
             best = self.ground
         return None if best is None else best * 1000
+
+    def cadence_spm(self, t_s: float) -> float:
+        """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
+        from the speed (backward running: ~150 spm slow, ~185 spm at 3 m/s); 0 when still."""
+        speed = abs(self.runner.speed(t_s))
+        if speed < 0.3:
+            return 0.0
+        given = self.scenario.runner.get("cadence_spm")
+        return float(given) if given else min(190.0, 140.0 + 15.0 * speed)
+
+    def accel(self, t_s: float) -> tuple[float, float, float]:
+        """Synthesized gait at the waist, in g (device Z up): 1 g plus a heel-strike bump per
+        step (amplitude growing with speed) and a lateral sway at the stride rate; lying-still
+        1 g on Z when the runner stands. Step phase is integrated, so cadence changes are
+        smooth."""
+        import math
+
+        self._advance_phase(t_s)
+        spm = self.cadence_spm(t_s)
+        if spm <= 0:
+            return (0.0, 0.0, 1.0)
+        amp = 0.35 + 0.2 * min(abs(self.runner.speed(t_s)), 4.0)
+        ph = 2 * math.pi * self._phase
+        bump = math.sin(ph) + 0.35 * math.sin(2 * ph + 0.6)
+        return (0.08 * math.sin(ph / 2), 0.05 * math.cos(ph), 1.0 + amp * bump)
+
+    def _advance_phase(self, t_s: float) -> None:
+        """Step phase (in steps) up to t_s, integrated in 10 ms steps from the last call."""
+        t0 = self._phase_t
+        if t_s <= t0:
+            return
+        dt = 0.01
+        while t0 < t_s:
+            step = min(dt, t_s - t0)
+            self._phase += self.cadence_spm(t0) / 60.0 * step
+            t0 += step
+        self._phase_t = t_s
 
     def apply(self, hw: Hardware, profile: dict) -> None:
         """Schedule the scenario's "unplugged" faults on the distance sensor's bus."""
