@@ -1,7 +1,9 @@
 """Device API: the functions the laptop calls over the REPL (`import retrofw.api as a; a.status()`).
 
 Each prints one line of compact JSON on stdout, except `read()`, which prints a header line and
-then raw session bytes escaped for the raw REPL (framing in wire.py, shared with the host):
+then raw session bytes escaped for the raw REPL (framing in wire.py, shared with the host).
+The `*_answer()` functions return those objects, for the BLE control service to send as they
+are, so both links answer the same:
 
     RRD <offset> <length> <crc32 hex>\\n<escaped bytes>
 
@@ -58,7 +60,7 @@ def _uid():
         return live.get("uid")
 
 
-def status():
+def status_answer():
     store = _store()
     ids = store.ids()
     unsynced = 0
@@ -67,18 +69,26 @@ def status():
             unsynced += 1
     values, fallback, _msg = settings.load(ROOT)
     w = _writer.status() if _writer is not None and not _writer.closed else None
-    _answer({"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
-             "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),
-             "battery_mv": live.get("battery_mv"), "battery_pct": live.get("battery_pct"),
-             "sensor": live.get("sensor", "unknown"), "free_kb": store.free_kb(),
-             "sessions": len(ids), "unsynced": unsynced,
-             "recording": w["session"] if w else None,
-             "storage_full": bool(w and w["storage_full"]),
-             "config_hash": settings.config_hash(values), "config_fallback": fallback})
+    return {"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
+            "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),
+            "battery_mv": live.get("battery_mv"), "battery_pct": live.get("battery_pct"),
+            "sensor": live.get("sensor", "unknown"), "free_kb": store.free_kb(),
+            "sessions": len(ids), "unsynced": unsynced,
+            "recording": w["session"] if w else None,
+            "storage_full": bool(w and w["storage_full"]),
+            "config_hash": settings.config_hash(values), "config_fallback": fallback}
+
+
+def sessions_answer():
+    return {"ok": True, "sessions": _store().list()}
+
+
+def status():
+    _answer(status_answer())
 
 
 def sessions():
-    _answer({"ok": True, "sessions": _store().list()})
+    _answer(sessions_answer())
 
 
 def read(session, offset, size):
@@ -130,28 +140,39 @@ def digest(session):
     _answer({"ok": True, "id": session, "sha256": binascii.hexlify(h.digest()).decode()})
 
 
-def mark_synced(session):
+def mark_synced_answer(session):
     store = _store()
-    if store.size(session) < 0:
-        _error("no session %d" % session)
-    elif session == store.active:
-        _error("session %d is still recording; stop the run first" % session)
-    else:
-        store.mark_synced(session)
-        _answer({"ok": True, "id": session})
+    if not isinstance(session, int) or store.size(session) < 0:
+        return {"ok": False, "error": "no session %s" % (session,)}
+    if session == store.active:
+        return {"ok": False, "error": "session %d is still recording; stop the run first"
+                % session}
+    store.mark_synced(session)
+    return {"ok": True, "id": session}
+
+
+def config_get_answer():
+    values, fallback, msg = settings.load(ROOT)
+    return {"ok": True, "config": values, "hash": settings.config_hash(values),
+            "fallback": fallback, "message": msg}
+
+
+def config_set_answer(changes):
+    values, errors = settings.set_values(ROOT, changes)
+    if errors:
+        return {"ok": False, "errors": errors}
+    if _on_config is not None:
+        _on_config(values)
+    return {"ok": True, "config": values, "hash": settings.config_hash(values)}
+
+
+def mark_synced(session):
+    _answer(mark_synced_answer(session))
 
 
 def config_get():
-    values, fallback, msg = settings.load(ROOT)
-    _answer({"ok": True, "config": values, "hash": settings.config_hash(values),
-             "fallback": fallback, "message": msg})
+    _answer(config_get_answer())
 
 
 def config_set(changes):
-    values, errors = settings.set_values(ROOT, changes)
-    if errors:
-        _answer({"ok": False, "errors": errors})
-        return
-    if _on_config is not None:
-        _on_config(values)
-    _answer({"ok": True, "config": values, "hash": settings.config_hash(values)})
+    _answer(config_set_answer(changes))

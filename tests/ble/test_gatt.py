@@ -10,7 +10,7 @@ import sys
 import types
 
 import pytest
-from conftest import SECRET
+from ble_support import SECRET
 
 from retrofw import wire
 from retrofw.ble import control, rsc

@@ -10,7 +10,7 @@ import os
 import _bleio
 import adafruit_ble_file_transfer as aft
 import pytest
-from conftest import SECRET, snapshot
+from ble_support import SECRET, snapshot
 
 from retrofw import wire
 from retrorun.ble import shim

@@ -4,7 +4,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import record_session
+from logs_support import record_session
 
 from retrofw import wire
 

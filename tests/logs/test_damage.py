@@ -2,9 +2,9 @@
 the decoder survives anything (Hypothesis, >= 10,000 examples) with only documented problems."""
 
 import pytest
-from conftest import frames_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from logs_support import frames_of
 
 from retrofw import logfmt
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 
 import pytest
-from conftest import frames_of, record_session
+from logs_support import frames_of, record_session
 
 from retrofw import logfmt, store, wire
 from retrorun.mpy import NO_GC_HEAP_KB

@@ -150,50 +150,18 @@ class Peripheral:
 
 
 def app_hooks(root="/", on_config=None):
-    """The injected functions, on retrofw.settings and retrofw.store, answering the same JSON
-    objects retrofw.api prints over USB, so both transports give the host identical answers.
+    """The injected functions: retrofw.api's own answers, so USB and BLE answer the same.
 
     on_config(values) is called after a config change was saved (the app applies it live).
     """
-    from retrofw import settings
-    from retrofw.store import SessionStore
+    from retrofw import api
 
-    def config_get():
-        values, fallback, msg = settings.load(root)
-        return {"ok": True, "config": values, "hash": settings.config_hash(values),
-                "fallback": fallback, "message": msg}
-
-    def config_set(changes):
-        values, errors = settings.set_values(root, changes)
-        if errors:
-            return {"ok": False, "errors": errors}
-        if on_config is not None:
-            on_config(values)
-        return {"ok": True, "config": values, "hash": settings.config_hash(values)}
-
-    def sessions():
-        return {"ok": True, "sessions": SessionStore(root).list()}
-
-    def mark_synced(session):
-        store = SessionStore(root)
-        if not isinstance(session, int) or store.size(session) < 0:
-            return {"ok": False, "error": "no session %s" % (session,)}
-        store.mark_synced(session)
-        return {"ok": True, "id": session}
-
-    def status():
-        store = SessionStore(root)
-        ids = store.ids()
-        unsynced = 0
-        for sid in ids:
-            if not store.synced(sid):
-                unsynced += 1
-        values = settings.load(root)[0]
-        return {"ok": True, "sessions": len(ids), "unsynced": unsynced,
-                "config_hash": settings.config_hash(values), "link": "ble"}
-
-    return {"config_get": config_get, "config_set": config_set, "sessions": sessions,
-            "mark_synced": mark_synced, "status": status}
+    api.ROOT = root
+    if on_config is not None:
+        api.attach(api._writer, on_config, root)
+    return {"config_get": api.config_get_answer, "config_set": api.config_set_answer,
+            "sessions": api.sessions_answer, "mark_synced": api.mark_synced_answer,
+            "status": api.status_answer}
 
 
 # -- aioble wiring (board only) ----------------------------------------------------------------
