@@ -9,9 +9,10 @@ Levels (outdoor mode):
 - STOP    when the distance <= stop_m, or the time to contact <= ttc_stop_s;
 - WARNING when the distance <= warning_m, or the time to contact <= ttc_warning_s;
 - NOTICE  when the distance <= notice_m (an object is there).
-WARNING and STOP need a confirmed track (two consistent readings). The first sighting of an
-object, at any distance in range, is a NOTICE at once, so the runner feels something as soon
-as the sensor sees anything; once confirmed, the rules above decide.
+WARNING and STOP need a confirmed track (two consistent readings). From a slow sensor (>= 50 ms
+between readings) the first sighting of an object beyond 0.6 x notice_m is a NOTICE at once, so
+the runner feels an object entering the range without waiting for a second reading; nearer
+first sightings, and all from fast sensors, wait one reading for confirmation.
 A NOTICE for an object that keeps its distance (not closing) for `static_clear_ms` is dropped:
 a companion running alongside, a ground echo, the same hedge all the time.
 
@@ -221,9 +222,14 @@ class Pipeline:
         if self._static_age >= self.static_clear_ms:
             return _CLEAR
         if not confirmed:
-            # First sighting, anywhere in range: felt at once from a slow sensor; a fast one
-            # waits for its next reading (one spurious echo is not worth a buzz).
-            return _NOTICE if self.ranger.interval_ms >= _FAST_MS else _CLEAR
+            # First sighting: felt at once from a slow sensor when it is far (an object
+            # entering the range from afar: every reading counts for the lead time); a close
+            # one, or any from a fast sensor, waits for the next reading, which confirms it
+            # (a real object, then WARNING/STOP at once if it is near) or not (one spurious
+            # echo is not worth a buzz).
+            if self.ranger.interval_ms >= _FAST_MS and d * 5 >= self.notice_mm * 3:
+                return _NOTICE
+            return _CLEAR
         if d <= self.notice_mm + dh:
             return _NOTICE
         return _CLEAR

@@ -86,12 +86,20 @@ def test_single_spurious_echo_on_a_far_track_raises_nothing():
     assert max(lvl for _, lvl in levels[55:]) <= NOTICE
 
 
-def test_new_object_entering_close_is_confirmed_on_the_second_reading():
+def test_new_object_appearing_close_is_confirmed_on_the_second_reading():
     p = Pipeline()
     feed(p, [wire.NO_READING] * 10)
     out = feed(p, [1000, 990, 980], t0=500)
-    assert out[0][1] == NOTICE  # slow sensor (50 ms): the first sighting is felt at once
+    assert out[0][1] == CLEAR  # one close reading could be a spurious echo
     assert out[1][1] == STOP
+
+
+def test_slow_sensor_far_first_sighting_is_felt_at_once():
+    p = Pipeline()
+    feed(p, [wire.NO_READING] * 10, period=100)
+    out = feed(p, [4400, 4150], period=100, t0=1000)
+    assert out[0][1] == NOTICE  # entering the range from afar: no reading to waste
+    assert out[1][1] >= WARNING  # 2.5 m/s at 4.15 m: ttc 1.7 s
 
 
 def test_fast_sensor_waits_one_reading_before_notice():

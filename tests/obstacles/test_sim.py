@@ -193,3 +193,11 @@ def test_bench_meets_every_target(capsys):
         assert key in summary
     assert summary["all_passed"], summary
     assert len(out["scenarios"]) == summary["scenarios"] >= 20
+
+
+def test_marking_an_easy_scenario_physics_limited_is_caught(mpy):
+    hidden = scenario(physics_limited=True, physics_reason="wishful thinking")
+    res = run_scenario(hidden, mpy=mpy)
+    assert res["physics_check"] == "ok"
+    failed = [c["expect"] for c in res["expectations"] if not c["ok"]]
+    assert failed == ["physics_limited is real"]

@@ -81,6 +81,11 @@ def check_expectations(sc: scn.Scenario, result: dict) -> list[dict]:
                        "ok": result["fault_seen"] == exp["fault"]})
     if exp.get("no_false_alarms"):
         checks.append({"expect": "no false alarms", "ok": not result["false_alarms"]})
+    if sc.physics_limited:
+        # Marking a scenario physics-limited removes it from the lead-time and miss figures:
+        # only allowed when the sensor really cannot see the object in time.
+        checks.append({"expect": "physics_limited is real",
+                       "ok": not result["collision"] or result["physics_check"] == "limited"})
     if result["collision"] and not sc.physics_limited:
         checks.append({"expect": "within physics", "ok": result["physics_check"] == "ok"})
         checks.append({"expect": "stop felt >= 0.8 s before contact", "ok": not result["missed"]})
