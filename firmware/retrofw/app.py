@@ -16,6 +16,8 @@ Tasks (all created in `main()`):
 - battery: every 10 s; low battery plays its pattern once a minute, critical closes the
   session cleanly and sleeps.
 - led: on while recording, blinking fast when the sensor cannot see.
+- ble (when ble.enabled and the board has Bluetooth + aioble): advertising, the file transfer
+  and control services, RSC cadence once a second and the live distance/alert 4 times a second.
 - watchdog: feeds machine.WDT only while every other task has shown a heartbeat since the last
   feed, so a hung task resets the board.
 An exception escaping any task is logged to /crash.txt and the board resets cleanly.
@@ -212,8 +214,11 @@ class App:
         self.config_fault = config_fault
         self.beats = {}
         self.running = True
+        self.ble = None
         api.live["board"] = profile["name"]
         api.attach(None, self.on_config, "/")
+        if config["ble.enabled"]:
+            self.ble = _start_ble(config, self.on_config)
 
     # -- shared actions ------------------------------------------------------------------------
     def beat(self, name):
@@ -381,6 +386,8 @@ class App:
             pct = _battery_percent(mv)
             api.live["battery_mv"] = mv
             api.live["battery_pct"] = pct
+            if self.ble is not None:
+                self.ble.notify_battery(pct)
             if self.writer is not None:
                 self.writer.event(now, wire.EV_BATTERY, pct, mv)
             if mv < _CRITICAL_MV:
@@ -391,6 +398,22 @@ class App:
                 last_cue = now
             self.beat("battery")
             await asyncio.sleep_ms(_BATTERY_MS)
+
+    async def ble_task(self):
+        server = self.ble
+        n = 0
+        while self.running:
+            now = time.ticks_ms()
+            if server is not None:
+                cadence = self.steps.cadence(now)
+                code = self.fault_code
+                server.notify_live(self.pipeline.distance_mm, self.level,
+                                   -code if code else 0, cadence)
+                n += 1
+                if n % 4 == 0:  # RSC once a second; speed and stride are not measured
+                    server.notify_rsc(0, cadence, cadence > 140, 0, 0)
+            self.beat("ble")
+            await asyncio.sleep_ms(250)
 
     async def led_task(self):
         blink = 0
@@ -424,6 +447,17 @@ class App:
         self.motor.off()
         self.running = False
         deepsleep()
+
+
+def _start_ble(config, on_config):
+    """The GATT server, or None where the board has no Bluetooth or aioble is missing."""
+    try:
+        from retrofw.ble import gatt
+
+        return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
+    except (ImportError, OSError) as exc:
+        print("retrorun: Bluetooth off:", exc)
+        return None
 
 
 def _battery_percent(mv):
@@ -470,9 +504,12 @@ async def main():
     loop.set_exception_handler(on_error)
     tasks = (("ranging", app.ranging), ("haptics", app.haptics), ("imu", app.imu_task),
              ("logger", app.logger), ("button", app.button_task), ("battery", app.battery),
-             ("led", app.led_task))
+             ("led", app.led_task), ("ble", app.ble_task))
     for _name, task in tasks:
         asyncio.create_task(task())
+    if app.ble is not None:
+        for coroutine in app.ble.tasks():
+            asyncio.create_task(coroutine)
     await app.watchdog([name for name, _task in tasks])
 
 
