@@ -236,6 +236,7 @@ class AppDevice:
         self._last_fuel = FUEL
         self._fuel_rem = 0
         self.reboots = 0
+        self.write_errors = 0
         self.dead = False
         self.vm_ready = threading.Event()
         self._thread = threading.Thread(target=self._vm_main, name="vboard-vm", daemon=True)
@@ -247,7 +248,10 @@ class AppDevice:
     def _out(self, data: bytes) -> None:
         if data:
             with self._wlock:
-                self._write_cb(bytes(data))
+                try:
+                    self._write_cb(bytes(data))
+                except Exception:  # a gone client must not stop the board
+                    self.write_errors += 1
 
     def _out_cooked(self, data: bytes) -> None:
         self._out(bytes(data).replace(b"\n", b"\r\n"))
@@ -255,6 +259,8 @@ class AppDevice:
     # ---- serial input ----------------------------------------------------------------------
     def on_data(self, data: bytes) -> None:
         """Bytes from the serial client."""
+        if self._closed or self.dead:
+            return
         with self._lock:
             for byte in bytes(data):
                 if self.busy and self._rawpaste is None:
