@@ -25,16 +25,16 @@ except ImportError:  # CPython
         return x
 
 
-_SYNC = const(0xA5)
-_OVERHEAD = const(5)
-_HEAD = const(3)
-_PAYLOAD_MAX = const(255)
-_ENTRY = const(7)
-_BLOCK_HEAD = const(8)
-_BLOCK_MAX = const(12)
-_DIST_MAX = const(65000)
-_DIST_NONE = const(65535)
-_SNAP_HEAD = const(8)
+_SYNC = wire.LOG_SYNC
+_OVERHEAD = wire.LOG_FRAME_OVERHEAD
+_HEAD = wire.LOG_FRAME_HEAD_SIZE
+_PAYLOAD_MAX = wire.LOG_PAYLOAD_MAX
+_ENTRY = wire.LOG_ENTRY_SIZE
+_BLOCK_HEAD = wire.LOG_BLOCK_SIZE
+_BLOCK_MAX = wire.LOG_BLOCK_SAMPLES
+_DIST_MAX = wire.DISTANCE_MAX_MM
+_DIST_NONE = wire.LOG_DIST_NONE
+_SNAP_HEAD = wire.LOG_SNAPSHOT_SIZE
 _SNAP_STREAM = const(247)  # payload bytes left for readings after the snapshot head
 _ESC = const(-128)  # snapshot stream: an absolute u16 reading follows
 
@@ -42,12 +42,13 @@ _ESC = const(-128)  # snapshot stream: an absolute u16 reading follows
 TRUNCATED = const(-1)  # a frame may start here but the data ends before it does
 BAD = const(-2)  # no valid frame starts here
 
-_ENTRY_FMT = "<BHBBh"
-_BLOCK_FMT = "<II"
-_EVENT_FMT = "<IBBi"
-_SNAP_FMT = "<IHBB"
-_FOOTER_FMT = "<IIBHHHHHHB"
-_HEADER_FMT = "<BIIIH"
+# Formats and sizes are wire.py's (one definition); local names keep the hot paths short.
+_ENTRY_FMT = wire.LOG_ENTRY_FMT
+_BLOCK_FMT = wire.LOG_BLOCK_FMT
+_EVENT_FMT = wire.LOG_EVENT_FMT
+_SNAP_FMT = wire.LOG_SNAPSHOT_FMT
+_FOOTER_FMT = wire.LOG_FOOTER_FMT
+_HEADER_FMT = wire.LOG_HEADER_FMT
 
 
 def _make_table():
