@@ -57,6 +57,7 @@ _CRITICAL_MV = const(3300)
 _LOW_CUE_MS = const(60000)
 
 PROFILE_FILE = "/board.json"
+LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
 CRASH_FILE = "/crash.txt"
 
 
@@ -415,6 +416,18 @@ class App:
             self.beat("ble")
             await asyncio.sleep_ms(250)
 
+    async def usb_live(self):
+        """Two live lines a second on the USB console: `@rr distance level cadence steps
+        sensor_fault battery_mv recording` (what `retrorun monitor` shows)."""
+        while self.running:
+            if self.config["usb.live"]:
+                now = time.ticks_ms()
+                print(LIVE_PREFIX, self.pipeline.distance_mm, self.level,
+                      self.steps.cadence(now), self.steps.steps, -self.fault_code,
+                      self.battery_mv, 1 if self.writer is not None else 0)
+            self.beat("usb")
+            await asyncio.sleep_ms(500)
+
     async def led_task(self):
         blink = 0
         while self.running:
@@ -504,7 +517,7 @@ async def main():
     loop.set_exception_handler(on_error)
     tasks = (("ranging", app.ranging), ("haptics", app.haptics), ("imu", app.imu_task),
              ("logger", app.logger), ("button", app.button_task), ("battery", app.battery),
-             ("led", app.led_task), ("ble", app.ble_task))
+             ("led", app.led_task), ("ble", app.ble_task), ("usb", app.usb_live))
     for _name, task in tasks:
         asyncio.create_task(task())
     if app.ble is not None:

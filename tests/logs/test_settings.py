@@ -13,6 +13,7 @@ CONTRACT_DEFAULTS = {
     "alert.fault_timeout_ms": 500, "alert.treadmill_min_m": 0.5, "haptic.strength": 80,
     "steps.rate_hz": 50, "posture.cue": False, "posture.cue_deg": 25.0, "posture.cue_s": 5,
     "log.sample_period_ms": 1000, "log.flush_ms": 5000, "log.snapshot_s": 3.0,
+    "session.auto_start": False, "usb.live": True,
     "ble.enabled": True, "ble.name": "", "storage.min_free_kb": 256,
 }
 
