@@ -239,3 +239,25 @@ def test_close_stops_a_busy_vm_quickly(tmp_path):
     device.close()
     assert time.monotonic() - start < 3
     assert not device._thread.is_alive()
+
+
+def test_input_reads_a_line_from_the_serial_port(dev):
+    dev.out.take()
+    dev.on_data(b"name = input('who? ')\r")
+    dev.out.wait_for(b"who? ")
+    assert dev.busy
+    dev.on_data(b"bobx\x08\r")
+    assert dev.wait_idle()
+    assert dev.out.take().endswith(b"who? bob\r\n>>> ")
+    assert send(dev, b"name\r").endswith(b"'bob'\r\n>>> ")
+
+
+def test_timer_callbacks_keep_running_at_the_prompt(dev):
+    send(dev, b"from machine import Timer\r")
+    send(dev, b"n = 0\r")
+    send(dev, b"def cb(t):\rglobal n\rn += 1\r\r")
+    send(dev, b"Timer(0).init(period=50, callback=cb)\r")
+    time.sleep(0.6)  # idle at the prompt: virtual time follows the wall clock
+    dev.wait_idle()
+    out = send(dev, b"n\r")
+    assert int(out.split(b"\r\n")[1]) >= 8

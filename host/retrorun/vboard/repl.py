@@ -63,6 +63,8 @@ def _vb_boot():
     _vb.btime = bt
     _vb.bos = bo
     bt = bo = None
+    import builtins
+    builtins.input = _vb.input
     import io
     g = {'__name__': '__main__'}
     _vb.G = g
@@ -75,7 +77,9 @@ def _vb_boot():
         j = j[1:]
         e = ''
         try:
-            if k == 'f':
+            if k == 'i':
+                _vb.service()
+            elif k == 'f':
                 try:
                     f = open(j)
                     s = f.read()
@@ -268,6 +272,7 @@ class AppDevice:
                         self._interrupt()
                     else:
                         self._pending.append(byte)
+                        self._wake()
                     continue
                 self._feed(byte)
 
@@ -717,6 +722,8 @@ class AppDevice:
             return "\x01K"
         if op == "w":
             answer = self._wait(int(msg[1:]))
+        elif op == "r":
+            answer = self._read_line()
         elif op == "t":
             answer = str(self.ticks_us & 0x3FFFFFFF)
         elif op == "m":
@@ -760,6 +767,35 @@ class AppDevice:
                     hw.wake_reason = 2  # EXT0_WAKE
         hw.log.append((hw.now_us, f"deep sleep ends (wake reason {hw.wake_reason})"))
         raise _Reboot("hard", hwmod.DEEPSLEEP_RESET)
+
+    def _read_line(self) -> str:
+        """input(): a line typed on the serial port while the code runs (echoed on Enter)."""
+        while True:
+            with self._lock:
+                pending = self._pending
+                end = next((i for i, b in enumerate(pending) if b in (0x0D, 0x0A)), -1)
+                if end >= 0:
+                    raw = bytes(pending[:end])
+                    skip = 2 if pending[end:end + 2] == b"\r\n" else 1
+                    del pending[:end + skip]
+                    line = bytearray()
+                    for b in raw:
+                        if b in (0x08, 0x7F):
+                            if line:
+                                line.pop()
+                        elif b >= 0x20 or b == 0x09:
+                            line.append(b)
+                    self._out(bytes(line) + b"\r\n")
+                    return line.decode("utf-8", "replace")
+            if self._kbd:
+                with self._lock:
+                    self._kbd = False
+                    self._cancel_kbd_timer()
+                return "\x01K"
+            if self._kill is not None and self._kill.kind != "interrupt":
+                self._check_kill()
+            self._wake_event.clear()
+            self._wake_event.wait(0.05)
 
     def _wait(self, us: int) -> str:
         """Let virtual time pass: to now+us, or until an IRQ is pending (us < 0: until the next
@@ -806,6 +842,9 @@ class AppDevice:
                 self.hw.advance(int((time.monotonic() - before) * 1e6))
                 if self.hw.reset_request is not None and not self._jobs:
                     self._check_kill()
+                if self.hw.irq_pending and not self._jobs:
+                    # timers and pin interrupts keep running at the prompt, as on a board
+                    self._jobs.append(("i", lambda err: self._out_cooked(err.encode())))
             if self._kill is not None and self._kill.kind != "interrupt":
                 kill, self._kill = self._kill, None
                 raise kill

@@ -66,3 +66,9 @@ def sleep_us(us):
 def err(code):
     """Raise the OSError a host answer "E<errno>" stands for."""
     raise OSError(int(code[1:]))
+
+
+def input(prompt=""):  # noqa: A001 - replaces the builtin: reads the serial port, as a board does
+    if prompt:
+        print(prompt, end="")
+    return call("r")

@@ -72,6 +72,9 @@ class Pin:
     def off(self):
         _c("Pw%d 0" % self._id)
 
+    def toggle(self):
+        _c("Pw%d %d" % (self._id, 1 - int(_c("Pv%d" % self._id))))
+
     def irq(self, handler=None, trigger=3, wake=None, hard=False):
         key = "p%d" % self._id
         if handler is None:
