@@ -252,3 +252,31 @@ def step(a):
 no_alloc(step, [0, 1000])
 result = 1
 """)
+
+
+WRAP = """
+from retrofw.alerts import Pipeline
+from retrofw.haptics import PatternPlayer
+from retrofw.ticks import ticks_add
+from retrofw import wire
+def run(t0):
+    p = Pipeline()
+    pl = PatternPlayer()
+    seq = [wire.NO_READING] * 5 + [6000 - 160 * i for i in range(30)] + [wire.SENSOR_STUCK] * 15
+    seq += [wire.NO_READING] * 10
+    out = []
+    for i, v in enumerate(seq):
+        t = ticks_add(t0, 50 * i)
+        p.update(t, v)
+        lvl = p.check(ticks_add(t, 20))
+        pl.set_level(lvl, ticks_add(t, 20))
+        out.append([lvl, p.distance_mm, p.ttc_ms, pl.update(ticks_add(t, 40))])
+    return out
+result = [run(0), run((1 << 30) - 1200)]
+"""
+
+
+def test_tick_wraparound_changes_nothing(both):
+    plain, wrapped = both.run(WRAP)
+    assert plain == wrapped
+    assert {row[0] for row in plain} >= {NOTICE, STOP, FAULT}
