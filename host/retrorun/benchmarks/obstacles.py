@@ -38,16 +38,17 @@ def run(args) -> int:
         return 0
     rows = []
     for r in results:
-        rows.append((r["name"] + (f" #{r['seed']}" if "seed" in r else ""), r["sensor"], "yes" if r["collision"] else "",
-                     "limited" if r["physics_limited"] else "",
+        limited = r["physics_limited"]
+        rows.append((r["name"] + (f" #{r['seed']}" if "seed" in r else ""),
+                     ("hit*" if limited else "hit") if r["collision"] else "",
                      _f(r.get("lead_time_ratio")), _f(r.get("stop_lead_s")),
-                     "MISSED" if r.get("missed") and not r["physics_limited"] else "",
+                     "MISS" if r.get("missed") and not limited else "",
                      len(r["false_alarms"]), len(r["nuisance_notices"]),
                      _f(r.get("fault_detect_s")), r["max_level"],
-                     "ok" if all(c["ok"] for c in r["expectations"]) else "FAILED"))
-    output.table("Obstacle scenarios", ("scenario", "sensor", "hits", "physics", "lead ratio",
-                                        "stop lead s", "missed", "false", "nuisance",
-                                        "fault s", "max level", "expect"), rows)
+                     "ok" if all(c["ok"] for c in r["expectations"]) else "FAIL"))
+    output.table("Obstacle scenarios (hit* = physics-limited)",
+                 ("scenario", "hits", "lead", "stop s", "miss", "false", "nuis.", "fault s",
+                  "max", "expect"), rows)
     passed = summary["passed"]
     srows = []
     for key in ("lead_time_ratio_min", "missed", "false_alarms_per_km", "latency_p95_ms",
