@@ -199,10 +199,12 @@ def test_mpremote_fs_exec_soft_reset_resume(tmp_path):
         board.close()
 
 
-def test_mpremote_reaches_the_repl_while_main_py_runs(tmp_path):
+@pytest.mark.parametrize("loop", ["    time.sleep_ms(50)\n", "    pass\n"],
+                         ids=["sleeping", "busy"])
+def test_mpremote_reaches_the_repl_while_main_py_runs(tmp_path, loop):
     fs = tmp_path / "fs"
     fs.mkdir()
-    (fs / "main.py").write_text("import time\nwhile True:\n    time.sleep_ms(50)\n")
+    (fs / "main.py").write_text("import time\nwhile True:\n" + loop)
     board = LoopbackBoard(fs)
     try:
         time.sleep(0.5)
