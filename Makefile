@@ -38,6 +38,7 @@ test-quick: lint check
 ## bench: the measured figures quoted in docs/
 bench: $(STAMP)
 	$(VENV)/bin/retrorun bench logs
+	$(VENV)/bin/retrorun bench obstacles
 
 ## demo: the end-to-end job on a virtual board
 demo: $(STAMP)

@@ -194,7 +194,8 @@ class App:
             ttc_warning_s=config["alert.ttc_warning_s"], ttc_stop_s=config["alert.ttc_stop_s"],
             hysteresis_m=config["alert.hysteresis_m"],
             fault_timeout_ms=config["alert.fault_timeout_ms"],
-            treadmill_min_m=config["alert.treadmill_min_m"])
+            treadmill_min_m=config["alert.treadmill_min_m"],
+            max_range_m=getattr(self.sensor, "max_mm", 8000) / 1000)
         self.player = PatternPlayer()
         self.steps = StepCounter(rate_hz=rate)
         self.posture = Posture(rate_hz=rate, cue=config["posture.cue"],
@@ -272,14 +273,19 @@ class App:
     async def ranging(self):
         sensor = self.sensor
         period = getattr(sensor, "period_ms", 100)
+        has_fresh = hasattr(sensor, "fresh")
         while self.running:
             now = time.ticks_ms()
             reading = sensor.measure()
-            self.reading = reading
             self._sensor_health(now, reading)
-            self.on_level(now, self.pipeline.update(now, reading))
-            if self.ring is not None:
-                self.ring.feed(now, reading)
+            # Drivers that repeat their last result between frames say whether it is new;
+            # only new readings and faults reach the pipeline (a repeat would hide a dead
+            # module until the driver's own timeout).
+            if not has_fresh or getattr(sensor, "fresh") or reading < wire.NO_READING:
+                self.reading = reading
+                self.on_level(now, self.pipeline.update(now, reading))
+                if self.ring is not None:
+                    self.ring.feed(now, reading)
             self.beat("ranging")
             await asyncio.sleep_ms(period)
 
