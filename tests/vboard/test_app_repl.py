@@ -263,3 +263,15 @@ def test_timer_callbacks_keep_running_at_the_prompt(dev):
     dev.wait_idle()
     out = send(dev, b"n\r")
     assert int(out.split(b"\r\n")[1]) >= 8
+
+
+def test_gc_collect_is_harmless_on_the_board(dev):
+    """The WASI collector frees frames of running big functions; the board's gc shim makes
+    gc.collect() a no-op, so a function with many locals survives it (it crashes the VM
+    otherwise, see docs/vboard-app.md)."""
+    send(dev, b"\x01")
+    code = (b"import gc\ndef f():\n" + b"".join(b"    v%d = %d\n" % (i, i) for i in range(12))
+            + b"    gc.collect()\n    x = [str(i) for i in range(300)]\n    return v11\n"
+            + b"print(sum(f() for k in range(5)), gc.isenabled(), gc.mem_alloc() > 0)")
+    assert raw_exec(dev, code) == b"OK55 False True\r\n\x04\x04>"
+    assert dev.reboots == 1

@@ -58,11 +58,18 @@ def _vb_boot():
     sys.path.clear()
     import time as bt
     import os as bo
+    import gc as bg
     sys.path.extend(PATHS)
     import _vb
     _vb.btime = bt
     _vb.bos = bo
-    bt = bo = None
+    _vb.bgc = bg
+    _vb.REAL_GC = REAL_GC
+    if not REAL_GC:
+        bg.disable()
+    import _vbgc
+    sys.modules['gc'] = _vbgc
+    bt = bo = bg = None
     import builtins
     builtins.input = _vb.input
     import io
@@ -165,14 +172,16 @@ class AppDevice:
         fuel_per_us (300), interrupt_grace_s (0.5), mounts ({device_path: host_dir}, read-only,
         searched after /lib: e.g. {"/_fw": retrorun.paths.retrofw_parent()}),
         boot (True: power on now, running boot.py and main.py), rom_log (True: print a short
-        ESP32 ROM boot log on hard resets).
+        ESP32 ROM boot log on hard resets), real_gc (False: automatic collection off and
+        gc.collect() a no-op, because the WASI build's collector can free live frames; True:
+        the real collector, e.g. with heap_kb=110 for memory experiments, at that risk).
     """
 
     def __init__(self, fs_dir: str | Path, write: Callable[[bytes], None], scenario=None, *,
                  board=None, hardware: hwmod.Hardware | None = None, heap_kb: int = DEFAULT_HEAP_KB,
                  speed: float | None = None, fuel_per_us: int = 300,
                  interrupt_grace_s: float = 0.5, mounts: dict[str, str | Path] | None = None,
-                 boot: bool = True, rom_log: bool = True):
+                 boot: bool = True, rom_log: bool = True, real_gc: bool = False):
         import wasmtime
 
         self.fs_dir = Path(fs_dir)
@@ -202,6 +211,7 @@ class AppDevice:
         self.interrupt_grace_s = interrupt_grace_s
         self.mounts = {DEVICE_MOUNT: DEVICE_DIR, **{k: Path(v) for k, v in (mounts or {}).items()}}
         self.rom_log = rom_log
+        self.real_gc = real_gc
         self.banner = (f"MicroPython {VERSION}; {_banner_machine(self.profile)}\r\n"
                        "Type \"help()\" for more information.\r\n").encode()
 
@@ -625,7 +635,7 @@ class AppDevice:
         self._last_fuel = FUEL
         paths = [DEVICE_MOUNT, "", ".frozen", "/lib"] + [m for m in self.mounts
                                                            if m != DEVICE_MOUNT]
-        code = f"PATHS = {paths!r}\n" + _BOOTSTRAP
+        code = f"PATHS = {paths!r}\nREAL_GC = {bool(self.real_gc)!r}\n" + _BOOTSTRAP
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["micropython", "-X", f"heapsize={self.heap_kb}k", "-c", code]
         wasi.env = []
