@@ -279,3 +279,17 @@ def test_imu_model_on_the_board_feels_the_gait(tmp_path):
         device.close()
     lo, hi = (int(v) / 16384 for v in out.split())  # +-2 g range: 16384 LSB/g
     assert lo < 0.7 and hi > 1.4
+
+
+def test_a_deployed_board_json_rewires_at_the_next_hard_reset(tmp_path):
+    device = make(tmp_path)
+    try:
+        assert device.profile["name"] == "esp32-devkitc" and device.hw.echo == (25, 26)
+        (device.fs_dir / "board.json").write_text(
+            json.dumps(get_board("esp32-s3-devkitc-1").profile))
+        device.reset(hard=True)
+        device.out.wait_for(b"ESP32S3 module with ESP32S3")
+        assert device.wait_idle()
+        assert device.hw.echo is None and sorted(device.hw.i2c[0].devices) == [41, 90, 106]
+    finally:
+        device.close()

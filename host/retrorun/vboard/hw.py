@@ -105,6 +105,8 @@ class Hardware:
         self.rtc_memory = b""
         self.distance_mm: Callable[[int], float | None] | None = None
         self.accel: Callable[[float], tuple[float, float, float]] | None = None  # IMU, in g
+        self.battery_v: float | Callable[[int], float] = 3.9  # volts at the cell
+        self.profile: dict | None = None  # what wire_profile plugged
         self.echo: tuple[int, int] | None = None  # (trig pin, echo pin) of an ultrasonic sensor
         self.notes: list[str] = []
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
@@ -557,6 +559,22 @@ def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | 
     hw = Hardware()
     hw.distance_mm = distance_mm
     hw.accel = accel
+    hw.battery_v = battery_v
+    wire_profile(hw, profile)
+    return hw
+
+
+def wire_profile(hw: Hardware, profile: dict) -> None:
+    """Plug into `hw` what `profile` wires (after removing any earlier wiring: buses, UARTs,
+    echo pins, ADC inputs), with the world hooks already on `hw`."""
+    with hw.lock:
+        hw.i2c.clear()
+        hw.uarts.clear()
+        hw.uart_models.clear()
+        hw.adc_inputs.clear()
+        hw.echo = None
+        hw.profile = profile
+    battery_v = hw.battery_v
     i2c_id = profile.get("i2c", {}).get("id", 0)
     distance = profile.get("distance", {})
     if distance.get("kind") in ("hcsr04", "jsnsr04t"):
@@ -585,7 +603,6 @@ def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | 
     button = profile.get("button")
     if button:
         hw.pin(button["pin"])  # idle: released (pull-up / pull-down does the rest)
-    return hw
 
 
 class ScenarioWorld:

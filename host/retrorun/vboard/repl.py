@@ -189,6 +189,8 @@ class AppDevice:
             raise RetrorunError(f"board filesystem folder {self.fs_dir} does not exist; "
                                 "create it or pass another --fs")
         self._write_cb = write
+        self._board_arg = board
+        self._own_hw = hardware is None
         self.profile, profile_note = _profile(board, self.fs_dir)
         if isinstance(scenario, (str, Path, dict)):
             scenario = hwmod.ScenarioWorld(scenario)
@@ -586,6 +588,7 @@ class AppDevice:
                 self._rawpaste = None
                 self._paste = None
                 self._boot_us = self.hw.now_us
+                self._rewire()
                 self.hw.on_reboot(True, reason.cause if kind == "hard" else hwmod.PWRON_RESET)
                 if self.rom_log:
                     self._out(_rom_log(reason.cause if kind == "hard" else hwmod.PWRON_RESET))
@@ -609,6 +612,19 @@ class AppDevice:
             self.busy = bool(self._jobs)
             if not self.busy:
                 self._drain_pending()
+
+    def _rewire(self) -> None:
+        """At a hard reset, a board.json deployed since (and no explicit board) rewires the
+        hardware built here: the virtual board becomes the board that profile describes."""
+        if self._board_arg is not None or not self._own_hw:
+            return
+        profile, note = _profile(None, self.fs_dir)
+        if profile == self.profile or note:
+            return
+        self.profile = profile
+        hwmod.wire_profile(self.hw, profile)  # (scenario faults stay as first scheduled)
+        self.banner = (f"MicroPython {VERSION}; {_banner_machine(profile)}\r\n"
+                       "Type \"help()\" for more information.\r\n").encode()
 
     def _after_main(self, err: str) -> None:
         if err == "\x00":
