@@ -275,3 +275,22 @@ def test_gc_collect_is_harmless_on_the_board(dev):
             + b"print(sum(f() for k in range(5)), gc.isenabled(), gc.mem_alloc() > 0)")
     assert raw_exec(dev, code) == b"OK55 False True\r\n\x04\x04>"
     assert dev.reboots == 1
+
+
+def test_speed_paces_virtual_time_to_the_wall_clock(tmp_path):
+    out = Output()
+    device = AppDevice(tmp_path, out, speed=1.0)
+    try:
+        assert device.wait_idle(20)
+        start = time.monotonic()
+        assert send_to(device, out, b"import time; time.sleep_ms(400)\r").endswith(b">>> ")
+        assert 0.35 < time.monotonic() - start < 3
+    finally:
+        device.close()
+
+
+def send_to(device, out, data: bytes) -> bytes:
+    out.take()
+    device.on_data(data)
+    assert device.wait_idle(20)
+    return out.take()
