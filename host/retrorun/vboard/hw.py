@@ -490,7 +490,11 @@ _MODEL_MODULES = {"mpu6500": "mpu6050", "lsm6ds3": "lsm6ds", "lsm6dso": "lsm6ds"
 
 
 def _target(hw: Hardware):
-    return lambda now_us: hw.distance_mm(now_us) if hw.distance_mm else None
+    """The world's distance for a chip model, in whole mm (None: nothing in range)."""
+    def target(now_us: int) -> int | None:
+        d = hw.distance_mm(now_us) if hw.distance_mm else None
+        return None if d is None else round(d)
+    return target
 
 
 def _imu_source(hw: Hardware):
