@@ -616,8 +616,8 @@ class ScenarioWorld:
     scenario gives one), for the IMU models.
 
     Scenario time 0 is the board's power-on. `distance_mm(t_us)`: the nearest object (or the
-    ground, for a tilted sensor) inside the sensor's beam and within the range the sensor kind
-    sees it reliably, None when nothing is; the chip models add their own noise. The sensor's
+    ground, for a tilted sensor) inside the sensor's beam that the simulator's sensor model
+    detects with probability >= 0.5, None when nothing is; the chip models add their noise. The sensor's
     `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
     on its bus (I2C NACK, UART silence, no echo) for the fault's duration."""
 
@@ -647,7 +647,8 @@ class ScenarioWorld:
         best = None
         for obj in self.objects:
             rng, in_beam, _corr, _gap, width = obj.geometry(t, xr, self.sensor.half_beam)
-            if in_beam and rng <= self.sensor.reliable_range(obj, width, rng) \
+            if in_beam and self.sensor.detect_probability(
+                    rng, self.sensor.reliable_range(obj, width, rng)) >= 0.5 \
                     and (best is None or rng < best):
                 best = rng
         if self.ground is not None and self.ground <= self.sensor.kind.max_m \
