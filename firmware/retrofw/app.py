@@ -50,7 +50,7 @@ _TICK_MS = const(20)  # motor / button tick
 _IMU_MS = const(200)  # IMU batch period
 _BATTERY_MS = const(10000)
 _LONG_PRESS_MS = const(2000)
-_WDT_MS = const(5000)
+_WDT_MS = const(8000)
 _IMU_BATCH = const(32)
 _LOW_MV = const(3450)
 _CRITICAL_MV = const(3300)
@@ -224,7 +224,8 @@ class App:
 
     # -- shared actions ------------------------------------------------------------------------
     def beat(self, name):
-        self.beats[name] = self.beats.get(name, 0) + 1
+        """A task is alive: remember when (the watchdog compares with its allowed silence)."""
+        self.beats[name] = time.ticks_ms()
 
     def on_config(self, values):
         """New configuration from the host: applied at the next session start (reboot)."""
@@ -446,19 +447,21 @@ class App:
             self.beat("led")
             await asyncio.sleep_ms(250)
 
-    async def watchdog(self, names):
+    async def watchdog(self, silences):
+        """Feed the hardware watchdog only while every task beat within its allowed silence
+        ((name, ms) pairs: a few of its own periods), so one hung task resets the board."""
         wdt = WDT(timeout=_WDT_MS)
-        seen = {}
+        start = time.ticks_ms()
         while self.running:
+            now = time.ticks_ms()
             alive = True
-            for name in names:
-                count = self.beats.get(name, 0)
-                if count == seen.get(name, -1):
+            for name, silence in silences:
+                last = self.beats.get(name, start)
+                if time.ticks_diff(now, last) > silence:
                     alive = False
-                seen[name] = count
             if alive:
                 wdt.feed()
-            await asyncio.sleep_ms(_WDT_MS // 3)
+            await asyncio.sleep_ms(_WDT_MS // 4)
 
     def sleep(self, now):
         """Close the session cleanly, stop the motor and deep-sleep until the button wakes us."""
@@ -521,15 +524,20 @@ async def main():
         reset()
 
     loop.set_exception_handler(on_error)
-    tasks = (("ranging", app.ranging), ("haptics", app.haptics), ("imu", app.imu_task),
-             ("logger", app.logger), ("button", app.button_task), ("battery", app.battery),
-             ("led", app.led_task), ("ble", app.ble_task), ("usb", app.usb_live))
-    for _name, task in tasks:
+    # (name, task, allowed silence in ms): a few periods of the task, at least 2 s
+    period = getattr(app.sensor, "period_ms", 100)
+    tasks = (("ranging", app.ranging, 2000 + 4 * period), ("haptics", app.haptics, 2000),
+             ("imu", app.imu_task, 3000),
+             ("logger", app.logger, 2000 + 2 * int(values["log.sample_period_ms"])),
+             ("button", app.button_task, 2000), ("battery", app.battery, 3 * _BATTERY_MS),
+             ("led", app.led_task, 2000), ("ble", app.ble_task, 2000),
+             ("usb", app.usb_live, 2000))
+    for _name, task, _silence in tasks:
         asyncio.create_task(task())
     if app.ble is not None:
         for coroutine in app.ble.tasks():
             asyncio.create_task(coroutine)
-    await app.watchdog([name for name, _task in tasks])
+    await app.watchdog([(name, silence) for name, _task, silence in tasks])
 
 
 def start():
