@@ -58,6 +58,7 @@ _LOW_CUE_MS = const(60000)
 
 PROFILE_FILE = "/board.json"
 LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
+SESSION_CLOSED = "retrorun: closed session"  # printed with the id when a session ends
 CRASH_FILE = "/crash.txt"
 
 
@@ -209,6 +210,7 @@ class App:
         self.store = SessionStore("/", min_free_kb=config["storage.min_free_kb"])
         self.writer = None
         self.ring = None
+        self.steps_base = 0
         self.level = wire.ALERT_CLEAR
         self.reading = wire.NO_READING
         self.fault_code = 0
@@ -231,7 +233,8 @@ class App:
         """New configuration from the host: applied at the next session start (reboot)."""
         self.config = values
 
-    def start_session(self, now):
+    def start_session(self, now, keep_steps=False):
+        """Start recording; keep_steps counts the steps that triggered an auto-start."""
         if self.writer is not None:
             return
         cfg = self.config
@@ -244,7 +247,7 @@ class App:
         period = getattr(self.sensor, "period_ms", 100)
         if cfg["log.snapshot_s"] > 0:
             self.ring = SnapshotRing(self.writer, period, cfg["log.snapshot_s"])
-        self.steps.reset()
+        self.steps_base = 0 if keep_steps else self.steps.steps
         self.writer.event(now, wire.EV_BOOT, 0, 0)
         if self.config_fault:
             self.writer.event(now, wire.EV_CONFIG, self.config_fault, 0)
@@ -254,6 +257,7 @@ class App:
         if self.writer is None:
             return
         self.writer.close(now)
+        print(SESSION_CLOSED, self.writer.session_id)
         self.writer = None
         self.ring = None
         api.attach(None, self.on_config, "/")
@@ -343,7 +347,7 @@ class App:
                     self.writer.event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
             if self.writer is None and self.config.get("session.auto_start") and \
                     self.steps.steps >= 10:
-                self.start_session(now)
+                self.start_session(now, keep_steps=True)
             self.beat("imu")
             await asyncio.sleep_ms(_IMU_MS)
 
@@ -353,10 +357,10 @@ class App:
             w = self.writer
             if w is not None:
                 pipe = self.pipeline
+                steps = self.steps.steps - self.steps_base
                 w.sample(now, pipe.distance_mm if pipe.distance_mm >= 0 else self.reading,
-                         self.level, self.steps.steps, self.steps.cadence(now),
-                         self.posture.angle_tenths())
-                api.live["steps"] = self.steps.steps
+                         self.level, steps, self.steps.cadence(now), self.posture.angle_tenths())
+                api.live["steps"] = steps
             self.beat("logger")
             await asyncio.sleep_ms(self.config["log.sample_period_ms"])
 

@@ -134,8 +134,8 @@ EV_NAMES = ("", "alert", "sensor", "button", "battery", "storage", "config", "bo
 # Device API over the REPL (issue: logs / host workflow).
 # ---------------------------------------------------------------------------------------------
 # retrofw.api functions print one compact JSON line, except read(), which prints a header line
-# "RRD <offset> <length> <crc32 hex>\n" then the bytes with 0x04 (ends raw-REPL output) and
-# API_ESC escaped as API_ESC + (byte ^ API_XOR). See docs/device-api.md.
+# "RRD <offset> <length> <crc32 hex>\n" then the bytes with 0x04 (ends raw-REPL output), CR,
+# LF and API_ESC escaped as API_ESC + (byte ^ API_XOR). See docs/device-api.md.
 API_VERSION = const(1)
 API_READ_MAGIC = "RRD"
 API_ESC = const(0x1B)
@@ -143,27 +143,21 @@ API_XOR = const(0x20)
 API_READ_MAX = const(4096)  # largest read() chunk the device serves
 
 
+API_ESCAPED = b"\x04\n\r\x1b"  # bytes that never appear raw in a read() payload
+
+
 def api_escape(data):
-    """Escape bytes for the raw REPL: 0x04 and API_ESC become API_ESC, byte ^ API_XOR."""
-    data = bytes(data)
+    """Escape bytes for the raw REPL: 0x04 (ends the output), CR and LF (a console may turn
+    LF into CR LF) and API_ESC itself become API_ESC, byte ^ API_XOR."""
     out = bytearray()
-    n = len(data)
-    i = 0
-    eot = data.find(b"\x04")
-    esc = data.find(b"\x1b")
-    while i < n:
-        if eot < 0 and esc < 0:
-            out.extend(data[i:n])
-            break
-        j = eot if esc < 0 or (0 <= eot < esc) else esc
-        out.extend(data[i:j])
-        out.append(API_ESC)
-        out.append(data[j] ^ API_XOR)
-        i = j + 1
-        if j == eot:
-            eot = data.find(b"\x04", i)
+    esc = API_ESC
+    xor = API_XOR
+    for b in data:
+        if b == 0x04 or b == 0x0A or b == 0x0D or b == esc:
+            out.append(esc)
+            out.append(b ^ xor)
         else:
-            esc = data.find(b"\x1b", i)
+            out.append(b)
     return out
 
 
@@ -182,7 +176,7 @@ def api_unescape(data):
         if j + 1 >= n:
             raise ValueError("dangling escape byte at the end of the data")
         c = data[j + 1] ^ API_XOR
-        if c != 0x04 and c != API_ESC:
+        if c not in API_ESCAPED:
             raise ValueError("bad escape sequence at byte %d" % j)
         out.append(c)
         i = j + 2

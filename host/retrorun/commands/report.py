@@ -37,21 +37,24 @@ def run(args) -> int:
 def print_report(r: dict) -> None:
     c = output.console
     c.print(f"[bold]Session {r['session']}[/]  firmware {r['firmware']} on {r['board']}")
-    c.print(f"  duration        {r['duration_s']:.0f} s")
-    c.print(f"  steps           {r['steps']}")
-    c.print(f"  cadence         mean {r['cadence']['mean_spm']} spm, max {r['cadence']['max_spm']} spm")
-    alerts = ", ".join(f"{k} {v}" for k, v in r["alerts"].items())
-    c.print(f"  alerts          {alerts}")
     closest = r["closest_approach_m"]
-    c.print(f"  closest         {'-' if closest is None else f'{closest:.2f} m'}")
     ttc = r["min_time_to_contact_s"]
-    c.print(f"  min time to contact {'-' if ttc is None else f'{ttc:.2f} s'}")
-    faults = ", ".join(f"{f['fault']} at {f['t_s']:.1f} s" for f in r["faults"]) or "none"
-    c.print(f"  sensor faults   {faults}")
     p = r["posture"]
+    rows = [
+        ("duration", f"{r['duration_s']:.0f} s"),
+        ("steps", str(r["steps"])),
+        ("cadence", f"mean {r['cadence']['mean_spm']} spm, max {r['cadence']['max_spm']} spm"),
+        ("alerts", ", ".join(f"{k} {v}" for k, v in r["alerts"].items())),
+        ("closest approach", "-" if closest is None else f"{closest:.2f} m"),
+        ("min time to contact", "-" if ttc is None else f"{ttc:.2f} s"),
+        ("sensor faults", ", ".join(f"{f['fault']} at {f['t_s']:.1f} s" for f in r["faults"])
+         or "none"),
+    ]
     if p["mean_trunk_deg"] is not None:
-        c.print(f"  trunk angle     mean {p['mean_trunk_deg']} deg, max {p['max_trunk_deg']} deg")
+        rows.append(("trunk angle", f"mean {p['mean_trunk_deg']} deg, max {p['max_trunk_deg']} deg"))
+    if r.get("plot"):
+        rows.append(("plot", r["plot"]))
+    for label, value in rows:
+        c.print(f"  {label:<20} {value}", markup=False)
     if r["recovered"]:
         c.print("  [yellow]this session was recovered after a power cut[/]")
-    if r.get("plot"):
-        c.print(f"  plot            {r['plot']}")

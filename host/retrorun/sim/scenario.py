@@ -37,6 +37,7 @@ class Scenario:
     physics_limited: bool = False
     physics_reason: str = ""
     tick_ms: int = 20
+    device: dict = field(default_factory=dict)  # virtual board only: {"button_presses_s": [...]}
     path: Path | None = None
     extra: dict = field(default_factory=dict)
 
@@ -97,6 +98,12 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     for key in ("max_level", "min_level"):
         if key in expect and expect[key] not in LEVEL_NAMES:
             raise RetrorunError(f"{where}: expect.{key} must be one of {', '.join(LEVEL_NAMES)}")
+    device = dict(data.get("device", {}))
+    presses = device.get("button_presses_s", [])
+    if not isinstance(presses, list) or not all(
+            isinstance(t, (int, float)) and 0 <= t <= duration for t in presses):
+        raise RetrorunError(f"{where}: device.button_presses_s must be a list of times within "
+                            "duration_s")
     limited = data.get("physics_limited", False)
     reason = str(data.get("physics_reason", ""))
     if limited and not reason:
@@ -105,7 +112,7 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     return Scenario(name=name, description=str(data.get("description", "")),
                     seed=int(data.get("seed", 1)), duration_s=duration, runner=runner,
                     objects=objects, sensor=sensor, config=config, expect=expect,
-                    physics_limited=bool(limited), physics_reason=reason,
+                    physics_limited=bool(limited), physics_reason=reason, device=device,
                     tick_ms=int(data.get("tick_ms", 20)))
 
 

@@ -108,6 +108,7 @@ class Hardware:
         self.battery_v: float | Callable[[int], float] = 3.9  # volts at the cell
         self.profile: dict | None = None  # what wire_profile plugged
         self.echo: tuple[int, int] | None = None  # (trig pin, echo pin) of an ultrasonic sensor
+        self.echo_unplugged = False  # the ultrasonic module's cable is off: ECHO never rises
         self.notes: list[str] = []
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
         self.on_event: Callable[[], None] | None = None  # called when an outside input changes
@@ -277,6 +278,8 @@ class Hardware:
         raise ValueError("pin op")
 
     def _trigger_echo(self) -> None:
+        if self.echo_unplugged:
+            return
         echo = self.echo[1]
         d = self.distance_mm(self.now_us) if self.distance_mm else None
         rise = self.now_us + ECHO_START_DELAY_US
@@ -615,7 +618,9 @@ class ScenarioWorld:
     `accel(t_s)` is a synthesized gait for the runner's speed (and `runner.cadence_spm` if the
     scenario gives one), for the IMU models.
 
-    Scenario time 0 is the board's power-on. `distance_mm(t_us)`: the nearest object (or the
+    Scenario time 0 is the board's power-on, and the scenario starts again at every hard reset
+    (`restart`): deploy and configure, reset, and the run plays out. The scenario's
+    `device.button_presses_s` are short presses of the board's button at those times. `distance_mm(t_us)`: the nearest object (or the
     ground, for a tilted sensor) inside the sensor's beam that the simulator's sensor model
     detects with probability >= 0.5, None when nothing is; the chip models add their noise. The sensor's
     `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
@@ -636,13 +641,15 @@ class ScenarioWorld:
         self.sensor = SensorModel(scenario.sensor)
         self.ground = self.sensor.ground_range()
         self.unplugged = False
+        self.t0_us = 0  # board time of the scenario's start
+        self._gen = 0  # restarts so far: actions scheduled by an earlier start are void
         self._phase = 0.0  # steps taken so far (fractional)
         self._phase_t = 0.0
 
     def distance_mm(self, t_us: int) -> float | None:
         if self.unplugged:
             return None
-        t = t_us / 1e6
+        t = (t_us - self.t0_us) / 1e6
         xr = self.runner.position(t)
         best = None
         for obj in self.objects:
@@ -672,6 +679,7 @@ class ScenarioWorld:
         smooth."""
         import math
 
+        t_s -= self.t0_us / 1e6
         self._advance_phase(t_s)
         spm = self.cadence_spm(t_s)
         if spm <= 0:
@@ -694,22 +702,50 @@ class ScenarioWorld:
         self._phase_t = t_s
 
     def apply(self, hw: Hardware, profile: dict) -> None:
-        """Schedule the scenario's "unplugged" faults on the distance sensor's bus."""
+        """Start the scenario now: its "unplugged" faults on the distance sensor's bus and its
+        button presses are scheduled from this moment."""
+        self.restart(hw, profile)
+
+    def restart(self, hw: Hardware, profile: dict) -> None:
+        """(Re)start the scenario at the board's current time (called at every hard reset)."""
+        self._gen += 1
+        gen = self._gen
+        self.t0_us = hw.now_us
+        self._phase = 0.0
+        self._phase_t = 0.0
+        if self.unplugged:
+            self._plug(hw, profile.get("distance", {}), profile.get("i2c", {}).get("id", 0),
+                       True, gen)
         distance = profile.get("distance", {})
         bus_id = profile.get("i2c", {}).get("id", 0)
         for fault in self.scenario.sensor.get("faults", []):
             if fault.get("type") != "unplugged":
                 continue
-            start = int(fault["at_s"] * 1e6)
+            start = self.t0_us + int(fault["at_s"] * 1e6)
             end = start + int(fault.get("duration_s", 1e9) * 1e6)
-            hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False))
-            hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True))
+            hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False, gen))
+            hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True, gen))
+        button = profile.get("button")
+        for at_s in self.scenario.device.get("button_presses_s", []):
+            if button:
+                hw.schedule(self.t0_us + int(at_s * 1e6),
+                            lambda: self._press(hw, button, gen))
 
-    def _plug(self, hw: Hardware, distance: dict, bus_id: int, present: bool) -> None:
+    def _press(self, hw: Hardware, button: dict, gen: int) -> None:
+        if gen == self._gen:
+            hw.press_button(button["pin"], hw.now_us, 150_000,
+                            active_low=button.get("active_low", True))
+
+    def _plug(self, hw: Hardware, distance: dict, bus_id: int, present: bool,
+              gen: int | None = None) -> None:
+        if gen is not None and gen != self._gen:
+            return
         self.unplugged = not present
         hw.log.append((hw.now_us, ("replugged " if present else "unplugged ") + distance.get(
             "kind", "sensor")))
-        if "address" in distance:
+        if distance.get("kind") in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = not present
+        elif "address" in distance:
             unplugged = hw.i2c.setdefault(bus_id, I2CBus()).unplugged
             (unplugged.discard if present else unplugged.add)(distance["address"])
         elif "uart" in distance:

@@ -589,6 +589,8 @@ class AppDevice:
                 self._paste = None
                 self._boot_us = self.hw.now_us
                 self._rewire()
+                if isinstance(self.scenario, hwmod.ScenarioWorld) and kind == "hard":
+                    self.scenario.restart(self.hw, self.profile)
                 self.hw.on_reboot(True, reason.cause if kind == "hard" else hwmod.PWRON_RESET)
                 if self.rom_log:
                     self._out(_rom_log(reason.cause if kind == "hard" else hwmod.PWRON_RESET))

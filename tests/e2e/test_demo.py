@@ -1,0 +1,117 @@
+"""End to end: the real main.py on the virtual board through the demo scenario.
+
+One run (module fixture) is checked several ways: the report, the session file on the board,
+the haptic timeline the board's motor pin recorded, and the alerts of the pure pipeline run
+by the simulator on the same scenario.
+"""
+
+import itertools
+
+import pytest
+
+from retrofw import haptics, logfmt, wire
+from retrorun.demo import DEMO_SCENARIO, run_demo
+
+pytestmark = pytest.mark.slow
+
+UNPLUG_S = 33.0  # the demo scenario's sensor fault
+PRESS_S = 1.0  # the button press that starts the session
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    work = tmp_path_factory.mktemp("demo")
+    return run_demo(work / "store.sqlite3", work / "plot.png", say=lambda _t: None,
+                    work_dir=work)
+
+
+def test_report_and_plot(demo):
+    r = demo.report
+    assert 55 <= r["duration_s"] <= 61
+    assert r["alerts"]["warning"] >= 1 and r["alerts"]["fault"] == 1
+    assert 1.5 < r["closest_approach_m"] < 3.0
+    assert r["cadence"]["max_spm"] >= 160
+    assert [f["fault"] for f in r["faults"]] in (["stuck"], ["no_ack"])
+    fault_t = r["faults"][0]["t_s"] + PRESS_S
+    assert UNPLUG_S <= fault_t <= UNPLUG_S + 1.0  # the fault pattern within 1 s
+    with open(r["plot"], "rb") as png:
+        assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_steps_match_the_synthesized_gait(demo):
+    from retrorun.vboard.hw import ScenarioWorld
+
+    world = ScenarioWorld(str(DEMO_SCENARIO))
+    dt = 0.01
+    expected = sum(world.cadence_spm(PRESS_S + i * dt) / 60 * dt
+                   for i in range(int((60.0 - PRESS_S) / dt)))
+    assert abs(demo.report["steps"] - expected) <= 0.1 * expected, expected
+
+
+def test_session_file_on_the_board_decodes_and_equals_the_store(demo):
+    from retrorun.store import Store
+
+    files = sorted((demo.fs_dir / "sessions").glob("*.rrl"))
+    assert len(files) == 1
+    data = files[0].read_bytes()
+    records, problems = logfmt.decode(data)
+    assert problems == []
+    assert records[0]["kind"] == "header" and records[-1]["kind"] == "footer"
+    assert (demo.fs_dir / "sessions" / (files[0].stem + ".syn")).exists()
+    with Store(demo.report["store"]) as store:
+        assert store.raw(demo.key) == data
+
+
+def _on_intervals(haptic, start, end):
+    """(start_s, length_ms) of each motor-on interval between start and end."""
+    out = []
+    on_at = None
+    for t, duty in haptic:
+        if duty > 0 and on_at is None:
+            on_at = t
+        elif duty == 0 and on_at is not None:
+            if start <= on_at <= end:
+                out.append((on_at, round((t - on_at) * 1000)))
+            on_at = None
+    return out
+
+
+def test_haptic_timeline_shows_the_fault_pattern_when_the_sensor_is_pulled(demo):
+    pulses = _on_intervals(demo.haptic, UNPLUG_S, UNPLUG_S + 2.9)
+    fault = [ms for ms, strength in haptics.pattern_steps(haptics.PATTERN_FAULT) if strength]
+    lengths = [ms for _t, ms in pulses]
+    # dah-di-di: a long pulse then two short ones, repeated
+    assert len(lengths) >= 3
+    first = lengths.index(max(lengths[:3]))
+    got = lengths[first:first + 3]
+    assert len(got) == 3
+    for want, have in zip(fault, got, strict=True):
+        assert abs(have - want) <= 40, (fault, lengths)
+
+
+def test_haptic_timeline_shows_warning_pulses_at_4_hz(demo):
+    pulses = _on_intervals(demo.haptic, 13.0, 19.0)
+    assert len(pulses) >= 10  # 4 Hz for several seconds
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(pulses)]
+    assert abs(sorted(gaps)[len(gaps) // 2] - 0.25) < 0.03
+
+
+def test_alerts_match_the_pure_pipeline_on_the_same_scenario(demo):
+    from retrorun.sim.run import run_scenario
+    from retrorun.store import Store
+
+    sim = run_scenario(DEMO_SCENARIO)
+    sim_first = {}
+    for change in sim["timeline"]:
+        if change["event"] == "level":
+            sim_first.setdefault(change["level"], change["t_s"])
+    with Store(demo.report["store"]) as store:
+        device_first = {}
+        for event in store.events(demo.key):
+            if event["type"] == wire.EV_ALERT:
+                name = wire.ALERT_NAMES[event["a"]]
+                device_first.setdefault(name, event["t_ms"] / 1000 + PRESS_S)
+    for level in ("warning", "fault"):
+        assert level in device_first and level in sim_first, (device_first, sim_first)
+        assert abs(device_first[level] - sim_first[level]) <= 1.0, (level, device_first,
+                                                                     sim_first)
