@@ -9,6 +9,7 @@ import importlib.util
 BENCHMARKS = {
     "obstacles": "the warning pipeline against the scenario suite (lead time, misses, false alarms)",
     "logs": "session log density and encode cost in MicroPython",
+    "heap": "the app's RAM on the MicroPython heap: code, working data, per-tick allocation",
     "sync": "sync speed and wire efficiency against mpremote fs cp",
 }
 

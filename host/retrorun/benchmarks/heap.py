@@ -1,0 +1,195 @@
+"""`retrorun bench heap [--board B] [--json]`: the app's RAM on the MicroPython heap, measured.
+
+Each figure is the live heap (`gc.mem_alloc()` right after `gc.collect()`) in a fresh
+MicroPython VM (the WASI build, 8 MB heap so nothing is collected by surprise) whose `/lib`
+holds the firmware exactly as `retrorun deploy` writes it (mpy-cross `.mpy` files), minus the
+live heap of the same VM before the step:
+
+- `code_bytes`: importing what the app imports for the board (app, its cores, the drivers the
+  profile names; `ble_code_bytes` adds the BLE modules). With `.mpy` files the bytecode lives
+  on the heap; modules frozen into the firmware image run from flash instead.
+- `data_bytes`: the app's working data built as `App.__init__` and a session start build it:
+  warning pipeline, pattern player, step counter, posture, session store and writer (1 KB write
+  buffer), snapshot ring, IMU batch buffer.
+- `allocates_per_tick`: whether one pass of each per-reading / per-tick path (ranging, motor
+  tick, IMU sample, log sample) allocates, run with the heap locked (MemoryError if it does).
+
+Why not one "high-water during a session" figure: this WASI build's garbage collector cannot
+see frames held in WebAssembly locals (see docs/testing.md), so a collection while the app's
+tasks run can free live frames; collecting only at the top level of a fresh VM is safe.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from retrorun import output
+from retrorun.boards import get_board
+from retrorun.mpy import NO_GC_HEAP_KB, MicroPython
+
+TARGET_KB = 48
+
+# Stand-ins for `machine` and `asyncio` (built into the board's firmware) for importing app.py
+# off-board; their own cost is measured and removed.
+_MACHINE_STUB = """
+class Pin:
+    IN = 1
+    OUT = 3
+    PULL_UP = 2
+class PWM:
+    pass
+class I2C:
+    pass
+class UART:
+    pass
+class ADC:
+    ATTN_11DB = 3
+class WDT:
+    pass
+def deepsleep(ms=0):
+    pass
+def reset():
+    pass
+"""
+
+_DRIVERS = {"hcsr04": "retrofw.drivers.hcsr04", "uart_ultrasonic": "retrofw.drivers.uart_ultrasonic",
+            "vl53l1x": "retrofw.drivers.vl53l1x", "tfluna": "retrofw.drivers.tfluna",
+            "erm_pwm": "retrofw.drivers.erm", "drv2605": "retrofw.drivers.drv2605",
+            "mpu6050": "retrofw.drivers.mpu6050", "mpu6500": "retrofw.drivers.mpu6050",
+            "lsm6ds3": "retrofw.drivers.lsm6ds", "lsm6dso": "retrofw.drivers.lsm6ds"}
+
+# Built in modules of their own so that the measuring script's top level stays tiny (see the
+# module docstring: a collection is only safe with no big frame alive).
+_DATA = """
+from array import array
+from retrofw import settings
+from retrofw.alerts import Pipeline
+from retrofw.haptics import PatternPlayer
+from retrofw.steps import StepCounter
+from retrofw.posture import Posture
+from retrofw.store import SessionStore, SessionWriter, SnapshotRing
+cfg = settings.defaults()
+pipeline = Pipeline()
+player = PatternPlayer()
+steps = StepCounter(rate_hz=cfg["steps.rate_hz"])
+posture = Posture(rate_hz=cfg["steps.rate_hz"])
+imu_buf = array("h", bytes(6 * 32))
+store = SessionStore("/", free_kb=lambda: 4000)
+writer = SessionWriter("/", now_ms=0, board="bench", free_kb=lambda: 4000, store=store)
+ring = SnapshotRing(writer, 60, cfg["log.snapshot_s"])
+"""
+
+_TICK = """
+import micropython
+from _heapbench_data import pipeline, player, posture, ring, steps, writer
+def ranging(t):
+    level = pipeline.update(t, 2500 - t // 10)
+    ring.feed(t, 2500 - t // 10)
+    return level
+def motor(t):
+    player.set_level(pipeline.check(t), t)
+    return player.update(t)
+def imu(t):
+    steps.update(t, 10, 20, 1000 + t % 300)
+    posture.update(10, 20, 1000)
+def log(t):
+    writer.sample(t, 2500, 0, steps.steps, 0, 0)
+paths = (("ranging", ranging), ("motor", motor), ("imu", imu), ("log_sample", log))
+allocates = {}
+for name, fn in paths:
+    allocates[name] = True
+for t in range(0, 3000, 20):
+    for name, fn in paths:
+        fn(t)
+for name, fn in paths:
+    micropython.heap_lock()
+    try:
+        fn(3020)
+        allocates[name] = False
+    except MemoryError:
+        pass
+    micropython.heap_unlock()
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--board", default="esp32-devkitc", help="board profile (default "
+                                                                 "esp32-devkitc)")
+
+
+def _deployed_fs(board) -> Path:
+    from retrorun.deploy import firmware_files
+
+    fs = Path(tempfile.mkdtemp(prefix="retrorun-bench-heap-"))
+    for path, data in firmware_files(board).items():
+        target = fs / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (fs / "sessions").mkdir(exist_ok=True)
+    return fs
+
+
+def _live(mpy: MicroPython, fs: Path, body: str) -> int:
+    """Live heap after running `body` at the top level of a fresh VM, net of the bare VM."""
+    code = ("import sys, gc, micropython\nsys.path.insert(0, '/lib')\ngc.collect()\n"
+            "base = gc.mem_alloc()\n" + body + "\ngc.collect()\nresult = gc.mem_alloc() - base\n")
+    return int(mpy.eval(code, fs=fs, with_firmware=False))  # type: ignore[arg-type]
+
+
+def measure(board_name: str = "esp32-devkitc") -> dict:
+    board = get_board(board_name)
+    fs = _deployed_fs(board)
+    lib = fs / "lib"
+    (lib / "machine.py").write_text(_MACHINE_STUB)
+    (lib / "asyncio.py").write_text("def run(main):\n    pass\n")
+    (lib / "_heapbench_data.py").write_text(_DATA)
+    (lib / "_heapbench_imports.py").write_text(_DATA.split("cfg = ")[0])
+    (lib / "_heapbench_tick.py").write_text(_TICK)
+    mpy = MicroPython(heap_kb=NO_GC_HEAP_KB)
+    profile = board.profile
+    drivers = sorted({_DRIVERS[profile[part]["kind"]] for part in ("distance", "haptic", "imu")})
+    imports = "".join(f"import {m}\n" for m in ["machine", "asyncio", "retrofw.app", *drivers])
+    stub = _live(mpy, fs, "import machine\nimport asyncio")
+    code = _live(mpy, fs, imports) - stub
+    ble = _live(mpy, fs, imports + "import retrofw.ble.gatt\n") - stub - code
+    data = _live(mpy, fs, imports + "import _heapbench_data\n") - stub - code
+    # the data module's own bytecode is not app data: remove a module with its imports only
+    data -= _live(mpy, fs, imports + "import _heapbench_imports\n") - stub - code
+    allocates = mpy.eval("import sys\nsys.path.insert(0, '/lib')\nimport _heapbench_tick\n"
+                         "result = _heapbench_tick.allocates\n", fs=fs, with_firmware=False)
+    total = code + data
+    return {
+        "board": board.name,
+        "code_bytes": code,
+        "ble_code_bytes": ble,
+        "data_bytes": data,
+        "allocates_per_tick": allocates,
+        "per_tick_allocation_free": not any(allocates.values()),  # type: ignore[union-attr]
+        "total_bytes": total,
+        "total_with_ble_bytes": total + ble,
+        "target_bytes": TARGET_KB * 1024,
+        "data_within_target": data <= TARGET_KB * 1024,
+        "total_within_target": total <= TARGET_KB * 1024,
+    }
+
+
+def run(args) -> int:
+    figures = measure(args.board)
+    if args.json:
+        output.emit_json(figures)
+        return 0
+    kb = 1024
+    output.table(f"App heap on {figures['board']} (measured in MicroPython)", ("part", "KB"), [
+        ("code (.mpy bytecode on the heap)", f"{figures['code_bytes'] / kb:.1f}"),
+        ("  + BLE modules", f"{figures['ble_code_bytes'] / kb:.1f}"),
+        ("working data (cores, buffers, session)", f"{figures['data_bytes'] / kb:.1f}"),
+        ("total without BLE", f"{figures['total_bytes'] / kb:.1f}"),
+        ("total with BLE", f"{figures['total_with_ble_bytes'] / kb:.1f}"),
+    ])
+    output.console.print(
+        f"per-tick paths allocation-free: {figures['per_tick_allocation_free']}; target "
+        f"{TARGET_KB} KB: data {'within' if figures['data_within_target'] else 'OVER'}, "
+        f"code+data {'within' if figures['total_within_target'] else 'OVER'} (freeze the "
+        "modules into the firmware image to take the bytecode off the heap)")
+    return 0
