@@ -21,7 +21,7 @@ repeating for a full second (100 frames) does not happen on a working sensor. We
 """
 
 from retrofw import wire
-from retrofw.ticks import ticks_diff
+from retrofw.drivers._uartframes import NO_VALUE, FramedSensor
 
 try:
     from micropython import const
@@ -33,7 +33,6 @@ except ImportError:  # CPython
 
 _RX_CHUNK = const(45)  # 5 frames
 _MAX_CHUNKS = const(24)
-_NONE = const(-1000)
 
 
 class FrameParser:
@@ -46,7 +45,7 @@ class FrameParser:
     def __init__(self):
         self.frame = bytearray(wire.TFL_FRAME_SIZE)
         self.fill = 0
-        self.dist = _NONE
+        self.dist = NO_VALUE
         self.amp = 0
         self.temp = 0
         self.good = 0
@@ -55,20 +54,22 @@ class FrameParser:
     def feed(self, buf, n):
         frame = self.frame
         fill = self.fill
+        head = wire.TFL_HEADER
+        size = wire.TFL_FRAME_SIZE
         good = 0
         for i in range(n):
             byte = buf[i]
-            if fill < 2 and byte != 0x59:
+            if fill < 2 and byte != head:
                 fill = 0
                 continue
             frame[fill] = byte
             fill += 1
-            if fill < 9:
+            if fill < size:
                 continue
             total = 0
-            for j in range(8):
+            for j in range(size - 1):
                 total += frame[j]
-            if total & 0xFF == frame[8]:
+            if total & 0xFF == frame[size - 1]:
                 self.dist = frame[2] | (frame[3] << 8)
                 self.amp = frame[4] | (frame[5] << 8)
                 self.temp = frame[6] | (frame[7] << 8)
@@ -77,18 +78,18 @@ class FrameParser:
                 continue
             self.bad += 1
             fill = 0
-            for j in range(1, 8):  # resync on the next 0x59 0x59 inside the bad frame
-                if frame[j] == 0x59 and frame[j + 1] == 0x59:
-                    for k in range(j, 9):
+            for j in range(1, size - 1):  # resync on the next header pair inside the bad frame
+                if frame[j] == head and frame[j + 1] == head:
+                    for k in range(j, size):
                         frame[k - j] = frame[k]
-                    fill = 9 - j
+                    fill = size - j
                     break
         self.fill = fill
         self.good += good
         return good
 
 
-class TFLuna:
+class TFLuna(FramedSensor):
     """Distance from a TF-Luna on `uart` (machine.UART at 115200).
 
     period_ms: output period (10 at the default 100 Hz). rate_hz: if given, command that frame
@@ -104,28 +105,10 @@ class TFLuna:
 
     def __init__(self, uart, period_ms=10, max_mm=8000, timeout_ms=200, bad_after=3,
                  frozen_ms=1000, rate_hz=None, rxbuf=256, ticks_ms=None):
-        if ticks_ms is None:
-            import time
-
-            ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
-        self._uart = uart
+        self._attach(uart, FrameParser(), _RX_CHUNK, _MAX_CHUNKS, timeout_ms, bad_after,
+                     frozen_ms, ticks_ms)
         self.period_ms = period_ms
         self.max_mm = max_mm
-        self.timeout_ms = timeout_ms
-        self._bad_after = bad_after
-        self.frozen_ms = frozen_ms
-        self._ticks_ms = ticks_ms
-        self._rx = bytearray(_RX_CHUNK)
-        self.parser = FrameParser()
-        now = ticks_ms()
-        self._last_ms = now
-        self._bad_seen = 0
-        self._bad_run = 0
-        self._raw_dist = _NONE
-        self._raw_amp = -1
-        self._raw_since = now
-        self._result = wire.NO_READING
-        self.fresh = False
         self.rxbuf = rxbuf
         self.overflows = 0
         self._rate_hz = rate_hz
@@ -146,60 +129,27 @@ class TFLuna:
         """Chip temperature of the last frame, degrees C (int)."""
         return self.parser.temp // 8 - 256
 
-    def _drain(self):
-        uart = self._uart
-        rx = self._rx
-        parser = self.parser
-        good = 0
-        for _ in range(_MAX_CHUNKS):
-            n = uart.any()
-            if not n:
-                break
-            n = uart.readinto(rx, n if n < _RX_CHUNK else _RX_CHUNK)
-            if not n:
-                break
-            good += parser.feed(rx, n)
-        return good
-
     def measure(self):
         """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
         now = self._ticks_ms()
         stale = self._uart.any() > self.rxbuf - wire.TFL_FRAME_SIZE
         good = self._drain()
-        parser = self.parser
         if stale:  # the receive buffer filled up: the newest frames were lost, these are old
             self.overflows += 1
             good = 0
-        self.fresh = good > 0
-        if good:
-            if self._result == wire.SENSOR_TIMEOUT and self._rate_hz:
-                self.set_rate(self._rate_hz)  # back after a silence: maybe power-cycled
-            self._last_ms = now
-            self._bad_run = 0
-            self._bad_seen = parser.bad
-            self._result = self._convert(parser.dist, parser.amp, now)
-            return self._result
-        if parser.bad != self._bad_seen:
-            self._bad_run += parser.bad - self._bad_seen
-            self._bad_seen = parser.bad
-            if self._bad_run >= self._bad_after:
-                self._result = wire.SENSOR_BAD_FRAME
-                return self._result
-        if ticks_diff(now, self._last_ms) > self.timeout_ms:
-            self._result = wire.SENSOR_TIMEOUT
-        return self._result
+        if good and self._result == wire.SENSOR_TIMEOUT and self._rate_hz:
+            self.set_rate(self._rate_hz)  # back after a silence: maybe power-cycled
+        return self._update(good, now)
 
-    def _convert(self, dist, amp, now):
+    def _convert(self, now):
+        dist = self.parser.dist
+        amp = self.parser.amp
         if amp == wire.TFL_AMP_OVEREXPOSED:
             return wire.SENSOR_BLINDED
         if dist == 0 or amp < wire.TFL_AMP_MIN:
-            self._raw_dist = _NONE  # weak frames may repeat exactly (open sky): never frozen
+            self._forget_raw()  # weak frames may repeat exactly (open sky): never frozen
             return wire.NO_READING
-        if dist != self._raw_dist or amp != self._raw_amp:
-            self._raw_dist = dist
-            self._raw_amp = amp
-            self._raw_since = now
-        elif self.frozen_ms and ticks_diff(now, self._raw_since) > self.frozen_ms:
+        if self._frozen(dist, amp, now):
             return wire.SENSOR_FROZEN
         mm = dist * 10
         return mm if mm <= self.max_mm else wire.NO_READING

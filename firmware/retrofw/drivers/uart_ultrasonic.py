@@ -27,7 +27,7 @@ whose controller hangs stops sending, which is caught as SENSOR_TIMEOUT.
 """
 
 from retrofw import wire
-from retrofw.ticks import ticks_diff
+from retrofw.drivers._uartframes import NO_VALUE, FramedSensor
 
 try:
     from micropython import const
@@ -39,7 +39,6 @@ except ImportError:  # CPython
 
 _RX_CHUNK = const(32)
 _MAX_CHUNKS = const(8)
-_NONE = const(-1000)
 
 
 class FrameParser:
@@ -53,7 +52,7 @@ class FrameParser:
     def __init__(self):
         self.frame = bytearray(wire.UUS_FRAME_SIZE)
         self.fill = 0
-        self.value = _NONE
+        self.value = NO_VALUE
         self.good = 0
         self.bad = 0
 
@@ -88,7 +87,7 @@ class FrameParser:
         return good
 
 
-class UARTUltrasonic:
+class UARTUltrasonic(FramedSensor):
     """Distance from a UART ultrasonic module.
 
     uart: machine.UART at 9600. mode: "auto" or "trigger". trigger_byte: wire.UUS_TRIGGER_JSN or
@@ -102,45 +101,15 @@ class UARTUltrasonic:
                  ticks_ms=None):
         if mode not in ("auto", "trigger"):
             raise ValueError("mode must be 'auto' or 'trigger'")
-        if ticks_ms is None:
-            import time
-
-            ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
-        self._uart = uart
+        if timeout_ms is None:
+            timeout_ms = 3 * period_ms + 100
+        self._attach(uart, FrameParser(), _RX_CHUNK, _MAX_CHUNKS, timeout_ms, bad_after,
+                     frozen_ms, ticks_ms)
         self._trigger = mode == "trigger"
         self._cmd = bytes((trigger_byte,))
         self.min_mm = min_mm
         self.max_mm = max_mm
         self.period_ms = period_ms
-        self.timeout_ms = timeout_ms if timeout_ms is not None else 3 * period_ms + 100
-        self._bad_after = bad_after
-        self.frozen_ms = frozen_ms
-        self._ticks_ms = ticks_ms
-        self._rx = bytearray(_RX_CHUNK)
-        self.parser = FrameParser()
-        now = ticks_ms()
-        self._last_ms = now  # time of the last valid frame (start: construction)
-        self._bad_seen = 0
-        self._bad_run = 0
-        self._raw = _NONE
-        self._raw_since = now
-        self._result = wire.NO_READING
-        self.fresh = False
-
-    def _drain(self):
-        uart = self._uart
-        rx = self._rx
-        parser = self.parser
-        good = 0
-        for _ in range(_MAX_CHUNKS):
-            n = uart.any()
-            if not n:
-                break
-            n = uart.readinto(rx, n if n < _RX_CHUNK else _RX_CHUNK)
-            if not n:
-                break
-            good += parser.feed(rx, n)
-        return good
 
     def measure(self):
         """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
@@ -148,31 +117,13 @@ class UARTUltrasonic:
         good = self._drain()
         if self._trigger:
             self._uart.write(self._cmd)
-        parser = self.parser
-        self.fresh = good > 0
-        if good:
-            self._last_ms = now
-            self._bad_run = 0
-            self._bad_seen = parser.bad
-            self._result = self._convert(parser.value, now)
-            return self._result
-        if parser.bad != self._bad_seen:
-            self._bad_run += parser.bad - self._bad_seen
-            self._bad_seen = parser.bad
-            if self._bad_run >= self._bad_after:
-                self._result = wire.SENSOR_BAD_FRAME
-                return self._result
-        if ticks_diff(now, self._last_ms) > self.timeout_ms:
-            self._result = wire.SENSOR_TIMEOUT
-        return self._result
+        return self._update(good, now)
 
-    def _convert(self, mm, now):
+    def _convert(self, now):
+        mm = self.parser.value
         if mm == 0 or mm > self.max_mm:
-            self._raw = _NONE  # "nothing there" may repeat forever: never called frozen
+            self._forget_raw()  # "nothing there" may repeat forever: never called frozen
             return wire.NO_READING
-        if mm != self._raw:
-            self._raw = mm
-            self._raw_since = now
-        elif self.frozen_ms and ticks_diff(now, self._raw_since) > self.frozen_ms:
+        if self._frozen(mm, 0, now):
             return wire.SENSOR_FROZEN
         return mm if mm >= self.min_mm else self.min_mm
