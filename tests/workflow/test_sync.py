@@ -4,14 +4,13 @@ import random
 import shutil
 
 import pytest
+from session_factory import make_session
 
 from retrofw import logfmt
 from retrorun.errors import RetrorunError
 from retrorun.local_transport import MicroPythonTransport
 from retrorun.store import Store
 from retrorun.sync import pull_sessions
-
-from .conftest import make_session
 
 
 @pytest.fixture(scope="module")
