@@ -14,25 +14,21 @@ each word is 7 bytes (tag 0x02 << 3 | TAG_CNT << 1, then X, Y, Z); FIFO_STATUS1/
 unread word count (10 bits) and FIFO_OVR_IA; reads from FIFO_DATA_OUT_TAG roll over every 7
 bytes. 3 kbyte of data = 512 words. Setting FIFO_MODE to bypass empties the FIFO on both.
 
-The world drives it: `source(t_s) -> (ax, ay, az)` in g and `advance(seconds)`. Faults:
+The world drives it (retrorun.models.accel, shared with the MPU-6050 model):
+`source(t_s) -> (ax, ay, az)` in g and `advance(seconds)`. Faults:
 `who_am_i`, `frozen` (data repeats), unplugging via the bus, overrun by reading too late.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 from retrofw import wire
+from retrorun.models.accel import AccelSource, SampledAccelModel, still
 
-AccelSource = Callable[[float], tuple[float, float, float]]
+__all__ = ["AccelSource", "LSM6DSModel", "still"]
+
 _LSB_PER_G = {0: 16384, 1: 2048, 2: 8192, 3: 4096}
-
-
-def still(t: float) -> tuple[float, float, float]:
-    return (0.0, 0.0, 1.0)
-
-
 _ODR_HZ = {1: 12.5, 2: 26.0, 3: 52.0, 4: 104.0, 5: 208.0, 6: 416.0, 7: 833.0, 8: 1660.0,
            9: 3330.0, 10: 6660.0}
 
@@ -41,21 +37,18 @@ def _odr_hz(code: int) -> float:
     return _ODR_HZ.get(code, 0.0)
 
 
-class LSM6DSModel:
+class LSM6DSModel(SampledAccelModel):
     """An LSM6DS3 (who_am_i 0x69) or LSM6DSO (0x6C) on an I2CBus."""
+
+    BYTEORDER = "little"
 
     def __init__(self, source: AccelSource = still, *, who_am_i: int = wire.LSM6DS3_WHO_AM_I,
                  variant: str | None = None):
-        self.source = source
-        self.who_am_i = who_am_i
+        super().__init__(source, who_am_i)
         if variant is None:
             variant = "lsm6dso" if who_am_i == wire.LSM6DSO_WHO_AM_I else "lsm6ds3"
         self.variant = variant
         self.fifo_words = wire.LSMO_FIFO_WORDS if variant == "lsm6dso" else wire.LSM3_FIFO_WORDS
-        self.frozen = False
-        self.t = 0.0
-        self.samples = 0
-        self.fifo_dropped = 0
         self._power_on()
 
     def _power_on(self) -> None:
@@ -78,6 +71,9 @@ class LSM6DSModel:
     def odr_hz(self) -> float:
         return _odr_hz(self.regs[wire.LSM_REG_CTRL1_XL] >> 4)
 
+    def _sample_rate_hz(self) -> float:
+        return self.odr_hz
+
     @property
     def lsb_per_g(self) -> int:
         return _LSB_PER_G[(self.regs[wire.LSM_REG_CTRL1_XL] >> 2) & 0x03]
@@ -86,43 +82,13 @@ class LSM6DSModel:
         reg = wire.LSMO_REG_FIFO_CTRL4 if self.dso else wire.LSM3_REG_FIFO_CTRL5
         return self.regs[reg] & 0x07
 
-    def _batching(self) -> bool:
+    def _collecting(self) -> bool:
         if self._fifo_mode() == 0:
             return False
         if self.dso:
             return (self.regs[wire.LSMO_REG_FIFO_CTRL3] & 0x0F) != 0
         return ((self.regs[wire.LSM3_REG_FIFO_CTRL3] & 0x07) != 0
                 and (self.regs[wire.LSM3_REG_FIFO_CTRL5] >> 3) & 0x0F != 0)
-
-    def _encode(self, g: tuple[float, float, float]) -> bytes:
-        out = bytearray()
-        for value in g:
-            raw = max(-32768, min(32767, round(value * self.lsb_per_g)))
-            out += (raw & 0xFFFF).to_bytes(2, "little")
-        return bytes(out)
-
-    # -- time ------------------------------------------------------------------------------------
-    def advance(self, seconds: float) -> int:
-        """Let `seconds` pass; return the number of samples produced."""
-        end = self.t + seconds
-        rate = self.odr_hz
-        produced = 0
-        if rate <= 0:
-            self.t = end
-            self._next_sample_t = end
-            return 0
-        period = 1.0 / rate
-        while self._next_sample_t <= end + 1e-12:
-            t = self._next_sample_t
-            if not self.frozen:
-                self._current = self._encode(self.source(t))
-            if self._batching():
-                self._push(self._current)
-            self._next_sample_t += period
-            produced += 1
-        self.samples += produced
-        self.t = end
-        return produced
 
     def _push(self, sample: bytes) -> None:
         if self.dso:
@@ -142,14 +108,6 @@ class LSM6DSModel:
         self.regs[wire.LSM3_REG_FIFO_STATUS2] |= 0x40
 
     # -- bus interface -----------------------------------------------------------------------------
-    def read(self, register: int, count: int) -> bytes:
-        out = bytearray()
-        reg = register
-        for _ in range(count):
-            out.append(self._read_byte(reg))
-            reg = self._next_reg(reg)
-        return bytes(out)
-
     def _next_reg(self, reg: int) -> int:
         if not self.regs[wire.LSM_REG_CTRL3_C] & 0x04:
             return reg
@@ -203,12 +161,6 @@ class LSM6DSModel:
         if self.dso and wire.LSMO_REG_FIFO_DATA_OUT_TAG <= reg < wire.LSMO_REG_FIFO_DATA_OUT_TAG + 7:
             return self._fifo_byte(wire.LSMO_REG_FIFO_DATA_OUT_TAG, reg, 7)
         return self.regs[reg]
-
-    def write(self, register: int, data: bytes) -> None:
-        reg = register
-        for value in data:
-            self._write_byte(reg, value)
-            reg = self._next_reg(reg)
 
     def _write_byte(self, reg: int, value: int) -> None:
         if reg in (wire.LSM_REG_WHO_AM_I, wire.LSM3_REG_FIFO_STATUS1, wire.LSM3_REG_FIFO_STATUS2):

@@ -9,8 +9,9 @@ burst reads of FIFO_R_W stream the FIFO; when the FIFO is full the oldest sample
 (or, on the 6500 with CONFIG.FIFO_MODE = 1, the new one) and INT_STATUS.FIFO_OFLOW is set until
 INT_STATUS is read; USER_CTRL.FIFO_RESET empties it; PWR_MGMT_1.DEVICE_RESET restores defaults.
 
-The world drives it: `source(t_s) -> (ax, ay, az)` in g, and `advance(seconds)` produces the
-samples due in that time. Faults: `who_am_i` (a wrong chip), `frozen` (the data registers and
+The world drives it (retrorun.models.accel, shared with the LSM6DS model):
+`source(t_s) -> (ax, ay, az)` in g, and `advance(seconds)` produces the samples due in that
+time. Faults: `who_am_i` (a wrong chip), `frozen` (the data registers and
 the FIFO repeat the last sample: a hung sensor), unplugging is the bus's business
 (`I2CBus.unplugged`), and overflow happens by itself when the driver reads too late.
 """
@@ -18,32 +19,24 @@ the FIFO repeat the last sample: a hung sensor), unplugging is the bus's busines
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 from retrofw import wire
+from retrorun.models.accel import AccelSource, SampledAccelModel, still
 
-AccelSource = Callable[[float], tuple[float, float, float]]
-
-
-def still(t: float) -> tuple[float, float, float]:
-    """A device lying flat and still: 1 g on Z."""
-    return (0.0, 0.0, 1.0)
+__all__ = ["AccelSource", "MPU6050Model", "still"]
 
 
-class MPU6050Model:
+class MPU6050Model(SampledAccelModel):
     """An MPU-6050 (who_am_i 0x68) or MPU-6500 (0x70) on an I2CBus."""
+
+    BYTEORDER = "big"
 
     def __init__(self, source: AccelSource = still, *, who_am_i: int = wire.MPU6050_WHO_AM_I,
                  fifo_bytes: int | None = None):
-        self.source = source
-        self.who_am_i = who_am_i
+        super().__init__(source, who_am_i)
         self.is_6500 = who_am_i == wire.MPU6500_WHO_AM_I
         self.fifo_bytes = fifo_bytes or (wire.MPU6500_FIFO_BYTES if self.is_6500
                                          else wire.MPU6050_FIFO_BYTES)
-        self.frozen = False
-        self.t = 0.0
-        self.samples = 0  # samples produced since power-up
-        self.fifo_dropped = 0  # samples lost to overflow
         self._power_on()
 
     # -- state -------------------------------------------------------------------------------
@@ -64,42 +57,16 @@ class MPU6050Model:
         base = 1000.0 if 1 <= dlpf <= 6 else 8000.0
         return base / (1 + self.regs[wire.MPU_REG_SMPLRT_DIV])
 
+    def _sample_rate_hz(self) -> float:
+        return 0.0 if self.asleep else self.sample_rate_hz
+
     @property
     def lsb_per_g(self) -> int:
         return 16384 >> ((self.regs[wire.MPU_REG_ACCEL_CONFIG] >> 3) & 0x03)
 
-    def _fifo_enabled(self) -> bool:
+    def _collecting(self) -> bool:
         return bool(self.regs[wire.MPU_REG_USER_CTRL] & 0x40
                     and self.regs[wire.MPU_REG_FIFO_EN] & 0x08)
-
-    def _encode(self, g: tuple[float, float, float]) -> bytes:
-        out = bytearray()
-        for value in g:
-            raw = max(-32768, min(32767, round(value * self.lsb_per_g)))
-            out += (raw & 0xFFFF).to_bytes(2, "big")
-        return bytes(out)
-
-    # -- time ----------------------------------------------------------------------------------
-    def advance(self, seconds: float) -> int:
-        """Let `seconds` pass; return the number of samples the chip produced."""
-        end = self.t + seconds
-        produced = 0
-        if self.asleep:
-            self.t = end
-            self._next_sample_t = end
-            return 0
-        period = 1.0 / self.sample_rate_hz
-        while self._next_sample_t <= end + 1e-12:
-            t = self._next_sample_t
-            if not self.frozen:
-                self._current = self._encode(self.source(t))
-            if self._fifo_enabled():
-                self._push(self._current)
-            self._next_sample_t += period
-            produced += 1
-        self.samples += produced
-        self.t = end
-        return produced
 
     def _push(self, sample: bytes) -> None:
         if len(self.fifo) + len(sample) > self.fifo_bytes:
@@ -112,14 +79,10 @@ class MPU6050Model:
         self.fifo.extend(sample)
 
     # -- bus interface ---------------------------------------------------------------------------
-    def read(self, register: int, count: int) -> bytes:
-        out = bytearray()
-        reg = register
-        for _ in range(count):
-            out.append(self._read_byte(reg))
-            if reg != wire.MPU_REG_FIFO_R_W:  # FIFO_R_W does not auto-increment
-                reg = (reg + 1) & 0x7F
-        return bytes(out)
+    def _next_read_reg(self, reg: int) -> int:
+        if reg == wire.MPU_REG_FIFO_R_W:  # FIFO_R_W does not auto-increment
+            return reg
+        return self._next_reg(reg)
 
     def _read_byte(self, reg: int) -> int:
         if reg == wire.MPU_REG_WHO_AM_I:
@@ -137,12 +100,6 @@ class MPU6050Model:
         if reg == wire.MPU_REG_FIFO_R_W:
             return self.fifo.popleft() if self.fifo else 0xFF
         return self.regs[reg]
-
-    def write(self, register: int, data: bytes) -> None:
-        reg = register
-        for value in data:
-            self._write_byte(reg, value)
-            reg = (reg + 1) & 0x7F
 
     def _write_byte(self, reg: int, value: int) -> None:
         if reg in (wire.MPU_REG_WHO_AM_I, wire.MPU_REG_INT_STATUS, wire.MPU_REG_FIFO_COUNTH,
