@@ -60,6 +60,10 @@ class Runner:
             x += self.sway_m * math.sin(2 * math.pi * t / self.sway_period_s)
         return x
 
+    def travel_speed(self, t: float) -> float:
+        """The speed of the profile alone (no hip sway): what sets the gait."""
+        return self._base(t)[1]
+
     def speed(self, t: float) -> float:
         _, v = self._base(t)
         if self.sway_m:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from retrorun.models.bus import I2CBus, UARTPort
+from retrorun.models.hcsr04 import pulse_width_us
 
 # machine.Pin constants of the ESP32 port
 PIN_IN, PIN_OUT, PIN_OPEN_DRAIN = 1, 3, 7
@@ -464,23 +465,7 @@ class Hardware:
 
     def _time_pulse(self, pin_id: int, level: int, timeout_us: int) -> int:
         """machine.time_pulse_us: busy-waits, so virtual time passes while it measures."""
-        pin = self.pin(pin_id)
-        deadline = self.now_us + timeout_us
-        while pin.level() != level:
-            nxt = self.next_event_us()
-            if nxt is None or nxt > deadline:
-                self.advance_to(deadline)
-                return -2
-            self.advance_to(nxt)
-        start = self.now_us
-        deadline = start + timeout_us
-        while pin.level() == level:
-            nxt = self.next_event_us()
-            if nxt is None or nxt > deadline:
-                self.advance_to(deadline)
-                return -1
-            self.advance_to(nxt)
-        return self.now_us - start
+        return pulse_width_us(self, self.pin(pin_id).level, level, timeout_us)
 
 
 def bus_id_of(args: list[str]) -> int:
@@ -666,7 +651,7 @@ class ScenarioWorld:
     def cadence_spm(self, t_s: float) -> float:
         """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
         from the speed (backward running: ~150 spm slow, ~185 spm at 3 m/s); 0 when still."""
-        speed = abs(self.runner.speed(t_s))
+        speed = abs(self.runner.travel_speed(t_s))  # the hip sway is not walking
         if speed < 0.3:
             return 0.0
         given = self.scenario.runner.get("cadence_spm")
@@ -684,7 +669,7 @@ class ScenarioWorld:
         spm = self.cadence_spm(t_s)
         if spm <= 0:
             return (0.0, 0.0, 1.0)
-        amp = 0.35 + 0.2 * min(abs(self.runner.speed(t_s)), 4.0)
+        amp = 0.35 + 0.2 * min(abs(self.runner.travel_speed(t_s)), 4.0)
         ph = 2 * math.pi * self._phase
         bump = math.sin(ph) + 0.35 * math.sin(2 * ph + 0.6)
         return (0.08 * math.sin(ph / 2), 0.05 * math.cos(ph), 1.0 + amp * bump)
