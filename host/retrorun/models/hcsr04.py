@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from retrofw import wire
 from retrorun.models.pwm import Clock, Pin
@@ -28,6 +29,42 @@ ECHO_DELAY_US = 450
 FAULTS = (None, "stuck_high", "stuck_low", "unplugged")
 
 Target = int | None | Callable[[int], "int | None"]
+
+
+class EventClock(Protocol):
+    """Virtual time with an event queue: models.pwm.Clock, or the virtual board's Hardware."""
+
+    @property
+    def now_us(self) -> int: ...
+
+    def next_event_us(self) -> int | None: ...
+
+    def advance_to(self, t_us: int) -> None: ...
+
+
+def pulse_width_us(clock: EventClock, read: Callable[[], int], level: int,
+                   timeout_us: int) -> int:
+    """machine.time_pulse_us on virtual time, for a pin whose level `read()` returns.
+
+    Waits (up to `timeout_us`) for `level`, then times it (up to `timeout_us`); returns -2 / -1
+    on those timeouts. The clock advances from event to event as the busy-wait would.
+    """
+    deadline = clock.now_us + timeout_us
+    while read() != level:
+        nxt = clock.next_event_us()
+        if nxt is None or nxt > deadline:
+            clock.advance_to(deadline)
+            return -2
+        clock.advance_to(nxt)
+    start = clock.now_us
+    deadline = start + timeout_us
+    while read() == level:
+        nxt = clock.next_event_us()
+        if nxt is None or nxt > deadline:
+            clock.advance_to(deadline)
+            return -1
+        clock.advance_to(nxt)
+    return clock.now_us - start
 
 
 def speed_of_sound_mm_s(temperature_c: float) -> float:
@@ -110,20 +147,4 @@ class HCSR04Model:
     def time_pulse_us(self, pin: Pin, level: int, timeout_us: int = 1_000_000) -> int:
         """Like machine.time_pulse_us: wait (up to timeout) for `level`, then time it (up to
         timeout). Returns -2 / -1 on those timeouts. The clock advances as the busy-wait would."""
-        clock = self.clock
-        deadline = clock.now_us + timeout_us
-        while pin.value() != level:
-            nxt = clock.next_event_us()
-            if nxt is None or nxt > deadline:
-                clock.advance_to(deadline)
-                return -2
-            clock.advance_to(nxt)
-        start = clock.now_us
-        deadline = start + timeout_us
-        while pin.value() == level:
-            nxt = clock.next_event_us()
-            if nxt is None or nxt > deadline:
-                clock.advance_to(deadline)
-                return -1
-            clock.advance_to(nxt)
-        return clock.now_us - start
+        return pulse_width_us(self.clock, pin.value, level, timeout_us)
