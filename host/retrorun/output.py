@@ -22,8 +22,9 @@ def emit_json(value: object) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-    """Print a table of rows (values are turned into text)."""
-    tab = Table(title=title, show_edge=False, header_style="bold")
+    """Print a table of rows (values are turned into text); all-empty column names: no header."""
+    tab = Table(title=title, show_edge=False, header_style="bold",
+                show_header=any(columns))
     for column in columns:
         tab.add_column(column)
     for row in rows:

@@ -66,7 +66,7 @@ def run_get(args) -> int:
         output.emit_json({"config": config, "hash": answer.get("hash"),
                           "fallback": answer.get("fallback")})
         return 0
-    output.table(None, ("key", "value"), sorted(config.items()))
+    output.table(None, ("key", "value"), [(k, json.dumps(v)) for k, v in sorted(config.items())])
     if answer.get("fallback"):
         output.console.print(f"[yellow]the device is using a fallback config: "
                              f"{answer.get('message')}[/]")
