@@ -2,18 +2,17 @@
 
 The MicroPython side gets a machine.I2C / machine.UART look-alike that forwards every transfer
 to the model through `host.call`, and its clock is the model's virtual clock. The very same
-scenario also runs under CPython; the two runs must produce identical readings.
+code (shim, import, scenario) also runs under CPython, `host.call` bound to the same bridge;
+the two runs must produce identical readings.
 """
 
 import errno
 import itertools
+import sys
+from types import SimpleNamespace
+from unittest import mock
 
 from retrofw import wire
-from retrofw.drivers.drv2605 import DRV2605
-from retrofw.drivers.hcsr04 import HCSR04
-from retrofw.drivers.tfluna import TFLuna
-from retrofw.drivers.uart_ultrasonic import UARTUltrasonic
-from retrofw.drivers.vl53l1x import VL53L1X
 from retrorun.models.a02yyuw import A02YYUWModel
 from retrorun.models.bus import I2CBus
 from retrorun.models.drv2605 import DRV2605Model
@@ -160,20 +159,37 @@ def approach(t_us):
     return max(400, round(3500 - 2000 * t_us / 1_000_000))
 
 
-VL53_SCENARIO = """
-out = []
-s = VL53L1X(I2C(), ticks_ms=ticks_ms, sleep_ms=sleep_ms, timing_budget_ms=33)
-for i in range(60):
-    advance(20)
-    if i == 40:
-        event("unplug")
-    if i == 45:
-        event("replug")
-    if i == 50:
-        event("sun")
-    out.append(s.measure())
-result = out
-"""
+def run_both(mpy, world, import_line, scenario):
+    """Run the shim, the import and the scenario in CPython and in MicroPython (each against a
+    fresh world); the readings must be identical. Returns them."""
+    code = DEVICE_SHIM + import_line + scenario
+    fns = world().functions()
+    # CPython: the very same shim, its `host.call` bound to the bridge directly
+    with mock.patch.dict(sys.modules, {"host": SimpleNamespace(call=lambda n, p: fns[n](p))}):
+        namespace = {}
+        exec(code, namespace)
+    expected = namespace["result"]
+    got = mpy.eval(code, host=world().functions())
+    assert got == expected
+    return got
+
+
+def ranging_scenario(make, steps, step_ms, events):
+    """Scenario code for a ranging sensor: `s = <make>`, then `steps` times: advance `step_ms`,
+    fire the events due at that step (`{step: event name}`), measure. Result: the readings."""
+    fire = "".join(f'    if i == {i}:\n        event("{name}")\n' for i, name in events.items())
+    return (f"\nout = []\ns = {make}\nfor i in range({steps}):\n    advance({step_ms})\n"
+            f"{fire}    out.append(s.measure())\nresult = out\n")
+
+
+def fault(model, name):
+    """An event that gives `model` the fault `name`."""
+    return lambda: setattr(model, "fault", name)
+
+
+VL53_SCENARIO = ranging_scenario(
+    "VL53L1X(I2C(), ticks_ms=ticks_ms, sleep_ms=sleep_ms, timing_budget_ms=33)", 60, 20,
+    {40: "unplug", 45: "replug", 50: "sun"})
 
 
 def vl53_world():
@@ -181,65 +197,8 @@ def vl53_world():
     model = VL53L1XModel(clock, target=approach, seed=7)
     bus = I2CBus({wire.VL53_ADDR: model})
     events = {"unplug": lambda: bus.unplugged.add(wire.VL53_ADDR),
-              "replug": lambda: bus.unplugged.clear(),
-              "sun": lambda: setattr(model, "fault", "sunlight")}
+              "replug": lambda: bus.unplugged.clear(), "sun": fault(model, "sunlight")}
     return Bridge(clock, bus=bus, events=events)
-
-
-def run_both(mpy, world, import_line, scenario):
-    # CPython: the same scenario, with the shim's names bound to the bridge directly
-    bridge = world()
-    fns = bridge.functions()
-
-    class I2C:
-        def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
-            r = fns["i2c_r"](f"{addr} {reg} {len(buf)}")
-            if r == "E":
-                raise OSError(19)
-            buf[:] = bytes.fromhex(r)
-
-        def writeto_mem(self, addr, reg, buf, addrsize=8):
-            if fns["i2c_w"](f"{addr} {reg} {bytes(buf).hex()}") == "E":
-                raise OSError(19)
-
-    class UART:
-        def any(self):
-            return int(fns["u_any"](""))
-
-        def readinto(self, buf, n):
-            data = bytes.fromhex(fns["u_read"](str(n)))
-            buf[: len(data)] = data
-            return len(data)
-
-        def write(self, buf):
-            fns["u_write"](bytes(buf).hex())
-            return len(buf)
-
-    class Pin:
-        def __init__(self, n):
-            self.n = n
-
-        def value(self, v=None):
-            if v is None:
-                return int(fns["pin_r"](str(self.n)))
-            fns["pin_w"](f"{self.n} {v}")
-            return None
-
-    namespace = {"VL53L1X": VL53L1X, "TFLuna": TFLuna, "DRV2605": DRV2605, "HCSR04": HCSR04,
-                 "UARTUltrasonic": UARTUltrasonic,
-                 "I2C": I2C, "UART": UART, "Pin": Pin,
-                 "time_pulse_us": lambda pin, level, t: int(fns["pulse"](f"{pin.n} {level} {t}")),
-                 "ticks_us": lambda: int(fns["ticks_us"]("")),
-                 "sleep_us": lambda us: fns["sleep_us"](str(us)),
-                 "ticks_ms": lambda: int(fns["ticks"]("")),
-                 "sleep_ms": lambda ms: fns["sleep"](str(ms)),
-                 "advance": lambda ms: fns["sleep"](str(ms)),
-                 "event": lambda name: fns["event"](name)}
-    exec(scenario, namespace)
-    expected = namespace["result"]
-    got = mpy.eval(DEVICE_SHIM + import_line + scenario, host=world().functions())
-    assert got == expected
-    return got
 
 
 def test_vl53l1x_in_micropython_matches_cpython(mpy):
@@ -253,25 +212,14 @@ def test_vl53l1x_in_micropython_matches_cpython(mpy):
                for v in out)
 
 
-TFL_SCENARIO = """
-out = []
-s = TFLuna(UART(), ticks_ms=ticks_ms, rate_hz=50)
-for i in range(50):
-    advance(40)
-    if i == 30:
-        event("overexpose")
-    if i == 38:
-        event("silence")
-    out.append(s.measure())
-result = out
-"""
+TFL_SCENARIO = ranging_scenario("TFLuna(UART(), ticks_ms=ticks_ms, rate_hz=50)", 50, 40,
+                                {30: "overexpose", 38: "silence"})
 
 
 def tfl_world():
     clock = Clock()
     model = TFLunaModel(clock, target=approach, seed=3)
-    events = {"overexpose": lambda: setattr(model, "fault", "overexposed"),
-              "silence": lambda: setattr(model, "fault", "silent")}
+    events = {"overexpose": fault(model, "overexposed"), "silence": fault(model, "silent")}
     return Bridge(clock, uart=model.uart, events=events)
 
 
@@ -339,7 +287,7 @@ def hcsr04_world():
     trig, echo = Pin(25, Pin.OUT), Pin(26, Pin.IN)
     model = HCSR04Model(clock, trig, echo, target=approach)
     return Bridge(clock, pins={25: trig, 26: echo}, pulse=model.time_pulse_us,
-                  events={"stuck": lambda: setattr(model, "fault", "stuck_high")})
+                  events={"stuck": fault(model, "stuck_high")})
 
 
 def test_hcsr04_in_micropython_matches_cpython(mpy):
@@ -351,25 +299,14 @@ def test_hcsr04_in_micropython_matches_cpython(mpy):
     assert out[8:] == [wire.NO_READING, wire.NO_READING, wire.SENSOR_STUCK, wire.SENSOR_STUCK]
 
 
-UUS_SCENARIO = """
-s = UARTUltrasonic(UART(), mode="trigger", ticks_ms=ticks_ms)
-out = []
-for i in range(16):
-    advance(100)
-    if i == 8:
-        event("noise")
-    if i == 12:
-        event("silence")
-    out.append(s.measure())
-result = out
-"""
+UUS_SCENARIO = ranging_scenario('UARTUltrasonic(UART(), mode="trigger", ticks_ms=ticks_ms)', 16,
+                                100, {8: "noise", 12: "silence"})
 
 
 def uus_world():
     clock = Clock()
     model = A02YYUWModel(clock, mode="trigger", target=approach)
-    events = {"noise": lambda: setattr(model, "fault", "bad_checksum"),
-              "silence": lambda: setattr(model, "fault", "silent")}
+    events = {"noise": fault(model, "bad_checksum"), "silence": fault(model, "silent")}
     return Bridge(clock, uart=model.uart, events=events)
 
 

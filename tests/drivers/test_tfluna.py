@@ -1,5 +1,9 @@
 """TF-Luna UART driver against the frame-level chip model."""
 
+from functools import partial
+
+from driver_rigs import run as run_every
+
 from retrofw import wire
 from retrofw.drivers.tfluna import FrameParser, TFLuna
 from retrorun.models.a02yyuw import ListeningUART
@@ -14,12 +18,7 @@ def rig(target=2000, **kw):
     return clock, model, sensor
 
 
-def run(clock, sensor, seconds, step_ms=50):
-    out = []
-    for _ in range(round(seconds * 1000 / step_ms)):
-        clock.advance(step_ms * 1000)
-        out.append(sensor.measure())
-    return out
+run = partial(run_every, step_ms=50)  # 5 frames at the default 100 Hz
 
 
 def test_frame_layout_and_checksum():

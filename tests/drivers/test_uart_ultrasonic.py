@@ -1,5 +1,7 @@
 """UART ultrasonic driver (A02YYUW / JSN-SR04T / AJ-SR04M) against the frame-level chip model."""
 
+from driver_rigs import run
+
 from retrofw import wire
 from retrofw.drivers.uart_ultrasonic import FrameParser, UARTUltrasonic
 from retrorun.models.a02yyuw import A02YYUWModel, frame
@@ -13,14 +15,6 @@ def rig(mode="auto", target=1000, **kw):
     sensor = UARTUltrasonic(model.uart, mode=mode, ticks_ms=clock.ticks_ms,
                             trigger_byte=model.trigger_byte, **kw)
     return clock, model, sensor
-
-
-def run(clock, sensor, seconds, step_ms=100):
-    out = []
-    for _ in range(int(seconds * 1000 / step_ms)):
-        clock.advance(step_ms * 1000)
-        out.append(sensor.measure())
-    return out
 
 
 def test_frame_checksum_matches_the_datasheet_example():

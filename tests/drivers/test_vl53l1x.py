@@ -1,6 +1,7 @@
 """VL53L1X driver against the register-level chip model."""
 
 import pytest
+from driver_rigs import run
 
 from retrofw import wire
 from retrofw.drivers.vl53l1x import VL53L1X
@@ -15,15 +16,6 @@ def rig(target=1500, **kw):
     bus = I2CBus({wire.VL53_ADDR: model})
     sensor = VL53L1X(bus, ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms, **kw)
     return clock, model, bus, sensor
-
-
-def run(clock, sensor, seconds, step_ms=None):
-    step_ms = step_ms or sensor.period_ms
-    out = []
-    for _ in range(round(seconds * 1000 / step_ms)):
-        clock.advance(step_ms * 1000)
-        out.append(sensor.measure())
-    return out
 
 
 def test_init_follows_the_uld_sequence():
