@@ -100,8 +100,8 @@ class VL53L1X:
             raise OSError("VL53L1X: no answer at I2C address 0x%02x; check SDA/SCL, 3.3 V and XSHUT"
                           % address) from None
         if model != wire.VL53_MODEL_ID:
-            raise OSError("VL53L1X: model id 0x%04x at 0x%02x, expected 0xEACC (another chip?)"
-                          % (model, address))
+            raise OSError("VL53L1X: model id 0x%04x at 0x%02x, expected 0x%04X (another chip?)"
+                          % (model, address, wire.VL53_MODEL_ID))
         self._budget = budget
         self._lost = False
         self.restarts = 0

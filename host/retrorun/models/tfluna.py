@@ -104,7 +104,7 @@ class TFLunaModel:
         d = self.distance_now()
         if d is None or d <= 0:
             return 0, self._rng.randint(0, 40) if self.noise else 0
-        amp = 100 * (RANGE_AT_90_MM / d) ** 2 * self.reflectivity / 0.9
+        amp = wire.TFL_AMP_MIN * (RANGE_AT_90_MM / d) ** 2 * self.reflectivity / 0.9
         if self.noise:
             amp *= 1 + self._rng.uniform(-0.03, 0.03)
         amp = int(min(amp, 40000))
