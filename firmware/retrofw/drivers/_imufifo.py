@@ -42,8 +42,7 @@ class FifoAccel:
         self._b1 = bytearray(1)
         self._one = bytearray(6)
         self._out_reg = out_reg
-        self._hi = 0 if big_endian else 1  # index of the high byte in a 16-bit value
-        self._lo = 1 - self._hi
+        self._little = not big_endian
 
     def _batching(self, word, data_reg, tag, k, range_g):
         """Set the FIFO layout and the averaging state.
@@ -56,7 +55,6 @@ class FifoAccel:
         self._word = word
         self._data_reg = data_reg
         self._tag = tag
-        self._tag_off = 1 if tag >= 0 else 0
         self._burst = bytearray(word * _CHUNK)
         # views of 1.._CHUNK words, made once so a batch read allocates nothing
         self._views = [memoryview(self._burst)[: word * (i + 1)] for i in range(_CHUNK)]
@@ -90,11 +88,10 @@ class FifoAccel:
         """One current sample (not from the FIFO) into out[0:3], mg."""
         self._i2c.readfrom_mem_into(self._addr, self._out_reg, self._one)
         b = self._one
-        hi = self._hi
-        lo = self._lo
+        hi = 1 if self._little else 0  # index of the high byte of each 16-bit value
         sh = self._shift
         for j in range(3):
-            v = (b[2 * j + hi] << 8) | b[2 * j + lo]
+            v = (b[2 * j + hi] << 8) | b[2 * j + 1 - hi]
             if v >= 32768:
                 v -= 65536
             out[j] = (v * 125) >> sh
@@ -110,8 +107,8 @@ class FifoAccel:
             self.reset_fifo()
             return 0
         reg = self._data_reg
-        off = self._tag_off
         tag = self._tag
+        off = 1 if tag >= 0 else 0  # the tag byte comes before X, Y, Z
         w = self._word
         n = 0
         k = self._k
@@ -141,11 +138,14 @@ class FifoAccel:
         raise NotImplementedError
 
     def _sample(self, b, i, out, n):
-        hi = self._hi
-        lo = self._lo
-        x = (b[i + hi] << 8) | b[i + lo]
-        y = (b[i + 2 + hi] << 8) | b[i + 2 + lo]
-        z = (b[i + 4 + hi] << 8) | b[i + 4 + lo]
+        if self._little:
+            x = b[i] | (b[i + 1] << 8)
+            y = b[i + 2] | (b[i + 3] << 8)
+            z = b[i + 4] | (b[i + 5] << 8)
+        else:
+            x = (b[i] << 8) | b[i + 1]
+            y = (b[i + 2] << 8) | b[i + 3]
+            z = (b[i + 4] << 8) | b[i + 5]
         if x == self._last0 and y == self._last1 and z == self._last2:
             self._same += 1
             if self._same >= _STUCK_SAMPLES:
@@ -174,5 +174,6 @@ class FifoAccel:
         out[j] = ((self._acc0 // k) * 125) >> sh
         out[j + 1] = ((self._acc1 // k) * 125) >> sh
         out[j + 2] = ((self._acc2 // k) * 125) >> sh
-        self._clear_average()
+        self._acc0 = self._acc1 = self._acc2 = 0
+        self._nacc = 0
         return 1
