@@ -1,5 +1,7 @@
 """Integer conversions of the drivers give the same answers under CPython and MicroPython."""
 
+from driver_rigs import MP_CLOCK
+
 from retrofw import wire
 
 HCSR04_SNIPPET = """
@@ -27,7 +29,7 @@ def test_hcsr04_echo_to_mm_identical(both):
     assert out[0][4] < at_20c[4] < out[4][4]  # warmer air, faster sound, longer distance
 
 
-VL53_SNIPPET = """
+VL53_SNIPPET = MP_CLOCK + """
 from retrofw.drivers.vl53l1x import VL53L1X
 class Bus:
     def __init__(self):
@@ -42,11 +44,6 @@ class Bus:
     def writeto_mem(self, addr, reg, buf, addrsize=8):
         for i in range(len(buf)):
             self.regs[reg + i] = buf[i]
-t = [0]
-def ticks():
-    return t[0]
-def sleep(ms):
-    t[0] += ms
 s = VL53L1X(Bus(), ticks_ms=ticks, sleep_ms=sleep)
 res = bytearray(17)
 out = []

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+from driver_rigs import MP_CLOCK
 
 from retrofw.drivers.erm import ERM
 from retrorun.models.pwm import PWM, Clock, ERMMotor, Pin
@@ -79,7 +80,7 @@ def test_kick_ends_even_when_nobody_calls_update():
 
 
 def test_set_and_update_allocate_nothing_in_micropython(mpy):
-    got = mpy.eval("""
+    got = mpy.eval(MP_CLOCK + """
 from retrofw.drivers.erm import ERM
 class P:
     def __init__(self):
@@ -90,9 +91,6 @@ class P:
         self.d = d
     def freq(self, f=None):
         return 1000
-t = [0]
-def ticks():
-    return t[0]
 pwm = P()
 e = ERM(pwm, ticks_ms=ticks)
 def step(s):

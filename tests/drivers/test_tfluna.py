@@ -2,6 +2,7 @@
 
 from functools import partial
 
+from driver_rigs import MP_CLOCK, MP_UART
 from driver_rigs import run as run_every
 
 from retrofw import wire
@@ -114,7 +115,7 @@ def test_frame_parser_identical_in_cpython_and_micropython(both):
 
 
 def test_parser_and_measure_allocate_nothing_in_micropython(mpy):
-    got = mpy.eval("""
+    got = mpy.eval(MP_CLOCK + MP_UART + """
 from retrofw.drivers.tfluna import TFLuna, FrameParser
 f = bytearray([0x59, 0x59, 0xFA, 0x00, 0x10, 0x27, 0x20, 0x09, 0])
 f[8] = sum(f[:8]) & 255
@@ -123,20 +124,7 @@ p = FrameParser()
 def feed(b):
     p.feed(b, len(b))
 no_alloc(feed, buf)
-class U:
-    def __init__(self):
-        self.n = 0
-    def any(self):
-        return 90 - self.n
-    def readinto(self, b, n):
-        for i in range(n):
-            b[i] = buf[self.n + i]
-        self.n += n
-        return n
-t = [0]
-def ticks():
-    return t[0]
-u = U()
+u = U(buf)
 s = TFLuna(u, ticks_ms=ticks)
 def m(_):
     t[0] += 10

@@ -1,6 +1,6 @@
 """UART ultrasonic driver (A02YYUW / JSN-SR04T / AJ-SR04M) against the frame-level chip model."""
 
-from driver_rigs import run
+from driver_rigs import MP_CLOCK, MP_UART, run
 
 from retrofw import wire
 from retrofw.drivers.uart_ultrasonic import FrameParser, UARTUltrasonic
@@ -121,7 +121,7 @@ def test_frame_parser_identical_in_cpython_and_micropython(both):
 
 
 def test_frame_parsing_and_measure_allocate_nothing_in_micropython(mpy):
-    got = mpy.eval("""
+    got = mpy.eval(MP_CLOCK + MP_UART + """
 from retrofw.drivers.uart_ultrasonic import FrameParser, UARTUltrasonic
 from retrofw import wire
 buf = bytearray(b"\\xff\\x07\\xa1\\xa7" * 8)
@@ -129,24 +129,7 @@ p = FrameParser()
 def feed(b):
     p.feed(b, len(b))
 no_alloc(feed, buf)
-class U:
-    def __init__(self):
-        self.data = bytearray(b"\\xff\\x03\\xe8\\xea" * 4)
-        self.n = 0
-    def any(self):
-        return 16 - self.n
-    def readinto(self, b, n):
-        for i in range(n):
-            b[i] = self.data[self.n + i]
-        self.n += n
-        return n
-    def write(self, b):
-        self.n = 0
-        return 1
-t = [0]
-def ticks():
-    return t[0]
-u = U()
+u = U(bytearray(b"\\xff\\x03\\xe8\\xea" * 4))
 s = UARTUltrasonic(u, mode="trigger", ticks_ms=ticks)
 def m(_):
     t[0] += 100

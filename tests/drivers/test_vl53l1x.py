@@ -1,7 +1,7 @@
 """VL53L1X driver against the register-level chip model."""
 
 import pytest
-from driver_rigs import run
+from driver_rigs import MP_CLOCK, run
 
 from retrofw import wire
 from retrofw.drivers.vl53l1x import VL53L1X
@@ -113,7 +113,7 @@ def test_fault_hardware_is_stuck():
 
 
 def test_measure_allocates_nothing_in_micropython(mpy):
-    got = mpy.eval("""
+    got = mpy.eval(MP_CLOCK + """
 from retrofw.drivers.vl53l1x import VL53L1X
 from retrofw import wire
 class Bus:
@@ -140,11 +140,6 @@ class Bus:
     def writeto_mem(self, addr, reg, buf, addrsize=8):
         for i in range(len(buf)):
             self.regs[reg + i] = buf[i]
-t = [0]
-def ticks():
-    return t[0]
-def sleep(ms):
-    t[0] += ms
 s = VL53L1X(Bus(), ticks_ms=ticks, sleep_ms=sleep)
 def m(_):
     t[0] += 50
