@@ -18,6 +18,9 @@ Frozen rule: the TF-Luna averages 500 raw measurements/s into each output frame,
 bits) carries noise of several counts even on a static wall; the exact (Dist, Amp) pair
 repeating for a full second (100 frames) does not happen on a working sensor. Weak frames
 (no reading) are never called frozen: pointing at open sky they may legitimately repeat.
+
+The UART draining and the fresh / bad-frame / timeout / frozen bookkeeping are shared with the
+UART ultrasonic driver (retrofw.drivers._uartframes); this module holds the TF-Luna facts.
 """
 
 from retrofw import wire

@@ -24,6 +24,9 @@ Frozen values: these modules filter on board and a static wall legitimately give
 for minutes, so repeated values alone prove nothing. `frozen_ms` is therefore 0 (off) by
 default; set it (e.g. 5000) only where the mount always moves relative to the scene. A module
 whose controller hangs stops sending, which is caught as SENSOR_TIMEOUT.
+
+The UART draining and the result bookkeeping are shared with the TF-Luna driver
+(retrofw.drivers._uartframes); this module holds the frame format and the modes.
 """
 
 from retrofw import wire
