@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import binascii
 import json
+import time
 
 from retrorun.errors import RetrorunError
 from retrorun.transport import TransferError, Transport
 
 API_IMPORT = "import retrofw.api as _api\n"
+RAW_REPL_TIMEOUT_S = 0.8  # a board at its prompt (or its app, on Ctrl-C) answers well within this
 
 
 class DeviceError(RetrorunError):
@@ -33,10 +35,20 @@ class SerialTransport(Transport):
         self.timeout = timeout
         try:
             self._mp = _MpSerial(port, baudrate=baudrate)
-            self._mp.enter_raw_repl(soft_reset=soft_reset)
+            self._enter_raw_repl(soft_reset)
         except (TransportError, OSError) as exc:
             raise RetrorunError(f"cannot reach a MicroPython board on {port} ({exc}); check the "
                                 "cable and the port (retrorun devices lists candidates)") from exc
+
+    def _enter_raw_repl(self, soft_reset: bool) -> None:
+        """Enter the raw REPL; if the board does not answer, it may still be waiting for the rest
+        of a raw-paste that a dropped link cut short: end it with Ctrl-D and try again."""
+        try:
+            self._mp.enter_raw_repl(soft_reset=soft_reset, timeout_overall=RAW_REPL_TIMEOUT_S)
+        except self._transport_error:
+            self._mp.serial.write(b"\x04")
+            time.sleep(0.2)
+            self._mp.enter_raw_repl(soft_reset=soft_reset)
 
     # -- raw execution -----------------------------------------------------------------------
     def exec(self, code: str, *, timeout: float | None = None) -> bytes:

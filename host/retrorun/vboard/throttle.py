@@ -22,6 +22,7 @@ class ThrottledLine:
         self.to_device = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self._stop = threading.Event()
+        self._open: list[socket.socket] = []  # sockets of the connection being carried
         self._thread = threading.Thread(target=self._serve, name="throttle", daemon=True)
         self._thread.start()
 
@@ -32,6 +33,14 @@ class ThrottledLine:
     def reset_counts(self) -> None:
         self.to_host = 0
         self.to_device = 0
+
+    def drop(self) -> None:
+        """Pull the cable: end the current connection at once (the board keeps running)."""
+        for sock in list(self._open):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._stop.set()
@@ -47,6 +56,7 @@ class ThrottledLine:
             board = socket.create_connection(("127.0.0.1", self.target_port))
             for sock in (client, board):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._open = [client, board]
             pumps = [threading.Thread(target=self._pump, args=(client, board, "to_device"),
                                       daemon=True),
                      threading.Thread(target=self._pump, args=(board, client, "to_host"),
@@ -55,6 +65,7 @@ class ThrottledLine:
                 pump.start()
             for pump in pumps:
                 pump.join()
+            self._open = []
             for sock in (client, board):
                 sock.close()
 
