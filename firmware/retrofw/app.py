@@ -49,6 +49,7 @@ except ImportError:  # CPython (only for tooling; the app itself needs machine)
 _TICK_MS = const(20)  # motor / button tick
 _IMU_MS = const(200)  # IMU batch period
 _BATTERY_MS = const(10000)
+_BATTERY_LOG_MS = const(300000)
 _LONG_PRESS_MS = const(2000)
 _WDT_MS = const(8000)
 _IMU_BATCH = const(32)
@@ -391,6 +392,8 @@ class App:
 
     async def battery(self):
         last_cue = None
+        logged_pct = -1
+        logged_at = 0
         while self.running:
             now = time.ticks_ms()
             mv = self.read_battery_mv()
@@ -400,8 +403,12 @@ class App:
             api.live["battery_pct"] = pct
             if self.ble is not None:
                 self.ble.notify_battery(pct)
-            if self.writer is not None:
+            # log a change of charge, or every 5 minutes: not every reading (log density)
+            if self.writer is not None and (pct != logged_pct or
+                                            time.ticks_diff(now, logged_at) >= _BATTERY_LOG_MS):
                 self.writer.event(now, wire.EV_BATTERY, pct, mv)
+                logged_pct = pct
+                logged_at = now
             if mv < _CRITICAL_MV:
                 self.sleep(now)
             elif mv < _LOW_MV and (last_cue is None or

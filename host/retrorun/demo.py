@@ -89,7 +89,7 @@ def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None
 
 def _board_record(board, profile: dict) -> tuple[list, list]:
     """The motor's PWM timeline and the world's log, in seconds since the scenario began."""
-    app = getattr(board, "_app", None)
+    app = board.app
     hw = getattr(app, "hw", None)
     world = getattr(app, "scenario", None)
     if hw is None:

@@ -122,6 +122,11 @@ class VirtualBoard(ListenerEvents):
         """The port string for esptool, mpremote and `retrorun --port`."""
         return self.listener.port
 
+    @property
+    def app(self) -> AppDeviceLike | None:
+        """The app device running now (None in ROM mode or while EN is held low)."""
+        return self._app
+
     def write_port_file(self, path: str | os.PathLike) -> None:
         """Write the port string to `path` atomically (readers never see a partial line)."""
         path = Path(path)
