@@ -35,6 +35,7 @@ class DemoResult:
     fs_dir: Path  # the virtual board's filesystem (its /)
     haptic: list = field(default_factory=list)  # [(t_s since the run began, duty_u16)]
     world_log: list = field(default_factory=list)  # [(t_s, what)]: e.g. "unplugged hcsr04"
+    live_lines: int = 0  # the app's `@rr` console lines that `retrorun monitor` parsed
 
 
 def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None] = print,
@@ -80,7 +81,7 @@ def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None
             summary = build_report(store, key)
             summary["plot"] = str(plot_session(store, key, plot_path))
             summary["store"] = str(store_path)
-        return DemoResult(summary, key, work / "fs", haptic, world_log)
+        return DemoResult(summary, key, work / "fs", haptic, world_log, lines)
     finally:
         board.stop()
         server.join(timeout=10)
@@ -106,6 +107,8 @@ def run_until_session_closed(port: str, timeout: float = RUN_TIMEOUT_S) -> int:
     """Reset the board into its app and read its console until it closes a session."""
     import serial
 
+    from retrorun.monitor import parse_line
+
     link = serial.serial_for_url(port, baudrate=115200, timeout=0.5)
     try:
         link.write(b"\r\x03\x03")  # stop whatever runs, to the friendly prompt
@@ -117,7 +120,7 @@ def run_until_session_closed(port: str, timeout: float = RUN_TIMEOUT_S) -> int:
         lines = 0
         while time.monotonic() < deadline:
             line = link.readline()
-            if line.startswith(b"@rr"):
+            if parse_line(line) is not None:  # what `retrorun monitor` shows
                 lines += 1
             elif SESSION_CLOSED in line:
                 return lines

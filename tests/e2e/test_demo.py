@@ -115,3 +115,8 @@ def test_alerts_match_the_pure_pipeline_on_the_same_scenario(demo):
         assert level in device_first and level in sim_first, (device_first, sim_first)
         assert abs(device_first[level] - sim_first[level]) <= 1.0, (level, device_first,
                                                                      sim_first)
+
+
+def test_the_app_streams_live_lines_that_monitor_parses(demo):
+    # two lines a second for a minute of virtual time
+    assert demo.live_lines >= 100
