@@ -6,6 +6,7 @@ Real mpremote transport over socket://, real MicroPython running the deployed .m
 import json
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,15 @@ def test_sync_then_resync_adds_nothing_and_exports(board, tmp_path, capsys):
     fit = tmp_path / "s.fit"
     assert main(["export", "last", "--store", store, "--format", "fit", "-o", str(fit)]) == 0
     assert fit.read_bytes()[8:12] == b".FIT"
+
+
+def test_pair_shares_one_secret_with_the_device_over_usb(board, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    capsys.readouterr()
+    assert main(["pair", "--port", board.port, "--json"]) == 0
+    answer = _json(capsys)
+    assert answer["name"].startswith("retrorun-")
+    stored = json.loads(Path(answer["secrets_file"]).read_text())
+    device_secret = (board.fs_dir / "ble_secret").read_bytes()
+    assert bytes.fromhex(stored[answer["name"]]) == device_secret
+    assert len(device_secret) == 32
