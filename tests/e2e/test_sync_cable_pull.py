@@ -1,4 +1,5 @@
-"""Sync through a real serial link whose cable is pulled at a random moment, again and again."""
+"""Sync through a real serial link whose cable is pulled, or whose board is reset, at a random
+moment, again and again."""
 
 import random
 import shutil
@@ -14,7 +15,7 @@ from retrorun.errors import RetrorunError
 pytestmark = pytest.mark.slow
 
 
-def test_cable_pulled_mid_sync_every_session_lands_once_and_intact(tmp_path):
+def test_cable_pulled_or_board_reset_mid_sync_every_session_lands_once_and_intact(tmp_path):
     from retrorun.paths import retrofw_parent
     from retrorun.serial_transport import SerialTransport
     from retrorun.store import Store
@@ -39,7 +40,8 @@ def test_cable_pulled_mid_sync_every_session_lands_once_and_intact(tmp_path):
         with Store(tmp_path / "s.sqlite3") as store:
             for _attempt in range(12):
                 delay = rng.uniform(0.5, 3.0)
-                timer = threading.Timer(delay, line.drop)
+                fault = rng.choice((line.drop, lambda: board.app.reset(True)))
+                timer = threading.Timer(delay, fault)
                 timer.start()
                 started = time.monotonic()
                 try:
@@ -56,7 +58,7 @@ def test_cable_pulled_mid_sync_every_session_lands_once_and_intact(tmp_path):
                 finally:
                     timer.cancel()
             rows = store.sessions()
-            assert drops >= 2, "the cable was never pulled mid-sync; the test proves nothing"
+            assert drops >= 2, "nothing interrupted the sync; the test proves nothing"
             assert sorted(r.session_id for r in rows) == [1, 2, 3]
             for row in rows:
                 raw = store.raw(row.key)
