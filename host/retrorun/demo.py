@@ -39,7 +39,7 @@ class DemoResult:
 
 
 def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None] = print,
-             work_dir: Path | None = None) -> DemoResult:
+             work_dir: Path | None = None, board_name: str = DEMO_BOARD) -> DemoResult:
     """Run the demo; return the report of the recorded session and what the board felt."""
     from retrorun.boards import get_board
     from retrorun.deploy import deploy
@@ -58,8 +58,8 @@ def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None
     server = threading.Thread(target=board.serve_forever, name="vboard", daemon=True)
     server.start()
     try:
-        say(f"1/5 virtual {DEMO_BOARD} on {board.port} (world: {DEMO_SCENARIO.name})")
-        profile = get_board(DEMO_BOARD)
+        say(f"1/5 virtual {board_name} on {board.port} (world: {DEMO_SCENARIO.name})")
+        profile = get_board(board_name)
         with SerialTransport(board.port) as link:
             report = deploy(link, profile)
             say(f"2/5 deployed firmware {report.version}: {len(report.uploaded)} files "

@@ -15,7 +15,7 @@ from retrorun.demo import DEMO_SCENARIO, run_demo
 pytestmark = pytest.mark.slow
 
 UNPLUG_S = 33.0  # the demo scenario's sensor fault
-PRESS_S = 1.0  # the button press that starts the session
+PRESS_S = 1.15  # the session starts when the button pressed at 1.0 s is released (150 ms)
 
 
 @pytest.fixture(scope="module")
