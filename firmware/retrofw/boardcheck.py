@@ -38,6 +38,8 @@ _CHIP_PINS = {
 
 REQUIRED_KEYS = ("name", "title", "chip", "flash_size_mb", "micropython", "distance", "haptic",
                  "imu", "button", "battery", "led")
+# Keys whose value is a JSON object (checked before anything looks inside them).
+_PART_KEYS = ("micropython", "i2c", "distance", "haptic", "imu", "button", "battery", "led")
 
 # Which pin fields of which part drive the pin (output) and which only read it (input).
 # "io" pins (I2C SDA/SCL) need an output driver too (open drain).
@@ -84,8 +86,14 @@ def check(profile):
     for key in REQUIRED_KEYS:
         if key not in profile:
             problems.append(("error", "%s: missing key '%s'" % (name, key)))
+    for key in _PART_KEYS:
+        if key in profile and not isinstance(profile[key], dict):
+            problems.append(("error", "%s: '%s' must be a JSON object, got %r"
+                             % (name, key, profile[key])))
+    if problems:
+        return problems
     chip = profile.get("chip")
-    if chip not in _CHIP_PINS:
+    if not isinstance(chip, str) or chip not in _CHIP_PINS:
         problems.append(("error", "%s: chip '%s' is not one of %s"
                          % (name, chip, ", ".join(sorted(_CHIP_PINS)))))
         return problems

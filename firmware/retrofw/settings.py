@@ -138,7 +138,8 @@ def check_value(key, value):
     if type(value) is bool or not isinstance(value, (int, float)):
         return None, bad
     if typ == "int":
-        if type(value) is float:
+        # NaN and infinities have no int(): they fail the range check below instead
+        if type(value) is float and lo <= value <= hi:
             if value != int(value):
                 return None, "%s=%s is not valid: must be a whole number, valid %s" % (
                     key, json.dumps(value), _range_text(entry))

@@ -25,6 +25,9 @@ def load_profile(path: Path) -> Board:
         profile = json.loads(Path(path).read_text())
     except OSError as exc:
         raise RetrorunError(f"cannot read board profile {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise RetrorunError(f"board profile {path} is not a text file; give a board profile "
+                            ".json (see 'retrorun boards')") from None
     except json.JSONDecodeError as exc:
         raise RetrorunError(f"board profile {path} is not valid JSON (line {exc.lineno}: "
                             f"{exc.msg})") from exc

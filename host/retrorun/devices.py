@@ -98,8 +98,12 @@ def find_devices(include_all: bool = False) -> list[Device]:
 
 
 def pick_port(port: str | None) -> str:
-    """The given port, or the only ESP32-looking one."""
+    """The given port, or the only ESP32-looking one. A URL must name a pyserial protocol."""
     if port:
+        if "://" in port and not _known_url_protocol(port.split("://", 1)[0]):
+            raise RetrorunError(f"--port {port}: unknown URL protocol; give a serial port "
+                                "(retrorun devices lists them), socket://HOST:PORT or "
+                                "rfc2217://HOST:PORT")
         return port
     devices = find_devices()
     if not devices:
@@ -109,3 +113,15 @@ def pick_port(port: str | None) -> str:
         raise RetrorunError("several ESP32-looking ports ("
                             + ", ".join(d.port for d in devices) + "); pass --port")
     return devices[0].port
+
+
+def _known_url_protocol(protocol: str) -> bool:
+    """Whether pyserial's serial_for_url has a handler for `protocol` (socket, rfc2217, ...)."""
+    import importlib.util
+
+    if not protocol.isidentifier():
+        return False
+    try:
+        return importlib.util.find_spec(f"serial.urlhandler.protocol_{protocol.lower()}") is not None
+    except (ImportError, ValueError):
+        return False

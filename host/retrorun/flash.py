@@ -289,7 +289,7 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
         try:
             report(f"Connecting to {port}...")
             esp = detect_chip(port, connect_mode="default-reset")
-        except (FatalError, SerialException, OSError) as exc:
+        except (FatalError, SerialException, OSError, ValueError) as exc:  # ValueError: bad URL
             raise RetrorunError(f"no ESP32 bootloader answered on {port} ({_one_line(exc)}); "
                                 "check the port, hold BOOT while pressing EN/RESET, or close "
                                 "other programs using the port") from exc

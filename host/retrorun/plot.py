@@ -23,6 +23,7 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    path = _plot_path(Path(path))
     samples = store.samples(key)
     if not samples:
         raise RetrorunError(f"session {key} has no samples to plot")
@@ -51,13 +52,27 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     ax_p.set_ylabel("trunk (deg)")
     ax_p.set_xlabel("time (s)")
     fig.tight_layout()
-    path = Path(path)
     try:
         fig.savefig(path, dpi=110)
     except OSError as exc:
-        raise RetrorunError(f"cannot write the plot to {path} ({exc.strerror})") from exc
+        raise RetrorunError(f"cannot write the plot to {path} ({exc.strerror}); give a path in "
+                            "a folder you can write") from exc
     finally:
         plt.close(fig)
+    return path
+
+
+def _plot_path(path: Path) -> Path:
+    """The file the plot goes to: `path`, or `path`.png when it has no suffix (as matplotlib
+    does); RetrorunError for a suffix matplotlib cannot write, before any drawing."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix[1:].lower() not in formats:
+        raise RetrorunError(f"cannot write a plot as '{path.suffix}' ({path}); name a .png "
+                            f"file (or one of {', '.join(sorted(formats))})")
     return path
 
 

@@ -36,7 +36,7 @@ class SerialTransport(Transport):
         try:
             self._mp = _MpSerial(port, baudrate=baudrate)
             self._enter_raw_repl(soft_reset)
-        except (TransportError, OSError) as exc:
+        except (TransportError, OSError, ValueError) as exc:  # ValueError: a bad URL
             raise RetrorunError(f"cannot reach a MicroPython board on {port} ({exc}); check the "
                                 "cable and the port (retrorun devices lists candidates)") from exc
 

@@ -116,6 +116,10 @@ def load_recording(csv_path: Path) -> Recording:
     if len(t) < 2:
         raise RetrorunError(f"{csv_path}: fewer than two samples; remove it or fix it")
     times = meta.get("step_times")
+    if times is not None and (not isinstance(times, list) or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in times)):
+        raise RetrorunError(f"{meta_path}: 'step_times' must be a list of times in seconds; "
+                            "fix it or leave it out (see docs/steps.md)")
     return Recording(name, truth, list(times) if times is not None else None, t, acc, meta)
 
 

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from retrorun import logs, output
+from retrorun.errors import RetrorunError
 from retrorun.mpy import NO_GC_HEAP_KB
 
 BUDGET_BYTES_PER_HOUR = 40000
@@ -70,6 +71,11 @@ def add_arguments(parser) -> None:
 
 def measure(seconds: int = 3600, snapshot_hz: int = 50) -> dict:
     from retrorun.mpy import MicroPython
+
+    if not 1 <= seconds <= 86400:
+        raise RetrorunError(f"--seconds {seconds} is out of range; give 1-86400 (a day)")
+    if not 1 <= snapshot_hz <= 1000:
+        raise RetrorunError(f"--snapshot-hz {snapshot_hz} is out of range; give 1-1000")
 
     mpy = MicroPython()
     with tempfile.TemporaryDirectory() as tmp:

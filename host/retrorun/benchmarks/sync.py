@@ -77,6 +77,10 @@ def measure(minutes: int = 30, baud: int = 115200) -> dict:
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.throttle import ThrottledLine
 
+    if minutes < 1:
+        raise RetrorunError(f"--minutes {minutes} is out of range; give at least 1")
+    if not 300 <= baud <= 5_000_000:
+        raise RetrorunError(f"--baud {baud} is out of range; give 300-5000000 (a UART's rates)")
     work = Path(tempfile.mkdtemp(prefix="retrorun-bench-sync-"))
     fs = work / "fs"
     fs.mkdir()

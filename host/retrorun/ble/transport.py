@@ -416,6 +416,9 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
 # -- discovery ---------------------------------------------------------------------------------
 def scan(timeout: float = 5.0) -> list[dict]:
     """Advertising devices named retrorun-*: [{"name", "address", "rssi", "advertisement"}]."""
+    if not 0 < timeout <= 600:
+        raise RetrorunError(f"a scan time of {timeout} s is out of range; give --timeout "
+                            "seconds in (0, 600], e.g. 5")
     shim.install()
     try:
         from adafruit_ble import BLERadio
@@ -448,22 +451,44 @@ def new_secret() -> bytes:
     return os.urandom(wire.AUTH_SECRET_SIZE)
 
 
-def load_secret(name: str, path: Path | None = None) -> bytes | None:
-    path = path or secrets_path()
+def _read_secrets(path: Path) -> dict | None:
+    """The secrets file as {name: hex}; {} when there is none, None when it is damaged."""
     try:
         stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
     except (OSError, ValueError):
         return None
+    return stored if isinstance(stored, dict) else None
+
+
+def load_secret(name: str, path: Path | None = None) -> bytes | None:
+    path = path or secrets_path()
+    stored = _read_secrets(path) or {}
     value = stored.get(name)
-    return bytes.fromhex(value) if isinstance(value, str) else None
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return bytes.fromhex(value)
+    except ValueError:
+        raise RetrorunError(f"the pairing secret for {name} in {path} is damaged; run retrorun "
+                            "pair with the device on USB to make a new one") from None
 
 
 def save_secret(name: str, secret: bytes, path: Path | None = None) -> Path:
-    """Keep the secret for device `name` in the user data folder, readable by the user only."""
+    """Keep the secret for device `name` in the user data folder, readable by the user only.
+
+    A damaged secrets file is kept beside it as *.damaged, not overwritten."""
     path = path or secrets_path()
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, ValueError):
+    stored = _read_secrets(path)
+    if stored is None:
+        try:
+            os.replace(path, path.with_name(path.name + ".damaged"))
+        except OSError as exc:
+            raise RetrorunError(f"the pairing secrets file {path} is damaged and cannot be moved "
+                                f"aside ({exc.strerror}); move it away and pair again") from exc
         stored = {}
     stored[name] = secret.hex()
     tmp = path.with_suffix(".tmp")

@@ -90,6 +90,8 @@ def run_validate(args) -> int:
         values = json.loads(args.file.read_text())
     except OSError as exc:
         raise RetrorunError(f"cannot read {args.file} ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise RetrorunError(f"{args.file} is not a text file; give a config JSON file") from None
     except json.JSONDecodeError as exc:
         raise RetrorunError(f"{args.file} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
     if not isinstance(values, dict):

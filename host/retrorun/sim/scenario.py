@@ -55,6 +55,24 @@ def _need(data: dict, key: str, where: str, kind=None):
     return value
 
 
+def _section(data: dict, key: str, where: str, kind, default):
+    """An optional key of type `kind` (dict or list), or `default` when it is absent."""
+    value = data.get(key, default)
+    if not isinstance(value, kind):
+        noun = "a JSON object" if kind is dict else "a JSON list"
+        raise RetrorunError(f"{where}: '{key}' must be {noun}; see docs/scenarios.md")
+    return value
+
+
+def _number(data: dict, key: str, where: str, default, kind=(int, float)):
+    """An optional number (bools are not numbers here), or `default` when it is absent."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        noun = "an integer" if kind is int else "a number"
+        raise RetrorunError(f"{where}: '{key}' must be {noun}; see docs/scenarios.md")
+    return value
+
+
 def parse(data: dict, where: str = "scenario") -> Scenario:
     """Validate a scenario dict; raise RetrorunError naming the first problem."""
     if not isinstance(data, dict):
@@ -68,13 +86,17 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     runner.setdefault("segments", [])
     runner.setdefault("sway_m", 0.0)
     runner.setdefault("sway_period_s", 0.36)
-    for i, seg in enumerate(runner["segments"]):
+    for key in ("start_mps", "sway_m", "sway_period_s"):
+        _number(runner, key, f"{where}: runner", None)
+    for i, seg in enumerate(_section(runner, "segments", f"{where}: runner", list, [])):
         w = f"{where}: runner.segments[{i}]"
         if not isinstance(seg, dict) or "duration_s" not in seg:
             raise RetrorunError(f"{w}: needs duration_s (and to_mps to change speed)")
-        if seg["duration_s"] <= 0:
+        if _number(seg, "duration_s", w, None) <= 0:
             raise RetrorunError(f"{w}: duration_s must be > 0")
-    objects = list(data.get("objects", []))
+        if "to_mps" in seg:
+            _number(seg, "to_mps", w, None)
+    objects = list(_section(data, "objects", where, list, []))
     for i, obj in enumerate(objects):
         w = f"{where}: objects[{i}]"
         if not isinstance(obj, dict) or obj.get("type") not in OBJECT_TYPES:
@@ -83,22 +105,24 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     sensor = dict(_need(data, "sensor", where, dict))
     if sensor.get("kind") not in DISTANCE_KINDS:
         raise RetrorunError(f"{where}: sensor.kind must be one of {', '.join(DISTANCE_KINDS)}")
-    for i, fault in enumerate(sensor.get("faults", [])):
-        if fault.get("type") not in FAULT_TYPES or "at_s" not in fault:
+    for i, fault in enumerate(_section(sensor, "faults", f"{where}: sensor", list, [])):
+        if not isinstance(fault, dict) or fault.get("type") not in FAULT_TYPES or "at_s" not in fault:
             raise RetrorunError(f"{where}: sensor.faults[{i}] needs type "
                                 f"({', '.join(FAULT_TYPES)}) and at_s")
     config = dict(DEFAULT_CONFIG)
-    config.update(data.get("config", {}))
+    config.update(_section(data, "config", where, dict, {}))
     if config["mode"] not in MODES:
         raise RetrorunError(f"{where}: config.mode must be one of {', '.join(MODES)}")
     unknown = set(config) - set(DEFAULT_CONFIG)
     if unknown:
         raise RetrorunError(f"{where}: unknown config keys {sorted(unknown)}")
-    expect = dict(data.get("expect", {}))
+    for key in set(DEFAULT_CONFIG) - {"mode"}:
+        _number(config, key, f"{where}: config", None)
+    expect = dict(_section(data, "expect", where, dict, {}))
     for key in ("max_level", "min_level"):
         if key in expect and expect[key] not in LEVEL_NAMES:
             raise RetrorunError(f"{where}: expect.{key} must be one of {', '.join(LEVEL_NAMES)}")
-    device = dict(data.get("device", {}))
+    device = dict(_section(data, "device", where, dict, {}))
     presses = device.get("button_presses_s", [])
     if not isinstance(presses, list) or not all(
             isinstance(t, (int, float)) and 0 <= t <= duration for t in presses):
@@ -109,11 +133,15 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     if limited and not reason:
         raise RetrorunError(f"{where}: physics_limited needs physics_reason (why no sensor of "
                             "this kind can warn in time)")
+    seed = _number(data, "seed", where, 1, int)
+    tick_ms = _number(data, "tick_ms", where, 20, int)
+    if not 1 <= tick_ms <= 1000:
+        raise RetrorunError(f"{where}: tick_ms must be in 1-1000; see docs/scenarios.md")
     return Scenario(name=name, description=str(data.get("description", "")),
-                    seed=int(data.get("seed", 1)), duration_s=duration, runner=runner,
+                    seed=seed, duration_s=duration, runner=runner,
                     objects=objects, sensor=sensor, config=config, expect=expect,
                     physics_limited=bool(limited), physics_reason=reason, device=device,
-                    tick_ms=int(data.get("tick_ms", 20)))
+                    tick_ms=tick_ms)
 
 
 def load(path: str | Path) -> Scenario:
@@ -123,6 +151,12 @@ def load(path: str | Path) -> Scenario:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise RetrorunError(f"scenario file {path} not found; the suite is in {SCENARIO_DIR}")
+    except OSError as exc:
+        raise RetrorunError(f"cannot read scenario file {path} ({exc.strerror}); give the path "
+                            "of a scenario .json file") from exc
+    except UnicodeDecodeError:
+        raise RetrorunError(f"{path}: not a text file; a scenario is JSON (see "
+                            "docs/scenarios.md)") from None
     except json.JSONDecodeError as exc:
         raise RetrorunError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})")
     scenario = parse(data, str(path.name))

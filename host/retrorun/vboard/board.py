@@ -84,7 +84,11 @@ class VirtualBoard(ListenerEvents):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.flash_path = Path(flash_path) if flash_path else self._scratch() / "flash.bin"
         self.fs_dir = Path(fs_dir) if fs_dir else self._scratch() / "fs"
-        self.fs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.fs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RetrorunError(f"cannot use {self.fs_dir} as the board's file system "
+                                f"({exc.strerror}); give --fs a folder you can write") from exc
         self.scenario = scenario
         self.verbose = verbose
         self.events: deque[str] = deque(maxlen=1000)  # recent boots and connections
@@ -131,8 +135,13 @@ class VirtualBoard(ListenerEvents):
         """Write the port string to `path` atomically (readers never see a partial line)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.port + "\n")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(self.port + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise RetrorunError(f"cannot write the port file {path} ({exc.strerror}); give "
+                                "--port-file a file path in a folder you can write") from exc
 
     def serve_forever(self) -> None:
         while not self._stop.is_set():

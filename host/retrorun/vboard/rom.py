@@ -165,6 +165,9 @@ class Flash:
 
     def __init__(self, path: str | os.PathLike, size: int | None = None) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise RetrorunError(f"flash file {self.path} is a folder; give --flash a file path "
+                                "(created as 4 MB of 0xFF when missing)")
         if self.path.exists():
             actual = self.path.stat().st_size
             if size is not None and actual != size:
@@ -173,17 +176,16 @@ class Flash:
             size = actual
         else:
             size = size or DEFAULT_FLASH_SIZE
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "wb") as handle:
-                chunk = b"\xff" * 65536
-                for _ in range(size // 65536):
-                    handle.write(chunk)
-                handle.write(b"\xff" * (size % 65536))
+            self._create(size)
         if size < 1 << 20 or size > 16 << 20 or size & (size - 1):
             raise RetrorunError(f"flash file {self.path} is {size} bytes; use a power of two "
                                 "from 1 MB to 16 MB (4 MB is the ESP32-WROOM-32 size)")
         self.size = size
-        self._file = open(self.path, "r+b")  # noqa: SIM115 - held open for the mapping
+        try:
+            self._file = open(self.path, "r+b")  # noqa: SIM115 - held open for the mapping
+        except OSError as exc:
+            raise RetrorunError(f"cannot open flash file {self.path} ({exc.strerror}); give "
+                                "--flash a file you can write") from exc
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -191,6 +193,24 @@ class Flash:
             raise RetrorunError(f"flash file {self.path} is in use by another virtual board; "
                                 "stop it or pass another --flash")
         self._map = mmap.mmap(self._file.fileno(), size)
+
+    def _create(self, size: int) -> None:
+        """A new flash file of `size` bytes of 0xFF (erased NOR); a failed write leaves none."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "xb") as handle:
+                try:
+                    chunk = b"\xff" * 65536
+                    for _ in range(size // 65536):
+                        handle.write(chunk)
+                    handle.write(b"\xff" * (size % 65536))
+                except OSError:
+                    handle.close()
+                    self.path.unlink(missing_ok=True)
+                    raise
+        except OSError as exc:
+            raise RetrorunError(f"cannot create flash file {self.path} ({exc.strerror}); give "
+                                "--flash a path in a folder you can write") from exc
 
     def _check(self, offset: int, length: int) -> bool:
         return offset >= 0 and length >= 0 and offset + length <= self.size

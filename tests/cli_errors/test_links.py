@@ -1,0 +1,69 @@
+"""Commands that open a link, given a port URL pyserial cannot open, and BLE with bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from retrorun.ble import transport as ble
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["sync", "--store", "s.sqlite3"], ["config", "get"], ["pair"], ["deploy"],
+    ["monitor", "--count", "1"], ["flash", "--version", "1.27.0"],
+])
+def test_unknown_url_protocol(fails, argv):
+    err = fails([*argv, "--port", "foo://x"])
+    assert err == ("retrorun: --port foo://x: unknown URL protocol; give a serial port "
+                   "(retrorun devices lists them), socket://HOST:PORT or rfc2217://HOST:PORT")
+
+
+def test_known_url_protocols_still_pass_to_the_link(fails):
+    err = fails(["status", "--port", "socket://127.0.0.1:1"])
+    assert err.startswith("retrorun: cannot reach a MicroPython board on socket://127.0.0.1:1")
+
+
+def _secrets(work, content: str) -> None:
+    path = work / "home" / "data" / "retrorun" / ble.SECRETS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+
+
+def test_ble_secrets_file_not_an_object(fails, work):
+    _secrets(work, "[1, 2]")
+    err = fails(["status", "--ble", "retrorun-ABCD"])
+    assert err == ("retrorun: no pairing secret for retrorun-ABCD; run retrorun pair with the "
+                   "device on USB first")
+
+
+@pytest.mark.parametrize("value", ["zz", 5])
+def test_ble_secret_damaged(fails, work, value):
+    _secrets(work, json.dumps({"retrorun-ABCD": value}))
+    err = fails(["sync", "--ble", "retrorun-ABCD"])
+    assert err.startswith("retrorun: the pairing secret for retrorun-ABCD in ")
+    assert err.endswith(" is damaged; run retrorun pair with the device on USB to make a new one")
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan"])
+def test_ble_scan_time_out_of_range(fails, timeout):
+    err = fails(["devices", "--ble", "--timeout", timeout])
+    assert err.startswith("retrorun: a scan time of ")
+    assert err.endswith("s is out of range; give --timeout seconds in (0, 600], e.g. 5")
+
+
+def test_pairing_keeps_a_damaged_secrets_file(tmp_path):
+    path = tmp_path / ble.SECRETS_FILE
+    path.write_text('["not", "an object"]')
+    ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+    assert json.loads(path.read_text()) == {"retrorun-ABCD": "01" * 16}
+    assert (tmp_path / (ble.SECRETS_FILE + ".damaged")).read_text() == '["not", "an object"]'
+
+
+def test_pairing_keeps_other_devices_secrets(tmp_path):
+    path = tmp_path / ble.SECRETS_FILE
+    path.write_text(json.dumps({"retrorun-OLD1": "02" * 16}))
+    ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+    assert ble.load_secret("retrorun-OLD1", path) == b"\x02" * 16
+    assert ble.load_secret("retrorun-ABCD", path) == b"\x01" * 16
+    assert not (tmp_path / (ble.SECRETS_FILE + ".damaged")).exists()

@@ -1,0 +1,54 @@
+"""`retrorun report --plot` with a file type matplotlib cannot write, and `retrorun steps eval`
+with ground truth of the wrong JSON type."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from session_factory import make_session
+
+from retrofw import logfmt
+from retrorun.cli import main
+from retrorun.store import Store
+
+
+@pytest.fixture
+def store(work):
+    (work / "device").mkdir()
+    data = make_session(work / "device", seconds=30).read_bytes()
+    records, problems = logfmt.decode(data)
+    with Store(work / "s.sqlite3") as s:
+        s.commit_session("dev1", 1, data, records, problems)
+    return "s.sqlite3"
+
+
+def test_plot_of_unknown_type(fails, work, store):
+    err = fails(["report", "last", "--store", store, "--plot", "plot.txt"])
+    assert err.startswith("retrorun: cannot write a plot as '.txt' (plot.txt); name a .png file")
+    assert not (work / "plot.txt").exists()
+
+
+def test_plot_in_missing_folder(fails, store):
+    err = fails(["report", "last", "--store", store, "--plot", "no/such/p.png"])
+    assert err == ("retrorun: cannot write the plot to no/such/p.png (No such file or "
+                   "directory); give a path in a folder you can write")
+
+
+def test_plot_without_suffix_reports_the_file_written(work, store, capsys):
+    assert main(["report", "last", "--store", store, "--plot", "myplot", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plot"] == "myplot.png"
+    assert (work / "myplot.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("times", [5, "0.5 1.0", ["a"], {"a": 1}])
+def test_steps_eval_step_times_of_wrong_type(fails, work, times):
+    folder = work / "recs"
+    folder.mkdir()
+    with gzip.open(folder / "a.csv.gz", "wt") as handle:
+        handle.write("t,ax,ay,az\n0,0,0,9.8\n0.02,0,0,9.8\n0.04,0,0,9.8\n")
+    (folder / "a.json").write_text(json.dumps({"steps": 3, "step_times": times}))
+    err = fails(["steps", "eval", "recs", "--runtime", "cpython"])
+    assert err == ("retrorun: recs/a.json: 'step_times' must be a list of times in seconds; fix "
+                   "it or leave it out (see docs/steps.md)")
