@@ -1,8 +1,10 @@
 # main.py: start the retrorun app unless the button is held (safe mode: REPL only, so a bad
-# config or firmware can be fixed over USB).
-from retrofw import app
+# config or firmware can be fixed over USB). The app is imported only when it runs.
+from retrofw import parts
 
-if app.safe_mode_requested():
+if parts.safe_mode_requested():
     print("retrorun: safe mode (button held at boot); app not started")
 else:
+    from retrofw import app
+
     app.start()

@@ -1,0 +1,111 @@
+"""The board's parts, built from its profile (/board.json): tables from a part's `kind` to
+the driver that runs it. Used by the app at start-up and by main.py for the safe-mode check."""
+
+import json
+import time
+
+from machine import PWM, UART, Pin
+
+from retrofw import wire
+
+PROFILE_FILE = "/board.json"
+
+
+def load_profile(path=PROFILE_FILE):
+    with open(path) as f:
+        return json.load(f)
+
+
+def button_pin(profile):
+    btn = profile["button"]
+    if btn.get("pull", "up") == "up":
+        return Pin(btn["pin"], Pin.IN, Pin.PULL_UP)
+    return Pin(btn["pin"], Pin.IN)
+
+
+def safe_mode_requested():
+    """True when the button is held at boot: skip the app, keep the REPL for repairs."""
+    try:
+        profile = load_profile()
+    except (OSError, ValueError):
+        return False
+    pin = button_pin(profile)
+    active = 0 if profile["button"].get("active_low", True) else 1
+    for _ in range(5):  # held for 50 ms, not a glitch
+        if pin.value() != active:
+            return False
+        time.sleep_ms(10)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardware factories: board profile entry -> driver. Tables, not if-chains.
+# ---------------------------------------------------------------------------------------------
+def _uart(entry, baud):
+    u = entry["uart"]
+    return UART(u["id"], u.get("baud", baud), tx=u["tx"], rx=u["rx"], rxbuf=512)
+
+
+def _make_hcsr04(entry, i2c):
+    from retrofw.drivers.hcsr04 import HCSR04
+
+    return HCSR04(Pin(entry["trig"], Pin.OUT, value=0), Pin(entry["echo"], Pin.IN),
+                  variant=entry.get("variant", "hcsr04"))
+
+
+def _make_uart_ultrasonic(entry, i2c):
+    from retrofw.drivers.uart_ultrasonic import UARTUltrasonic
+
+    return UARTUltrasonic(_uart(entry, 9600), mode=entry.get("mode", "auto"))
+
+
+def _make_vl53l1x(entry, i2c):
+    from retrofw.drivers.vl53l1x import VL53L1X
+
+    return VL53L1X(i2c, address=entry.get("address", wire.VL53_ADDR))
+
+
+def _make_tfluna(entry, i2c):
+    from retrofw.drivers.tfluna import TFLuna
+
+    return TFLuna(_uart(entry, 115200))
+
+
+DISTANCE_FACTORIES = {
+    "hcsr04": _make_hcsr04,
+    "uart_ultrasonic": _make_uart_ultrasonic,
+    "vl53l1x": _make_vl53l1x,
+    "tfluna": _make_tfluna,
+}
+
+
+def _make_erm(entry, i2c):
+    from retrofw.drivers.erm import ERM
+
+    return ERM(PWM(Pin(entry["pin"]), freq=entry.get("freq", 20000), duty_u16=0))
+
+
+def _make_drv2605(entry, i2c):
+    from retrofw.drivers.drv2605 import DRV2605
+
+    return DRV2605(i2c, address=entry.get("address", wire.DRV_ADDR),
+                   actuator=entry.get("actuator", "erm"))
+
+
+HAPTIC_FACTORIES = {"erm_pwm": _make_erm, "drv2605": _make_drv2605}
+
+
+def _make_mpu(entry, i2c, rate_hz):
+    from retrofw.drivers.mpu6050 import MPU6050
+
+    return MPU6050(i2c, addr=entry.get("address", 0x68), rate_hz=rate_hz)
+
+
+def _make_lsm(entry, i2c, rate_hz):
+    from retrofw.drivers.lsm6ds import LSM6DS
+
+    return LSM6DS(i2c, addr=entry.get("address", 0x6A), rate_hz=rate_hz)
+
+
+IMU_FACTORIES = {"mpu6050": _make_mpu, "mpu6500": _make_mpu, "lsm6ds3": _make_lsm,
+                 "lsm6dso": _make_lsm}
