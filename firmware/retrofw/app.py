@@ -419,12 +419,17 @@ def _log_crash(exc):
 
 
 async def main():
+    try:
+        profile = parts.checked_profile()
+    except (OSError, ValueError) as exc:  # no or bad /board.json: stay at the REPL to fix it
+        print("retrorun: cannot start:", exc, "- run 'retrorun deploy --board ...'")
+        return
     values, fallback, message = settings.load("/")
     if fallback:
         print("retrorun: config fallback:", message)
     store = SessionStore("/", min_free_kb=int(values["storage.min_free_kb"]))
     store.recover_all()
-    app = App(parts.load_profile(), values, fallback)
+    app = App(profile, values, fallback)
     loop = asyncio.get_event_loop()
 
     def on_error(_loop, context):

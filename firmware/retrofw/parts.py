@@ -16,6 +16,22 @@ def load_profile(path=PROFILE_FILE):
         return json.load(f)
 
 
+def checked_profile(path=PROFILE_FILE):
+    """The profile, validated by the same checker the laptop tool uses (ValueError naming the
+    first wrong pin). The checker is unloaded again: it is only needed at boot."""
+    import sys
+
+    from retrofw import boardcheck
+
+    profile = load_profile(path)
+    try:
+        for warning in boardcheck.validate(profile):
+            print("retrorun: board warning:", warning)
+    finally:
+        sys.modules.pop("retrofw.boardcheck", None)
+    return profile
+
+
 def button_pin(profile):
     btn = profile["button"]
     if btn.get("pull", "up") == "up":

@@ -94,3 +94,28 @@ def test_pair_shares_one_secret_with_the_device_over_usb(board, tmp_path, monkey
     device_secret = (board.fs_dir / "ble_secret").read_bytes()
     assert bytes.fromhex(stored[answer["name"]]) == device_secret
     assert len(device_secret) == 32
+
+
+def test_the_app_refuses_a_board_profile_with_an_input_only_trigger(board):
+    import serial
+
+    profile_path = board.fs_dir / "board.json"
+    good = profile_path.read_text()
+    bad = json.loads(good)
+    bad["distance"]["trig"] = 34
+    profile_path.write_text(json.dumps(bad))
+    try:
+        link = serial.serial_for_url(board.port, baudrate=115200, timeout=0.5)
+        link.write(b"\r\x03\x03")
+        link.read(10000)
+        link.write(b"import machine; machine.reset()\r")
+        out = b""
+        for _ in range(40):
+            out += link.read(4096)
+            if b">>> " in out.split(b"machine.reset()")[-1]:
+                break
+        link.close()
+        text = out.decode("utf-8", "replace")
+        assert "retrorun: cannot start:" in text and "GPIO34 is input-only" in text, text
+    finally:
+        profile_path.write_text(good)
