@@ -433,7 +433,7 @@ async def main():
     loop = asyncio.get_event_loop()
 
     def on_error(_loop, context):
-        _log_crash(context["exception"])
+        _log_crash(context.get("exception") or RuntimeError(context.get("message", "?")))
         app.stop_session(time.ticks_ms())
         reset()
 
