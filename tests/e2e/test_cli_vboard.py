@@ -119,3 +119,33 @@ def test_the_app_refuses_a_board_profile_with_an_input_only_trigger(board):
         assert "retrorun: cannot start:" in text and "GPIO34 is input-only" in text, text
     finally:
         profile_path.write_text(good)
+
+
+def test_an_exception_in_a_task_is_logged_and_the_board_restarts(board):
+    import serial
+
+    (board.fs_dir / "crash.txt").unlink(missing_ok=True)
+    (board.fs_dir / "crashtest.py").write_text(
+        "from retrofw import app\n"
+        "async def broken(self):\n"
+        "    import asyncio\n"
+        "    await asyncio.sleep_ms(300)\n"
+        "    1 // 0\n"
+        "app.App.led_task = broken\n"
+        "app.start()\n")
+    try:
+        link = serial.serial_for_url(board.port, baudrate=115200, timeout=0.5)
+        link.write(b"\r\x03\x03")
+        link.read(10000)
+        link.write(b"import crashtest\r")
+        out = b""
+        for _ in range(60):
+            out += link.read(4096)
+            if b"rst:" in out and (board.fs_dir / "crash.txt").exists():
+                break
+        link.close()
+        crash = (board.fs_dir / "crash.txt").read_text()
+        assert "ZeroDivisionError" in crash and "broken" in crash
+        assert b"rst:" in out  # the board reset itself after logging
+    finally:
+        (board.fs_dir / "crashtest.py").unlink(missing_ok=True)
