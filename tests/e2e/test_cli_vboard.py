@@ -35,6 +35,14 @@ def _json(capsys):
     return json.loads(capsys.readouterr().out)
 
 
+def test_second_deploy_uploads_nothing_unchanged(board, capsys):
+    capsys.readouterr()
+    assert main(["deploy", "--port", board.port, "--board", "esp32-devkitc", "--json"]) == 0
+    report = _json(capsys)
+    assert report["uploaded"] == [] and len(report["unchanged"]) > 20
+    assert not report["config_written"]  # the device's config is kept
+
+
 def test_status_answers_with_the_deployed_firmware(board, capsys):
     from retrofw.version import VERSION
 
