@@ -386,7 +386,13 @@ def _start_ble(config, on_config):
         from retrofw.ble import gatt
 
         return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
-    except (ImportError, OSError) as exc:
+    except (ImportError, OSError, MemoryError) as exc:
+        # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
+        # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
+        import sys
+
+        sys.modules.pop("retrofw.ble.gatt", None)
+        gc.collect()
         print("retrorun: Bluetooth off:", exc)
         return None
 
