@@ -63,7 +63,11 @@ class SerialTransport(Transport):
                                 "and run the command again") from exc
         if err:
             lines = err.decode("utf-8", "replace").strip().splitlines()
-            raise DeviceError(f"the device raised {lines[-1] if lines else 'an error'}")
+            last = lines[-1] if lines else "an error"
+            if last.startswith("ImportError") and "retrofw" in last:
+                raise DeviceError(f"the retrorun firmware is not on the board on "
+                                  f"{self.description} ({last}); run 'retrorun deploy'")
+            raise DeviceError(f"the device raised {last}")
         return out
 
     def call(self, function: str, *args: object) -> dict:

@@ -12,7 +12,8 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +108,20 @@ class Store:
             raise RetrorunError(f"the store {self.path} has schema {version}, newer than this "
                                 f"retrorun knows ({SCHEMA_VERSION}); upgrade retrorun")
         for step in range(version, SCHEMA_VERSION):
-            with self.db:
+            with self._writing():
                 self.db.executescript(MIGRATIONS[step])
                 self.db.execute(f"PRAGMA user_version = {step + 1}")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction; a failed write (read-only file or folder, full disk, a lock held
+        by another program) rolls back and becomes one RetrorunError."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.Error as exc:
+            raise RetrorunError(f"cannot write to the session store {self.path} ({exc}); make "
+                                "it writable (and free disk space) or pass --store PATH") from exc
 
     @property
     def schema_version(self) -> int:
@@ -142,14 +154,14 @@ class Store:
         return bytes(data)
 
     def drop_partial(self, device: str, session_id: int) -> None:
-        with self.db:
+        with self._writing():
             self.db.execute("DELETE FROM partials WHERE device=? AND session_id=?",
                             (device, session_id))
 
     def save_chunk(self, device: str, session_id: int, size: int, offset: int,
                    chunk: bytes) -> None:
         """Keep one verified chunk so an interrupted download resumes after it."""
-        with self.db:
+        with self._writing():
             self.db.execute("INSERT OR REPLACE INTO partials VALUES (?, ?, ?, ?, ?)",
                             (device, session_id, size, offset, chunk))
 
@@ -167,7 +179,7 @@ class Store:
         samples = [r for r in records if r["kind"] == "sample"]
         duration = footer["duration_ms"] if footer else (samples[-1]["t_ms"] if samples else 0)
         steps = footer["steps"] if footer else (samples[-1]["steps"] if samples else 0)
-        with self.db:
+        with self._writing():
             if self.db.execute("SELECT 1 FROM sessions WHERE key=?", (key,)).fetchone():
                 return key
             self.db.execute(
