@@ -24,7 +24,8 @@ def load_profile(path: Path) -> Board:
     try:
         profile = json.loads(Path(path).read_text())
     except OSError as exc:
-        raise RetrorunError(f"cannot read board profile {path}: {exc.strerror}") from exc
+        raise RetrorunError(f"cannot read board profile {path}: {exc.strerror}; give a "
+                            "profile .json file or a name from 'retrorun boards'") from exc
     except UnicodeDecodeError:
         raise RetrorunError(f"board profile {path} is not a text file; give a board profile "
                             ".json (see 'retrorun boards')") from None

@@ -66,5 +66,6 @@ def export_session(store: Store, key: str, fmt: str, path: Path) -> int:
     try:
         Path(path).write_bytes(data)
     except OSError as exc:
-        raise RetrorunError(f"cannot write {path} ({exc.strerror})") from exc
+        raise RetrorunError(f"cannot write {path} ({exc.strerror}); give -o a file path in a "
+                            "folder you can write") from exc
     return len(data)

@@ -46,6 +46,9 @@ ESP_IMAGE_MAGIC = 0xE9
 IMAGE_HEADER_SIZE = 24
 SEGMENT_HEADER_SIZE = 8
 APP_DESC_MAGIC = 0xABCD5432
+# Transfer rates esptool can ask the ROM loader / stub for (the stub tops out near 5 Mbaud).
+MIN_BAUD = 9600
+MAX_BAUD = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,9 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
     `baud`: the rate for the transfer after the stub runs (None: 460800 on a device path,
     no change on a pyserial URL such as socket:// or rfc2217://).
     """
+    if baud is not None and not MIN_BAUD <= baud <= MAX_BAUD:
+        raise RetrorunError(f"--baud {baud} is out of range; give {MIN_BAUD}-{MAX_BAUD} "
+                            "(460800 suits most boards)")
     if isinstance(image, bytes):
         check_image(parse_image_header(image, image_name), image_name, board_chip,
                     f"board '{board_name}'" if board_name else "the board")

@@ -65,3 +65,16 @@ def test_flash_with_profile_part_not_an_object(fails, work):
     err = fails(["flash", "--board", _profile(work, micropython="x"), "--version", "1.27.0",
                  "--port", "/dev/ttyNOPE"])
     assert "'micropython' must be a JSON object" in err
+
+
+def test_config_validate_folder(fails, work):
+    (work / "folder").mkdir()
+    err = fails(["config", "validate", "folder"])
+    assert err == ("retrorun: cannot read folder (Is a directory); give the path of a config "
+                   "JSON file")
+
+
+def test_boards_check_missing_file(fails):
+    err = fails(["boards", "check", "no-such.json"])
+    assert err == ("retrorun: cannot read board profile no-such.json: No such file or directory; "
+                   "give a profile .json file or a name from 'retrorun boards'")

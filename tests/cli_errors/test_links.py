@@ -67,3 +67,11 @@ def test_pairing_keeps_other_devices_secrets(tmp_path):
     assert ble.load_secret("retrorun-OLD1", path) == b"\x02" * 16
     assert ble.load_secret("retrorun-ABCD", path) == b"\x01" * 16
     assert not (tmp_path / (ble.SECRETS_FILE + ".damaged")).exists()
+
+
+@pytest.mark.parametrize("baud", ["0", "-1", "99999999"])
+def test_flash_baud_out_of_range(fails, baud):
+    # refused before the port is opened (the port does not exist)
+    err = fails(["flash", "--version", "1.27.0", "--baud", baud, "--port", "/dev/ttyNOPE"])
+    assert err == (f"retrorun: --baud {baud} is out of range; give 9600-5000000 (460800 suits "
+                   "most boards)")

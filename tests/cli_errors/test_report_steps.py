@@ -52,3 +52,10 @@ def test_steps_eval_step_times_of_wrong_type(fails, work, times):
     err = fails(["steps", "eval", "recs", "--runtime", "cpython"])
     assert err == ("retrorun: recs/a.json: 'step_times' must be a list of times in seconds; fix "
                    "it or leave it out (see docs/steps.md)")
+
+
+def test_export_to_a_folder(fails, work, store):
+    (work / "folder").mkdir()
+    err = fails(["export", "last", "--format", "csv", "-o", "folder", "--store", store])
+    assert err == ("retrorun: cannot write folder (Is a directory); give -o a file path in a "
+                   "folder you can write")

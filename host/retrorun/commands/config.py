@@ -89,7 +89,8 @@ def run_validate(args) -> int:
     try:
         values = json.loads(args.file.read_text())
     except OSError as exc:
-        raise RetrorunError(f"cannot read {args.file} ({exc.strerror})") from exc
+        raise RetrorunError(f"cannot read {args.file} ({exc.strerror}); give the path of a "
+                            "config JSON file") from exc
     except UnicodeDecodeError:
         raise RetrorunError(f"{args.file} is not a text file; give a config JSON file") from None
     except json.JSONDecodeError as exc:
