@@ -53,3 +53,16 @@ def test_scenario_is_a_folder(fails, work):
 def test_scenario_is_binary(fails, garbage):
     err = fails(["vboard", "--fs", "fs", "--flash", "f.bin", "--scenario", garbage.name])
     assert "not a text file; a scenario is JSON" in err
+
+
+def test_tcp_port_in_use(fails):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = fails(["vboard", "--mode", "rom", "--fs", "fs", "--flash", "f.bin",
+                     "--tcp-port", str(port)])
+    assert err.startswith("retrorun: cannot open a socket listener (")
+    assert err.endswith("Address already in use); pass another --tcp-port (0: any free port)")

@@ -21,6 +21,7 @@ signal handler or another thread), then `board.close()`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import tempfile
@@ -104,7 +105,9 @@ class VirtualBoard(ListenerEvents):
             self.listener = make_listener(listen, self, tcp_port)
         except OSError as exc:
             self.flash.close()
-            raise RetrorunError(f"cannot open a {listen} listener ({exc}); try another --listen")
+            hint = ("pass another --tcp-port (0: any free port)" if tcp_port
+                    and exc.errno == errno.EADDRINUSE else "try another --listen")
+            raise RetrorunError(f"cannot open a {listen} listener ({exc}); {hint}") from exc
         self.mode = "rom"
         if mode == "app":
             try:
