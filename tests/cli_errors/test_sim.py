@@ -48,3 +48,19 @@ def test_wrong_json_types(fails, work, changes, message):
     err = fails(["sim", "run", _scenario(work, **changes).name])
     assert err.startswith("retrorun: bad.json: ") and message in err
     assert "docs/scenarios.md" in err or "1-1000" in err
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"objects": [{"type": "wall", "x_m": 20, "reflectivity": "high"}]},
+     "objects[0]: 'reflectivity' must be a number"),
+    ({"objects": [{"type": "car", "x_m": 20, "vx_mps": None}]},
+     "objects[0]: 'vx_mps' must be a number"),
+    ({"sensor": {"kind": "vl53l1x", "sunlight": "full"}}, "sensor: 'sunlight' must be a number"),
+    ({"sensor": {"kind": "hcsr04", "faults": [{"type": "stuck", "at_s": "5"}]}},
+     "sensor.faults[0]: 'at_s' must be a number"),
+    ({"sensor": {"kind": "hcsr04", "faults": "stuck"}}, "sensor: 'faults' must be a JSON list"),
+    ({"runner": {"cadence_spm": "fast"}}, "runner: 'cadence_spm' must be a number"),
+])
+def test_wrong_types_of_optional_fields(fails, work, changes, message):
+    err = fails(["sim", "run", _scenario(work, **changes).name])
+    assert err.startswith("retrorun: bad.json: ") and message in err

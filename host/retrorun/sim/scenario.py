@@ -15,6 +15,9 @@ SCENARIO_DIR = Path(__file__).with_name("scenarios")
 OBJECT_TYPES = ("wall", "post", "person", "cyclist", "car", "bush", "console")
 FAULT_TYPES = ("unplugged", "stuck", "blinded")
 LEVEL_NAMES = ("clear", "notice", "warning", "stop", "fault")
+# Optional numeric fields of an object (sim/world.py reads them with float()).
+_OBJECT_NUMBERS = ("y_m", "radius_m", "vx_mps", "vy_mps", "start_s", "length_m", "width_m",
+                   "echo", "reflectivity")
 
 # Defaults of the alert.* config keys (the schema lives in retrofw/settings.py).
 DEFAULT_CONFIG = {
@@ -88,6 +91,8 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     runner.setdefault("sway_period_s", 0.36)
     for key in ("start_mps", "sway_m", "sway_period_s"):
         _number(runner, key, f"{where}: runner", None)
+    if runner.get("cadence_spm") is not None:  # null: from the speed
+        _number(runner, "cadence_spm", f"{where}: runner", None)
     for i, seg in enumerate(_section(runner, "segments", f"{where}: runner", list, [])):
         w = f"{where}: runner.segments[{i}]"
         if not isinstance(seg, dict) or "duration_s" not in seg:
@@ -102,6 +107,9 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
         if not isinstance(obj, dict) or obj.get("type") not in OBJECT_TYPES:
             raise RetrorunError(f"{w}: type must be one of {', '.join(OBJECT_TYPES)}")
         _need(obj, "x_m", w, (int, float))
+        for key in _OBJECT_NUMBERS:
+            if key in obj:
+                _number(obj, key, w, None)
     sensor = dict(_need(data, "sensor", where, dict))
     if sensor.get("kind") not in DISTANCE_KINDS:
         raise RetrorunError(f"{where}: sensor.kind must be one of {', '.join(DISTANCE_KINDS)}")
@@ -109,6 +117,12 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
         if not isinstance(fault, dict) or fault.get("type") not in FAULT_TYPES or "at_s" not in fault:
             raise RetrorunError(f"{where}: sensor.faults[{i}] needs type "
                                 f"({', '.join(FAULT_TYPES)}) and at_s")
+        for key in ("at_s", "duration_s"):
+            if key in fault:
+                _number(fault, key, f"{where}: sensor.faults[{i}]", None)
+    for key in ("height_m", "tilt_deg", "sunlight"):
+        if key in sensor:
+            _number(sensor, key, f"{where}: sensor", None)
     config = dict(DEFAULT_CONFIG)
     config.update(_section(data, "config", where, dict, {}))
     if config["mode"] not in MODES:
