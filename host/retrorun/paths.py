@@ -36,12 +36,20 @@ def boards_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    path = Path(platformdirs.user_cache_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _user_dir(Path(platformdirs.user_cache_dir(APP_NAME)), "cache", "XDG_CACHE_HOME")
 
 
 def data_dir() -> Path:
-    path = Path(platformdirs.user_data_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
+    return _user_dir(Path(platformdirs.user_data_dir(APP_NAME)), "data", "XDG_DATA_HOME")
+
+
+def _user_dir(path: Path, what: str, variable: str) -> Path:
+    """`path`, created when missing; RetrorunError when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from retrorun.errors import RetrorunError
+
+        raise RetrorunError(f"cannot create the {what} folder {path} ({exc.strerror}); make "
+                            f"it writable (on Linux, {variable} moves it)") from exc
     return path

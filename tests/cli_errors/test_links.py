@@ -75,3 +75,24 @@ def test_flash_baud_out_of_range(fails, baud):
     err = fails(["flash", "--version", "1.27.0", "--baud", baud, "--port", "/dev/ttyNOPE"])
     assert err == (f"retrorun: --baud {baud} is out of range; give 9600-5000000 (460800 suits "
                    "most boards)")
+
+
+def test_pairing_secret_that_cannot_be_saved(tmp_path):
+    from retrorun.errors import RetrorunError
+
+    path = tmp_path / "no-such-folder" / ble.SECRETS_FILE
+    with pytest.raises(RetrorunError) as caught:
+        ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+    assert str(caught.value).startswith(f"cannot save the pairing secret for retrorun-ABCD in "
+                                        f"{path} (")
+    assert str(caught.value).endswith("make the folder writable and run retrorun pair again")
+    assert not path.with_suffix(".tmp").exists()
+
+
+@pytest.mark.parametrize("argv", [["sessions"], ["status", "--ble", "retrorun-ABCD"],
+                                  ["vboard", "--mode", "rom"]])
+def test_data_folder_cannot_be_created(fails, monkeypatch, argv):
+    monkeypatch.setenv("XDG_DATA_HOME", "/proc/no-such-folder")
+    err = fails(argv)
+    assert err == ("retrorun: cannot create the data folder /proc/no-such-folder/retrorun (No "
+                   "such file or directory); make it writable (on Linux, XDG_DATA_HOME moves it)")

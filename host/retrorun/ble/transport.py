@@ -492,10 +492,16 @@ def save_secret(name: str, secret: bytes, path: Path | None = None) -> Path:
         stored = {}
     stored[name] = secret.hex()
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(stored, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RetrorunError(f"cannot save the pairing secret for {name} in {path} "
+                            f"({exc.strerror}); make the folder writable and run retrorun pair "
+                            "again") from exc
     return path
 
 
