@@ -8,6 +8,7 @@ partial downloads live in `partials` so an interrupted sync resumes where it sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -68,6 +69,25 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """{table: column names} of a database's own tables."""
+    tables = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    return {t: {row[1] for row in db.execute(f"PRAGMA table_info('{t}')")} for t in tables}
+
+
+@functools.cache
+def _expected_columns() -> dict[str, set[str]]:
+    """The tables and columns the migrations make, from a scratch in-memory database."""
+    db = sqlite3.connect(":memory:")
+    try:
+        for script in MIGRATIONS:
+            db.executescript(script)
+        return _columns(db)
+    finally:
+        db.close()
+
+
 def default_path() -> Path:
     return data_dir() / "sessions.sqlite3"
 
@@ -107,10 +127,19 @@ class Store:
         if version > SCHEMA_VERSION:
             raise RetrorunError(f"the store {self.path} has schema {version}, newer than this "
                                 f"retrorun knows ({SCHEMA_VERSION}); upgrade retrorun")
+        if version == 0 and _columns(self.db):
+            raise RetrorunError(f"{self.path} is not a retrorun store (it holds other tables); "
+                                "pass --store PATH to use another file")
         for step in range(version, SCHEMA_VERSION):
             with self._writing():
                 self.db.executescript(MIGRATIONS[step])
                 self.db.execute(f"PRAGMA user_version = {step + 1}")
+        have = _columns(self.db)
+        for table, columns in _expected_columns().items():
+            if not columns <= have.get(table, set()):
+                raise RetrorunError(f"{self.path} is not a retrorun store (table {table} is "
+                                    "missing or incomplete); pass --store PATH to use another "
+                                    "file")
 
     @contextmanager
     def _writing(self) -> Iterator[None]:

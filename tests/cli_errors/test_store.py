@@ -44,3 +44,31 @@ def test_sync_into_read_only_store(fails, work, device, monkeypatch):
     monkeypatch.setattr(retrorun.store.sqlite3, "connect", real_connect)
     with Store(work / "s.sqlite3") as store:
         assert store.sessions() == []
+
+
+def _sqlite(path, *statements):
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("command", [["sessions"], ["report", "last"]])
+def test_store_with_retrorun_version_but_no_tables(fails, work, command):
+    _sqlite(work / "s.sqlite3", "PRAGMA user_version = 1")
+    err = fails([*command, "--store", "s.sqlite3"])
+    assert err == ("retrorun: s.sqlite3 is not a retrorun store (table sessions is missing or "
+                   "incomplete); pass --store PATH to use another file")
+
+
+def test_store_of_another_program_is_left_alone(fails, work):
+    _sqlite(work / "other.db", "CREATE TABLE sessions (a INTEGER)",
+            "INSERT INTO sessions VALUES (1)")
+    err = fails(["sessions", "--store", "other.db"])
+    assert err == ("retrorun: other.db is not a retrorun store (it holds other tables); pass "
+                   "--store PATH to use another file")
+    db = sqlite3.connect(work / "other.db")
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["sessions"]
+    assert db.execute("SELECT * FROM sessions").fetchall() == [(1,)]
+    db.close()
