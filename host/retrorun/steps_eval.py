@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -94,9 +95,12 @@ def load_recording(csv_path: Path) -> Recording:
     try:
         meta = json.loads(meta_path.read_text())
         truth = int(meta["steps"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise RetrorunError(f"{meta_path}: cannot read the ground truth ({exc}); each NAME.csv.gz "
                             "needs a NAME.json with an integer 'steps'")
+    if truth < 0 or truth != meta["steps"]:
+        raise RetrorunError(f"{meta_path}: 'steps' is {meta['steps']!r}; give the counted steps "
+                            "as a whole number >= 0")
     t: list[float] = []
     acc: list[tuple[float, float, float]] = []
     try:
@@ -107,9 +111,13 @@ def load_recording(csv_path: Path) -> Recording:
             for line in handle:
                 if not line.strip():
                     continue
-                a, b, c, d = line.split(",")
-                t.append(float(a))
-                acc.append((float(b), float(c), float(d)))
+                a, b, c, d = (float(x) for x in line.split(","))
+                if not all(math.isfinite(x) for x in (a, b, c, d)):
+                    raise ValueError(f"line {len(t) + 2} holds a value that is not a finite number")
+                if t and a < t[-1]:
+                    raise ValueError(f"time goes backwards at line {len(t) + 2}")
+                t.append(a)
+                acc.append((b, c, d))
     except (OSError, ValueError, EOFError) as exc:
         raise RetrorunError(f"{csv_path}: not a readable recording ({exc}); see docs/steps.md "
                             "for the format")

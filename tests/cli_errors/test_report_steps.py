@@ -59,3 +59,33 @@ def test_export_to_a_folder(fails, work, store):
     err = fails(["export", "last", "--format", "csv", "-o", "folder", "--store", store])
     assert err == ("retrorun: cannot write folder (Is a directory); give -o a file path in a "
                    "folder you can write")
+
+
+def _recording(work, rows: str, meta: dict) -> str:
+    folder = work / "recs"
+    folder.mkdir(exist_ok=True)
+    with gzip.open(folder / "a.csv.gz", "wt") as handle:
+        handle.write("t,ax,ay,az\n" + rows)
+    (folder / "a.json").write_text(json.dumps(meta))
+    return "recs"
+
+
+@pytest.mark.parametrize("steps", [1e400, -3, 2.5])
+def test_steps_eval_truth_not_a_count(fails, work, steps):
+    folder = _recording(work, "0,0,0,9.8\n0.02,0,0,9.8\n", {"steps": steps})
+    err = fails(["steps", "eval", folder, "--runtime", "cpython"])
+    assert err.startswith("retrorun: recs/a.json: ")
+    assert ("give the counted steps as a whole number >= 0" in err
+            or "each NAME.csv.gz needs a NAME.json with an integer 'steps'" in err)
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ("0,nan,0,9.8\n0.02,0,0,9.8\n", "line 2 holds a value that is not a finite number"),
+    ("0,0,0,9.8\n0.02,inf,0,9.8\n", "line 3 holds a value that is not a finite number"),
+    ("0.04,0,0,9.8\n0.02,0,0,9.8\n", "time goes backwards at line 3"),
+])
+def test_steps_eval_bad_samples(fails, work, rows, problem):
+    folder = _recording(work, rows, {"steps": 1})
+    err = fails(["steps", "eval", folder, "--runtime", "cpython"])
+    assert err == (f"retrorun: recs/a.csv.gz: not a readable recording ({problem}); see "
+                   "docs/steps.md for the format")
