@@ -38,18 +38,19 @@ class DemoResult:
     live_lines: int = 0  # the app's `@rr` console lines that `retrorun monitor` parsed
 
 
-def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None] = print,
+def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None] = print,
              work_dir: Path | None = None, board_name: str = DEMO_BOARD) -> DemoResult:
     """Run the demo; return the report of the recorded session and what the board felt."""
     from retrorun.boards import get_board
     from retrorun.deploy import deploy
-    from retrorun.plot import plot_session
+    from retrorun.plot import plot_path, plot_session
     from retrorun.report import build_report
     from retrorun.serial_transport import SerialTransport
     from retrorun.store import Store
     from retrorun.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
 
+    target = plot_path(Path(plot_file))  # a wrong file type fails now, not after the run
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="retrorun-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     store_path = store_path or work / "store.sqlite3"
@@ -79,7 +80,7 @@ def run_demo(store_path: Path | None, plot_path: Path, say: Callable[[str], None
             key = result.stored[-1]
             say(f"5/5 synced {key} into {store_path}")
             summary = build_report(store, key)
-            summary["plot"] = str(plot_session(store, key, plot_path))
+            summary["plot"] = str(plot_session(store, key, target))
             summary["store"] = str(store_path)
         return DemoResult(summary, key, work / "fs", haptic, world_log, lines)
     finally:

@@ -23,7 +23,7 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = _plot_path(Path(path))
+    path = plot_path(Path(path))
     samples = store.samples(key)
     if not samples:
         raise RetrorunError(f"session {key} has no samples to plot")
@@ -62,7 +62,7 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     return path
 
 
-def _plot_path(path: Path) -> Path:
+def plot_path(path: Path) -> Path:
     """The file the plot goes to: `path`, or `path`.png when it has no suffix (as matplotlib
     does); RetrorunError for a suffix matplotlib cannot write, before any drawing."""
     from matplotlib.backend_bases import FigureCanvasBase

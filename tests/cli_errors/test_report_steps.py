@@ -89,3 +89,15 @@ def test_steps_eval_bad_samples(fails, work, rows, problem):
     err = fails(["steps", "eval", folder, "--runtime", "cpython"])
     assert err == (f"retrorun: recs/a.csv.gz: not a readable recording ({problem}); see "
                    "docs/steps.md for the format")
+
+
+def test_demo_refuses_a_plot_file_type_before_running(capsys, tmp_path):
+    import time
+
+    from retrorun.cli import main
+
+    started = time.monotonic()
+    assert main(["demo", "--plot", str(tmp_path / "x.txt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("retrorun: cannot write a plot as '.txt'") and err.count("\n") == 1
+    assert time.monotonic() - started < 5  # refused before the virtual board starts
