@@ -17,3 +17,9 @@ def test_every_package_listed():
     missing = found - listed
     assert not missing, f"add these to [tool.setuptools] packages: {sorted(missing)}"
     assert {"retrorun._firmware", "retrorun._boards"} <= listed
+
+
+def test_test_file_names_are_unique():
+    # test folders are not packages: pytest imports test files by their base name
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
