@@ -15,3 +15,11 @@ import pytest
 ])
 def test_out_of_range(fails, argv, message):
     assert fails(["bench", *argv]) == f"retrorun: {message}"
+
+
+def test_bench_obstacles_negative_seeds(capsys):
+    from retrorun.cli import main
+
+    assert main(["bench", "obstacles", "--seeds", "-1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("retrorun: --seeds -1 is negative") and err.count("\n") == 1

@@ -29,7 +29,10 @@ def run(args) -> int:
     if not paths:
         raise RetrorunError(f"no scenario files in {args.dir}; give --dir a folder of "
                             "*.json scenarios")
-    results = run_suite(paths, seeds=max(0, args.seeds))
+    if args.seeds < 0:
+        raise RetrorunError(f"--seeds {args.seeds} is negative; give 0 (the shipped seeds) or "
+                            "the number of random seeds per scenario")
+    results = run_suite(paths, seeds=args.seeds)
     summary = summarize(results)
     if args.json:
         for r in results:
