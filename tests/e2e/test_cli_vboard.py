@@ -104,25 +104,35 @@ def test_pair_shares_one_secret_with_the_device_over_usb(board, tmp_path, monkey
     assert len(device_secret) == 32
 
 
-def test_the_app_refuses_a_board_profile_with_an_input_only_trigger(board):
+def _type_at_the_prompt(board, line: bytes, done, seconds: float = 30.0) -> bytes:
+    """Stop what runs, type `line` at the friendly prompt, read the console until done(out)."""
+    import time
+
     import serial
 
+    link = serial.serial_for_url(board.port, baudrate=115200, timeout=0.5)
+    try:
+        link.write(b"\r\x03\x03")
+        link.read(10000)
+        link.write(line + b"\r")
+        out = b""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not done(out):
+            out += link.read(4096)
+        return out
+    finally:
+        link.close()
+
+
+def test_the_app_refuses_a_board_profile_with_an_input_only_trigger(board):
     profile_path = board.fs_dir / "board.json"
     good = profile_path.read_text()
     bad = json.loads(good)
     bad["distance"]["trig"] = 34
     profile_path.write_text(json.dumps(bad))
     try:
-        link = serial.serial_for_url(board.port, baudrate=115200, timeout=0.5)
-        link.write(b"\r\x03\x03")
-        link.read(10000)
-        link.write(b"import machine; machine.reset()\r")
-        out = b""
-        for _ in range(40):
-            out += link.read(4096)
-            if b">>> " in out.split(b"machine.reset()")[-1]:
-                break
-        link.close()
+        out = _type_at_the_prompt(board, b"import machine; machine.reset()",
+                                  lambda out: b">>> " in out.split(b"machine.reset()")[-1])
         text = out.decode("utf-8", "replace")
         assert "retrorun: cannot start:" in text and "GPIO34 is input-only" in text, text
     finally:
@@ -130,8 +140,6 @@ def test_the_app_refuses_a_board_profile_with_an_input_only_trigger(board):
 
 
 def test_an_exception_in_a_task_is_logged_and_the_board_restarts(board):
-    import serial
-
     (board.fs_dir / "crash.txt").unlink(missing_ok=True)
     (board.fs_dir / "crashtest.py").write_text(
         "from retrofw import app\n"
@@ -142,16 +150,9 @@ def test_an_exception_in_a_task_is_logged_and_the_board_restarts(board):
         "app.App.led_task = broken\n"
         "app.start()\n")
     try:
-        link = serial.serial_for_url(board.port, baudrate=115200, timeout=0.5)
-        link.write(b"\r\x03\x03")
-        link.read(10000)
-        link.write(b"import crashtest\r")
-        out = b""
-        for _ in range(60):
-            out += link.read(4096)
-            if b"rst:" in out and (board.fs_dir / "crash.txt").exists():
-                break
-        link.close()
+        out = _type_at_the_prompt(
+            board, b"import crashtest",
+            lambda out: b"rst:" in out and (board.fs_dir / "crash.txt").exists())
         crash = (board.fs_dir / "crash.txt").read_text()
         assert "ZeroDivisionError" in crash and "broken" in crash
         assert b"rst:" in out  # the board reset itself after logging
