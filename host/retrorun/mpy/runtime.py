@@ -160,18 +160,23 @@ class MicroPython:
         linker.define_wasi()
         _define_host_call(linker, store, functions)
         exit_code = 0
-        instance = linker.instantiate(store, module)
         try:
-            instance.exports(store)["_start"](store)
-        except wasmtime.ExitTrap as exc:
-            exit_code = exc.code
-        except wasmtime.Trap as exc:
-            raise MicroPythonError(f"MicroPython trapped: {exc}".splitlines()[0]) from exc
+            instance = linker.instantiate(store, module)
+            try:
+                instance.exports(store)["_start"](store)
+            except wasmtime.ExitTrap as exc:
+                exit_code = exc.code
+            except wasmtime.Trap as exc:
+                raise MicroPythonError(f"MicroPython trapped: {exc}".splitlines()[0]) from exc
+            fuel_used = self.fuel - store.get_fuel()
+        finally:
+            # the store holds the preopened folders' file descriptors until it is closed
+            store.close()
         return RunResult(
             stdout=b"".join(out).decode("utf-8", "replace"),
             stderr=b"".join(err).decode("utf-8", "replace"),
             exit_code=exit_code,
-            fuel_used=self.fuel - store.get_fuel(),
+            fuel_used=fuel_used,
         )
 
     def eval(self, code: str, **kwargs) -> object:

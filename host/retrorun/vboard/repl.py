@@ -680,6 +680,7 @@ class AppDevice:
             pass
         finally:
             self._store = None
+            store.close()  # frees the preopened folders' file descriptors (one VM per boot)
 
     def _host_call(self, caller, name_ptr, name_len, p_ptr, p_len, r_ptr, r_cap):
         memory = self._memory
