@@ -12,7 +12,8 @@ Invalid values are refused with a message naming the key, the value and the vali
 
 import binascii
 import json
-import os
+
+from retrofw.fsutil import replace
 
 # (key, type, default, minimum or choices, maximum, unit, description)
 # type: "int" | "float" | "bool" | "str" | "enum" (choices in the minimum column).
@@ -265,15 +266,7 @@ def _write_atomic(root, name, text):
     tmp = _path(root, _TMP_FILE)
     with open(tmp, "w") as f:
         f.write(text)
-    dst = _path(root, name)
-    try:
-        os.rename(tmp, dst)
-    except OSError:  # FAT cannot rename over a file
-        try:
-            os.remove(dst)
-        except OSError:
-            pass
-        os.rename(tmp, dst)
+    replace(tmp, _path(root, name))
 
 
 def save(root, values):

@@ -22,6 +22,7 @@ import os
 from array import array
 
 from retrofw import logfmt, wire
+from retrofw.fsutil import exists, remove_quietly, replace
 from retrofw.ticks import ticks_add, ticks_diff
 from retrofw.version import VERSION
 
@@ -49,30 +50,6 @@ def statvfs_free_kb(path):
     except (OSError, AttributeError):
         return None
     return st[0] * st[4] // 1024
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def _replace(src, dst):
-    """Rename src over dst (littlefs and POSIX replace; FAT needs dst removed first)."""
-    try:
-        os.rename(src, dst)
-    except OSError:
-        _remove(dst)
-        os.rename(src, dst)
 
 
 class SessionStore:
@@ -110,7 +87,7 @@ class SessionStore:
         return out
 
     def synced(self, sid):
-        return _exists("%s/%06d%s" % (self.dir, sid, _SYNCED))
+        return exists("%s/%06d%s" % (self.dir, sid, _SYNCED))
 
     def size(self, sid):
         try:
@@ -146,7 +123,7 @@ class SessionStore:
         tmp = self.dir + "/" + _LAST_ID + _TMP
         with open(tmp, "w") as f:
             f.write(str(sid))
-        _replace(tmp, self.dir + "/" + _LAST_ID)
+        replace(tmp, self.dir + "/" + _LAST_ID)
 
     def mark_synced(self, sid):
         if self.size(sid) < 0:
@@ -156,8 +133,8 @@ class SessionStore:
 
     def delete(self, sid):
         """Delete a session (the log first, so a cut leaves no log without its marker)."""
-        _remove(self.path(sid))
-        _remove("%s/%06d%s" % (self.dir, sid, _SYNCED))
+        remove_quietly(self.path(sid))
+        remove_quietly("%s/%06d%s" % (self.dir, sid, _SYNCED))
 
     def make_room(self):
         """Delete the oldest synced sessions while free space is below the threshold.
@@ -188,9 +165,9 @@ class SessionStore:
         """Remove leftovers of a cut: temp files and markers without a log."""
         for name in os.listdir(self.dir):
             if name.endswith(_TMP):
-                _remove(self.dir + "/" + name)
-            elif name.endswith(_SYNCED) and not _exists(self.dir + "/" + name[:-4] + _SUFFIX):
-                _remove(self.dir + "/" + name)
+                remove_quietly(self.dir + "/" + name)
+            elif name.endswith(_SYNCED) and not exists(self.dir + "/" + name[:-4] + _SUFFIX):
+                remove_quietly(self.dir + "/" + name)
 
     def recover_all(self):
         """Boot recovery of every unfinished session. Returns [(id, dropped bytes)]."""
@@ -240,7 +217,7 @@ class SessionStore:
                 dst.write(chunk if take == len(chunk) else chunk[:take])
                 left -= take
             dst.write(buf[:p])
-        _replace(tmp, path)
+        replace(tmp, path)
         return dropped
 
 

@@ -21,6 +21,7 @@ flash, so a transfer of any size needs no more RAM. READ chunks are the size the
 import os
 import struct
 
+from retrofw.fsutil import exists
 from retrofw.wire import (
     BLE_PAYLOAD_MAX,
     BLE_PAYLOAD_MIN,
@@ -97,14 +98,6 @@ REASON_OUTSIDE = "path outside the sessions folder"
 def _is_dir(path):
     try:
         return (os.stat(path)[0] & _S_IFDIR) != 0
-    except OSError:
-        return False
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
     except OSError:
         return False
 
@@ -417,7 +410,7 @@ class FileTransferCore:
         try:
             if offset == 0:
                 self.file = open(path, "wb")
-            elif _exists(path) and os.stat(path)[6] == offset:
+            elif exists(path) and os.stat(path)[6] == offset:
                 self.file = open(path, "ab")
             else:
                 self._error_reply(FT_WRITE, FT_ERROR, "write offset must be 0 or the file size")
@@ -482,7 +475,7 @@ class FileTransferCore:
             pass
         elif path == self.top:
             self._refuse("the sessions folder itself cannot be deleted")
-        elif not _exists(path):
+        elif not exists(path):
             status = FT_ERROR_NO_FILE
         else:
             try:
@@ -527,7 +520,7 @@ class FileTransferCore:
             pass
         elif old == self.top or new == self.top:
             self._refuse("the sessions folder itself cannot be moved")
-        elif not _exists(old):
+        elif not exists(old):
             status = FT_ERROR_NO_FILE
         else:
             try:
