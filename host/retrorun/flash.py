@@ -11,6 +11,11 @@ not match:
    0x0 on ESP32-S3/C3/C6/H2/C2, 0x2000 on ESP32-C5/P4) with a progress bar when wanted;
 5. verify the flash against the image (MD5 over the written range), hard-reset the board.
 
+Between 3 and 4, unless `romfs=False`: when the image covers the partition table at 0x8000,
+the table inside the image gets a 256 KB "romfs" data partition carved from the end of "vfs"
+(`retrorun.partition_table.with_romfs`), so MicroPython can run .mpy files in place from flash.
+The modified bytes are what is written and verified.
+
 Image header facts (ESP-IDF `esp_image_header_t`, 24 bytes): magic (0), segment count (1),
 SPI mode (2), flash size/frequency nibbles (3), entry address (4-7), WP pin (8), SPI pin drive
 (9-11), chip ID uint16 LE (12-13), min revision (14), min/max full revision uint16 (15-18),
@@ -40,7 +45,9 @@ from esptool.cmds import (
 from esptool.util import FatalError
 from serial import SerialException
 
+from retrorun import partition_table
 from retrorun.errors import RetrorunError
+from retrorun.partition_table import Partition
 
 ESP_IMAGE_MAGIC = 0xE9
 IMAGE_HEADER_SIZE = 24
@@ -265,6 +272,7 @@ class FlashResult:
     offset: int
     erased: bool
     verified: bool
+    romfs: Partition | None = None  # the romfs partition added to the image's table, if any
 
 
 def _is_url(port: str) -> bool:
@@ -275,13 +283,14 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
                 image_name: str = "image", board_chip: Chip | None = None,
                 board_name: str | None = None, flash_size_mb: int | None = None,
                 erase: bool = False, verify: bool = True, baud: int | None = None,
-                show_progress: bool = False,
+                show_progress: bool = False, romfs: bool = True,
                 report: Callable[[str], None] = lambda _msg: None) -> FlashResult:
     """Flash `image` (bytes, or a function giving (bytes, name) for the detected chip).
 
     `board_chip`/`board_name`/`flash_size_mb` come from the board profile when there is one.
     `baud`: the rate for the transfer after the stub runs (None: 460800 on a device path,
     no change on a pyserial URL such as socket:// or rfc2217://).
+    `romfs`: add a "romfs" partition to the image's partition table (see `add_romfs`).
     """
     if baud is not None and not MIN_BAUD <= baud <= MAX_BAUD:
         raise RetrorunError(f"--baud {baud} is out of range; give {MIN_BAUD}-{MAX_BAUD} "
@@ -303,7 +312,7 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
             with esp:
                 return _flash_connected(esp, port, image, image_name, board_chip, board_name,
                                         flash_size_mb, erase, verify, baud, show_progress,
-                                        report)
+                                        romfs, report)
         except RetrorunError:
             raise
         except (FatalError, SerialException, OSError) as exc:
@@ -317,7 +326,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash_size_mb,
-                     erase, verify, baud, show_progress, report) -> FlashResult:
+                     erase, verify, baud, show_progress, romfs, report) -> FlashResult:
     detected = chip_by_name(esp.CHIP_NAME)
     report(f"Found {detected.title} on {port}")
     if board_chip is not None and detected != board_chip:
@@ -332,6 +341,9 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
     if flash_size_mb is not None and offset + len(image) > flash_size_mb * 1024 * 1024:
         raise RetrorunError(f"{image_name} ({len(image)} bytes at 0x{offset:X}) does not fit "
                             f"in the board's {flash_size_mb} MB flash")
+    added = None
+    if romfs:
+        image, added = add_romfs(image, offset, image_name, report)
 
     esp = run_stub(esp)
     if baud is None and not _is_url(port):
@@ -348,7 +360,51 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
         report("Verifying...")
         verify_flash(esp, [(offset, image)])
     reset_chip(esp, "hard-reset")
-    return FlashResult(port, detected.name, len(image), offset, erase, verify)
+    return FlashResult(port, detected.name, len(image), offset, erase, verify, added)
+
+
+def add_romfs(image: bytes, offset: int, image_name: str = "image",
+              report: Callable[[str], None] = lambda _msg: None,
+              size: int = partition_table.ROMFS_SIZE) -> tuple[bytes, Partition | None]:
+    """`image` (written at flash `offset`) with a romfs partition in its table, and that partition.
+
+    Returns the image unchanged and None, after one `report` line saying why, when the image
+    does not cover the table at TABLE_OFFSET, holds no table there, already has a romfs
+    partition, or its table has no vfs/ffat partition big enough. A table that is there but
+    damaged (bad magic or MD5) is a RetrorunError: such an image would not boot.
+    """
+    start = partition_table.TABLE_OFFSET - offset
+    end = start + partition_table.TABLE_SIZE
+    if start < 0 or len(image) < end:
+        return image, None  # not a whole firmware reaching the table: nothing to change
+    region = image[start:end]
+    if region == b"\xff" * len(region):
+        report(f"No partition table at 0x{partition_table.TABLE_OFFSET:X} in {image_name}; "
+               "writing it unchanged (no romfs partition)")
+        return image, None
+    try:
+        parts = partition_table.decode(region)
+    except ValueError as exc:
+        raise RetrorunError(
+            f"the partition table in {image_name} (at 0x{partition_table.TABLE_OFFSET:X}) is "
+            f"not valid: {exc}; download the image again, or pass --no-romfs to write it as "
+            "it is") from exc
+    existing = partition_table.find(parts, partition_table.ROMFS_LABEL)
+    if existing is not None:
+        report(f"{image_name} already has a romfs partition ({existing.size // 1024} KB at "
+               f"0x{existing.offset:X}); partition table unchanged")
+        return image, None
+    try:
+        new_parts = partition_table.with_romfs(parts, size)
+    except ValueError as exc:
+        report(f"No romfs partition added: {exc}; writing {image_name} unchanged")
+        return image, None
+    added = new_parts[-1]
+    out = image[:start] + partition_table.encode(new_parts) + image[end:]
+    report(f"Partition table: romfs {added.size // 1024} KB at 0x{added.offset:X} taken from "
+           "the end of the filesystem partition (its files are re-created empty on first "
+           "boot: sync sessions before re-flashing)")
+    return out, added
 
 
 def read_image(path: str | Path) -> bytes:

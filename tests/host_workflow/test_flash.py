@@ -236,7 +236,7 @@ def test_cli_flashes_and_reports_json(tmp_path, capsys, fake_esptool):
 
     doc = json.loads(out)
     assert doc == {"port": "socket://127.0.0.1:9", "chip": "esp32", "image_bytes": len(data),
-                   "offset": 0x1000, "erased": False, "verified": True}
+                   "offset": 0x1000, "erased": False, "verified": True, "romfs": None}
 
 
 def test_cli_version_without_a_pin_says_what_to_download(capsys, fake_esptool):
@@ -328,3 +328,60 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
     message = str(exc.value)
     assert message.startswith(f"no ESP32 bootloader answered on {port}")
     assert "No serial data received" in message and "\n" not in message
+
+
+def _firmware_with_stock_table() -> bytes:
+    """An ESP32 whole firmware (for 0x1000) with MicroPython's stock 4 MB table at 0x8000."""
+    from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition, encode
+
+    stock = [Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
+             Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
+             Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
+             Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000)]
+    image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
+    image += b"\xff" * (0x7000 - len(image))
+    return bytes(image + encode(stock) + b"\xff" * 0x400 + PAYLOAD)
+
+
+def test_the_romfs_table_is_what_gets_written_and_verified(fake_esptool):
+    from retrorun import partition_table
+
+    image = _firmware_with_stock_table()
+    messages = []
+    result = flash.flash_board("/dev/ttyUSB0", image, report=messages.append)
+    esp = fake_esptool["esp"]
+    written = bytes(esp.flash[0x1000:0x1000 + len(image)])
+    assert written != image and len(written) == len(image)
+    assert written[:0x7000] == image[:0x7000] and written[0x7C00:] == image[0x7C00:]
+    parts = partition_table.read_table(bytes(esp.flash))
+    assert partition_table.find(parts, "vfs").size == 0x1C0000
+    assert result.romfs == partition_table.find(parts, "romfs")
+    assert (result.romfs.offset, result.romfs.size) == (0x3C0000, 0x40000)
+    assert "verify" in esp.calls  # verified against the modified bytes, and it passed
+    assert any("romfs 256 KB at 0x3C0000" in m for m in messages)
+
+    fake_esptool["esp"] = FakeEsp("ESP32")
+    kept = flash.flash_board("/dev/ttyUSB0", image, romfs=False)
+    assert kept.romfs is None
+    assert bytes(fake_esptool["esp"].flash[0x1000:0x1000 + len(image)]) == image
+
+
+def test_cli_reports_the_romfs_partition_and_no_romfs_keeps_the_table(tmp_path, capsys,
+                                                                      fake_esptool):
+    import json
+
+    image = tmp_path / "fw.bin"
+    image.write_bytes(_firmware_with_stock_table())
+    assert main(["flash", "--port", "socket://x", "--image", str(image), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["romfs"] == {"offset": 0x3C0000,
+                                                             "size": 0x40000}
+    fake_esptool["esp"] = FakeEsp("ESP32")
+    assert main(["flash", "--port", "socket://x", "--image", str(image)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "romfs partition: 256 KB at 0x3C0000" in out and "sync sessions" in out
+    fake_esptool["esp"] = FakeEsp("ESP32")
+    assert main(["flash", "--port", "socket://x", "--image", str(image), "--no-romfs",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["romfs"] is None
+    assert bytes(fake_esptool["esp"].flash[0x1000:0x1000 + image.stat().st_size]) == \
+        image.read_bytes()

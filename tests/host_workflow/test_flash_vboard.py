@@ -150,3 +150,42 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
         httpd.server_close()
     assert flash_file.read_bytes()[0x1000:0x1000 + len(image)] == image
     assert (tmp_path / "cache" / "firmware" / name.lstrip("/")).read_bytes() == image
+
+
+def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_board,
+                                                                          tmp_path: Path):
+    """A whole firmware with MicroPython's stock 4 MB table at 0x8000 (0x7000 in the image)."""
+    from retrorun import partition_table
+    from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition
+
+    port, flash_file = rom_board
+    stock = [Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
+             Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
+             Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
+             Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000)]
+    image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:3000]))
+    image += b"\xff" * (0x7000 - len(image))
+    image += partition_table.encode(stock) + b"\xff" * 0x400 + PAYLOAD[:4000]
+    image_file = tmp_path / "ESP32_GENERIC-table.bin"
+    image_file.write_bytes(image)
+
+    kept = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                     str(image_file), "--no-romfs", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert '"romfs": null' in kept.stdout
+    data = flash_file.read_bytes()
+    assert data[0x1000:0x1000 + len(image)] == image
+    assert partition_table.read_table(data) == stock
+
+    done = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                     str(image_file))
+    assert done.returncode == 0, done.stderr
+    assert "romfs partition: 256 KB at 0x3C0000" in " ".join(done.stdout.split())
+    data = flash_file.read_bytes()
+    parts = partition_table.read_table(data)
+    assert partition_table.find(parts, "romfs") == Partition("romfs", TYPE_DATA, 0x06,
+                                                             0x3C0000, 0x40000)
+    assert partition_table.find(parts, "vfs").size == 0x1C0000
+    assert data[0x1000:0x8000] == bytes(image[:0x7000])  # only the table changed
+    assert data[0x9000:0x1000 + len(image)] == bytes(image[0x8000:])
+    assert image_file.read_bytes() == image  # the file on disk is left alone

@@ -14,7 +14,10 @@ def register(sub) -> None:
                     "optionally erase the flash, write the image compressed and verify it. "
                     "--image takes a MicroPython .bin (bootloader included, as on "
                     "micropython.org/download); --version fetches the official build for the "
-                    "board profile into the cache and checks its pinned sha256.")
+                    "board profile into the cache and checks its pinned sha256. Unless "
+                    "--no-romfs, the image's partition table gets a 256 KB 'romfs' partition "
+                    "taken from the end of 'vfs' (the board's files are re-created on first "
+                    "boot: sync sessions before).")
     parser.add_argument("--port", help="serial port or pyserial URL (default: the one "
                                        "ESP32-looking port, see `retrorun devices`)")
     parser.add_argument("--board", help="board profile name or file (see `retrorun boards`)")
@@ -25,6 +28,9 @@ def register(sub) -> None:
     parser.add_argument("--erase", action="store_true", help="erase the whole flash first "
                                                             "(removes the board's files)")
     parser.add_argument("--no-verify", action="store_true", help="skip the read-back check")
+    parser.add_argument("--no-romfs", action="store_true",
+                        help="keep the image's partition table (no 256 KB romfs partition "
+                             "carved from the end of vfs)")
     parser.add_argument("--baud", type=int, help="transfer baud rate (default 460800 on a "
                                                  "serial device, unchanged on a URL)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -67,14 +73,23 @@ def run(args) -> int:
     result = flash.flash_board(
         port, image, image_name=image_name, board_chip=board_chip, board_name=board_name,
         flash_size_mb=flash_size, erase=args.erase, verify=not args.no_verify, baud=args.baud,
-        show_progress=output.show_progress(args.json), report=report)
+        show_progress=output.show_progress(args.json), romfs=not args.no_romfs,
+        report=report)
+    romfs = result.romfs
     if args.json:
         output.emit_json({"port": result.port, "chip": result.chip,
                           "image_bytes": result.image_bytes, "offset": result.offset,
-                          "erased": result.erased, "verified": result.verified})
+                          "erased": result.erased, "verified": result.verified,
+                          "romfs": None if romfs is None else {"offset": romfs.offset,
+                                                                "size": romfs.size}})
     else:
         checked = "written and verified" if result.verified else "written (not verified)"
         output.console.print(f"{result.image_bytes} bytes {checked} at 0x{result.offset:X} on "
                              f"the {flash.chip_by_name(result.chip).title} on {result.port}; "
                              "the board was reset.")
+        if romfs is not None:
+            output.console.print(
+                f"romfs partition: {romfs.size // 1024} KB at 0x{romfs.offset:X} (taken from "
+                "vfs; the board's filesystem is re-created empty on first boot, so sync "
+                "sessions before re-flashing; --no-romfs keeps the image's table).")
     return 0
