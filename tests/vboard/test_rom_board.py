@@ -22,7 +22,7 @@ from retrorun.vboard.rom import FLASH_BEGIN, FLASH_END, SYNC, SYNC_PAYLOAD, Slip
 class StandInApp:
     log: ClassVar[list[str]] = []
 
-    def __init__(self, fs_dir, write, scenario=None):
+    def __init__(self, fs_dir, write, scenario=None, flash=None):
         self.write = write
         StandInApp.log.append(f"new {scenario}")
         write(b"APP UP\r\n")

@@ -63,13 +63,14 @@ AppFactory = Callable[..., AppDeviceLike]
 
 
 def default_app_factory(fs_dir: Path, write: Callable[[bytes], None],
-                        scenario=None) -> AppDeviceLike:
-    """The real app device (MicroPython REPL), imported only when app mode is first entered."""
+                        scenario=None, flash: Flash | None = None) -> AppDeviceLike:
+    """The real app device (MicroPython REPL), imported only when app mode is first entered;
+    it sees the board's flash (partition table, ROMFS partition)."""
     try:
         from retrorun.vboard.repl import AppDevice
     except ImportError as exc:
         raise RetrorunError(f"app mode is not available ({exc}); use --mode rom")
-    return AppDevice(fs_dir, write, scenario=scenario)
+    return AppDevice(fs_dir, write, scenario=scenario, flash=flash)
 
 
 class VirtualBoard(ListenerEvents):
@@ -240,7 +241,8 @@ class VirtualBoard(ListenerEvents):
                 self.listener.send(bytes(data))
 
         try:
-            self._app = self._app_factory(self.fs_dir, write, scenario=self.scenario)
+            self._app = self._app_factory(self.fs_dir, write, scenario=self.scenario,
+                                          flash=self.flash)
         except RetrorunError as exc:
             if strict:
                 raise

@@ -69,7 +69,12 @@ def _vb_boot():
         bg.disable()
     import _vbgc
     sys.modules['gc'] = _vbgc
-    bt = bo = bg = None
+    import vfs as bv
+    _vb.bvfs = bv
+    import _vbvfs
+    sys.modules['vfs'] = _vbvfs
+    _vbvfs.boot(sys.path)
+    bt = bo = bg = bv = None
     import builtins
     builtins.input = _vb.input
     import io
@@ -174,14 +179,18 @@ class AppDevice:
         boot (True: power on now, running boot.py and main.py), rom_log (True: print a short
         ESP32 ROM boot log on hard resets), real_gc (False: automatic collection off and
         gc.collect() a no-op, because the WASI build's collector can free live frames; True:
-        the real collector, e.g. with heap_kb=110 for memory experiments, at that risk).
+        the real collector, e.g. with heap_kb=110 for memory experiments, at that risk),
+        flash (a `rom.Flash`, the board's SPI flash: `esp32.Partition` and `vfs.rom_ioctl`
+        read the partition table in it, and a "romfs" partition holding a ROMFS image is mounted
+        at /rom at boot, as MicroPython's esp32 port does; None: no partitions, no ROMFS).
     """
 
     def __init__(self, fs_dir: str | Path, write: Callable[[bytes], None], scenario=None, *,
                  board=None, hardware: hwmod.Hardware | None = None, heap_kb: int = DEFAULT_HEAP_KB,
                  speed: float | None = None, fuel_per_us: int = 300,
                  interrupt_grace_s: float = 0.5, mounts: dict[str, str | Path] | None = None,
-                 boot: bool = True, rom_log: bool = True, real_gc: bool = False):
+                 boot: bool = True, rom_log: bool = True, real_gc: bool = False,
+                 flash=None):
         import wasmtime
 
         self.fs_dir = Path(fs_dir)
@@ -214,6 +223,7 @@ class AppDevice:
         self.mounts = {DEVICE_MOUNT: DEVICE_DIR, **{k: Path(v) for k, v in (mounts or {}).items()}}
         self.rom_log = rom_log
         self.real_gc = real_gc
+        self.flash = flash
         self.banner = (f"MicroPython {VERSION}; {_banner_machine(self.profile)}\r\n"
                        "Type \"help()\" for more information.\r\n").encode()
 
@@ -763,12 +773,43 @@ class AppDevice:
             answer = str(int(self.hw.rtc_base_s * 1e9) + self.hw.now_us * 1000)
         elif msg.startswith("MD"):
             answer = self._deepsleep(int(msg[2:] or 0))
+        elif op == "F":
+            answer = self._flash_cmd(msg[1:2], msg[2:].split())
         else:
             answer = self.hw.handle(msg)
             self._check_kill()
         if self.hw.irq_pending:
             return "\x01I" + answer
         return answer
+
+    def _flash_cmd(self, op: str, args: list[str]) -> str:
+        """The SPI flash, as `esp32.Partition` sees it: "l" lists the partition table
+        ("label type subtype offset size" entries joined by ";"), "r<offset> <length>" reads
+        (hex), "e<offset> <length>" erases 4 KB sectors, "w<offset> <hex>" programs (NOR: old AND
+        new). Ranges outside the flash answer EINVAL."""
+        from retrorun import partition_table
+
+        flash = self.flash
+        if flash is None:
+            return "" if op == "l" else "E19"  # ENODEV: this board has no flash model
+        try:
+            if op == "l":
+                table = partition_table.read_table(
+                    flash.read(0, partition_table.TABLE_OFFSET + partition_table.TABLE_SIZE))
+                return ";".join(f"{p.label} {p.type} {p.subtype} {p.offset} {p.size}"
+                                for p in table or ())
+            offset = int(args[0])
+            if op == "r":
+                return flash.read(offset, int(args[1])).hex()
+            if op == "e":
+                flash.erase(offset, int(args[1]))
+                return ""
+            if op == "w":
+                flash.program(offset, bytes.fromhex(args[1]))
+                return ""
+        except (ValueError, IndexError):
+            pass
+        return "E22"
 
     def _deepsleep(self, ms: int) -> str:
         """machine.deepsleep: the board sleeps (virtual time runs on), then boots again. With no

@@ -11,6 +11,7 @@ _hc = host.call
 btime = None  # the built-in time module, set by the bootstrap before anything imports time
 bos = None  # the built-in os module, likewise
 bgc = None  # the built-in gc module, likewise
+bvfs = None  # the built-in vfs module, likewise
 REAL_GC = False  # whether gc.collect() really collects (AppDevice(real_gc=...))
 IRQ = {}  # key ("p13", "t0", ...) -> [handler, argument]
 _in_irq = False
