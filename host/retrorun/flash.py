@@ -402,8 +402,8 @@ def add_romfs(image: bytes, offset: int, image_name: str = "image",
     added = new_parts[-1]
     out = image[:start] + partition_table.encode(new_parts) + image[end:]
     report(f"Partition table: romfs {added.size // 1024} KB at 0x{added.offset:X} taken from "
-           "the end of the filesystem partition (its files are re-created empty on first "
-           "boot: sync sessions before re-flashing)")
+           "the end of the filesystem partition (on a board without it, the filesystem is "
+           "re-created empty on first boot: sync sessions first)")
     return out, added
 
 

@@ -89,7 +89,8 @@ def run(args) -> int:
                              "the board was reset.")
         if romfs is not None:
             output.console.print(
-                f"romfs partition: {romfs.size // 1024} KB at 0x{romfs.offset:X} (taken from "
-                "vfs; the board's filesystem is re-created empty on first boot, so sync "
-                "sessions before re-flashing; --no-romfs keeps the image's table).")
+                f"romfs partition: {romfs.size // 1024} KB at 0x{romfs.offset:X}, taken from "
+                "vfs: if the board had no romfs partition before, its filesystem is re-created "
+                "empty on first boot, so sync sessions before re-flashing (--no-romfs keeps "
+                "the image's table).")
     return 0
