@@ -1,9 +1,16 @@
 """Deploy the firmware: compile `retrofw` with mpy-cross, upload only what changed, configure.
 
 `deploy(transport, board)` compiles every module of the device package for the board's
-architecture, compares sha256 hashes with the files on the device and uploads only the ones that
-differ, writes `/board.json` (the board profile) and, when the device has none, the default
-`/config.json`; then soft-resets and checks `status()` answers with the deployed version.
+architecture. Where the firmware goes (`layout`):
+- "romfs": one ROMFS image in the board's "romfs" partition (made by `retrorun flash`), which
+  MicroPython runs in place from flash, the heap holding only module objects (`retrorun bench
+  heap`); rewritten only when its sha256 differs; stale `/lib/retrofw` files are removed.
+- "files": `.mpy` files under `/lib`, each uploaded only when its sha256 differs; an image in the
+  romfs partition is erased first (it would shadow them: `/rom/lib` comes before `/lib`).
+- "auto" (default): "romfs" when the board has a romfs partition the image fits, else "files".
+Then it writes `/boot.py`, `/main.py`, `/board.json` (the board profile) and, when the device has
+none, the default `/config.json`; soft-resets and checks `status()` answers with the deployed
+version.
 """
 
 from __future__ import annotations
@@ -17,19 +24,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrofw.version import VERSION
+from retrorun import romfs
 from retrorun.boards import Board
 from retrorun.errors import RetrorunError
 from retrorun.paths import firmware_dir, retrofw_parent
 
 DEVICE_LIB = "/lib"
+LAYOUTS = ("auto", "romfs", "files")
+
+_REMOVE_TREE = ("import os\ndef _rt(p):\n try:\n  m=os.stat(p)[0]\n except OSError:\n  return 0\n"
+                " if m&0x4000:\n  n=0\n  for e in os.listdir(p):\n   n+=_rt(p+'/'+e)\n"
+                "  os.rmdir(p)\n  return n\n os.remove(p)\n return 1\n")
 
 
 @dataclass
 class DeployReport:
+    layout: str = "files"  # where the firmware package went: "romfs" or "files"
     uploaded: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     version: str = ""
     config_written: bool = False
+    romfs_bytes: int = 0  # size of the ROMFS image (layout "romfs")
+    romfs_written: bool = False  # False: the board already held this image
+    removed: int = 0  # stale firmware files deleted from /lib
+    note: str = ""  # why the layout is "files" when "auto" was asked for
 
 
 def compile_module(source: Path, arch: str) -> bytes:
@@ -67,11 +85,49 @@ def default_config() -> bytes:
     return json.dumps(settings.defaults(), sort_keys=True).encode()
 
 
+def romfs_image(files: dict[str, bytes]) -> bytes:
+    """The ROMFS image of the firmware package (the `/lib` part of `firmware_files`)."""
+    return romfs.build_image({path.lstrip("/"): data for path, data in files.items()
+                              if path.startswith(DEVICE_LIB + "/")})
+
+
 def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None] | None = None,
-           check_status: bool = True) -> DeployReport:
+           check_status: bool = True, layout: str = "auto") -> DeployReport:
     """Push the firmware and board profile to a device over a SerialTransport."""
+    if layout not in LAYOUTS:
+        raise RetrorunError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     report = DeployReport()
     files = firmware_files(board)
+    part, why = romfs.query(transport)
+    image = romfs_image(files)
+    if layout == "romfs" and part is None:
+        raise RetrorunError(f"cannot deploy to ROMFS: the board on {transport.description} has "
+                            f"none ({why}); deploy with --layout files")
+    if part is not None and layout != "files" and len(image) > part.size:
+        if layout == "romfs":
+            raise RetrorunError(f"the firmware's ROMFS image ({len(image)} bytes) does not fit "
+                                f"the board's romfs partition ({part.size} bytes); deploy with "
+                                "--layout files")
+        why = f"the image ({len(image)} bytes) does not fit its romfs partition ({part.size})"
+        part = None
+    if part is not None and layout != "files":
+        report.layout = "romfs"
+        report.romfs_bytes = len(image)
+        if romfs.device_digest(transport, len(image)) != hashlib.sha256(image).hexdigest():
+            def blocks(done: int, total: int) -> None:
+                if progress:
+                    progress(f"romfs ({len(image)} bytes)", done, total)
+            romfs.write_image(transport, part, image, blocks)
+            report.romfs_written = True
+        out = transport.exec(_REMOVE_TREE + f"print(_rt({DEVICE_LIB + '/retrofw'!r}))\n")
+        report.removed = int(out.decode().strip() or 0)
+        files = {path: data for path, data in files.items()
+                 if not path.startswith(DEVICE_LIB + "/")}
+    else:
+        report.note = "" if layout == "files" else f"no ROMFS on this board: {why}"
+        if part is not None and romfs.device_digest(transport, 3) == hashlib.sha256(
+                romfs.ROMFS_MAGIC).hexdigest():
+            romfs.erase_image(transport, part)
     made_dirs: set[str] = set()
     for index, (path, data) in enumerate(sorted(files.items()), 1):
         if progress:

@@ -10,21 +10,14 @@ import io
 import pytest
 from app_helpers import LoopbackBoard, Output, mpremote
 from mpremote.romfs import make_romfs
+from romfs_board import ROMFS, flash_file
 
-from retrorun import partition_table as pt
 from retrorun.vboard.repl import AppDevice
 from retrorun.vboard.rom import Flash
 
-STOCK = [pt.Partition("nvs", pt.TYPE_DATA, 0x02, 0x9000, 0x6000),
-         pt.Partition("phy_init", pt.TYPE_DATA, 0x01, 0xF000, 0x1000),
-         pt.Partition("factory", pt.TYPE_APP, 0x00, 0x10000, 0x1F0000),
-         pt.Partition("vfs", pt.TYPE_DATA, 0x81, 0x200000, 0x200000)]
 
-
-def _flash(tmp_path, parts=None) -> Flash:
-    flash = Flash(tmp_path / "flash.bin")
-    flash.program(pt.TABLE_OFFSET, pt.encode(pt.with_romfs(STOCK) if parts is None else parts))
-    return flash
+def _flash(tmp_path, romfs: bool = True) -> Flash:
+    return Flash(flash_file(tmp_path / "flash.bin", romfs))
 
 
 def _image(tmp_path, text: str) -> bytes:
@@ -49,7 +42,7 @@ def test_an_image_in_the_romfs_partition_is_mounted_and_imported_in_place(tmp_pa
     fs = tmp_path / "fs"
     fs.mkdir()
     flash = _flash(tmp_path)
-    romfs = pt.find(pt.with_romfs(STOCK), "romfs")
+    romfs = ROMFS
     flash.program(romfs.offset, _image(tmp_path, "def f():\n    return 'hi from rom'\n"))
     out = Output()
     device = AppDevice(fs, out, flash=flash)
@@ -71,7 +64,7 @@ def test_an_image_in_the_romfs_partition_is_mounted_and_imported_in_place(tmp_pa
 def test_without_a_romfs_partition_there_is_no_rom_segment(tmp_path):
     fs = tmp_path / "fs"
     fs.mkdir()
-    flash = _flash(tmp_path, parts=STOCK)  # the stock table: no romfs partition
+    flash = _flash(tmp_path, romfs=False)  # the stock table: no romfs partition
     out = Output()
     device = AppDevice(fs, out, flash=flash)
     try:
@@ -106,8 +99,7 @@ def test_mpremote_romfs_query_and_deploy(tmp_path):
         assert r.stdout == "hello from /rom/lib/hello.mpy\n", r.stdout + r.stderr
         r = mpremote(board.port, "romfs", "query")
         assert "ROMFS image size:" in r.stdout, r.stdout
-        romfs = pt.find(pt.with_romfs(STOCK), "romfs")
-        assert flash.read(romfs.offset, 3) == b"\xd2\xcd\x31"  # written to the flash file
+        assert flash.read(ROMFS.offset, 3) == b"\xd2\xcd\x31"  # written to the flash file
     finally:
         board.close()
         flash.close()

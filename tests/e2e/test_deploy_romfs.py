@@ -1,0 +1,87 @@
+"""`retrorun deploy` onto a virtual board whose flash has the romfs partition `retrorun flash`
+makes: the firmware goes in as one ROMFS image, the app imports it from /rom, a second deploy
+writes nothing, and `--layout files` takes the image out of the way again."""
+
+import json
+import threading
+
+import pytest
+from romfs_board import ROMFS, flash_file
+
+from retrorun.cli import main
+from retrorun.serial_transport import SerialTransport
+
+pytestmark = pytest.mark.slow
+
+WHERE = "import retrofw.app as a\nprint(a.__file__)\n"
+
+
+@pytest.fixture
+def board(tmp_path):
+    from retrorun.vboard.board import VirtualBoard
+
+    vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs",
+                      flash_path=flash_file(tmp_path / "flash.bin"))
+    thread = threading.Thread(target=vb.serve_forever, daemon=True)
+    thread.start()
+    yield vb
+    vb.stop()
+    thread.join(timeout=10)
+    vb.close()
+
+
+def _deploy(board, capsys, *extra):
+    capsys.readouterr()
+    assert main(["deploy", "--port", board.port, "--board", "esp32-devkitc", "--json",
+                 *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_deploy_writes_a_romfs_image_the_app_runs_from(board, capsys):
+    from retrofw.version import VERSION
+
+    first = _deploy(board, capsys)
+    assert first["layout"] == "romfs" and first["romfs_written"]
+    assert first["firmware"] == VERSION  # status() answered from the image after a soft reset
+    assert 40_000 < first["romfs_bytes"] <= ROMFS.size
+    assert sorted(first["uploaded"]) == ["/board.json", "/boot.py", "/main.py"]
+    assert not (board.fs_dir / "lib" / "retrofw").exists()
+    assert board.flash.read(ROMFS.offset, 3) == b"\xd2\xcd\x31"
+    with SerialTransport(board.port) as link:
+        assert link.exec(WHERE).decode().strip() == "/rom/lib/retrofw/app.mpy"
+
+    again = _deploy(board, capsys)
+    assert again["layout"] == "romfs" and not again["romfs_written"] and again["uploaded"] == []
+
+    files = _deploy(board, capsys, "--layout", "files")
+    assert files["layout"] == "files" and files["firmware"] == VERSION
+    assert (board.fs_dir / "lib" / "retrofw" / "app.mpy").exists()
+    assert board.flash.read(ROMFS.offset, 3) == b"\xff\xff\xff"  # no longer shadows /lib
+    with SerialTransport(board.port) as link:
+        assert link.exec(WHERE).decode().strip() == "/lib/retrofw/app.mpy"
+
+    back = _deploy(board, capsys)  # auto: back to ROMFS, the stale files removed
+    assert back["layout"] == "romfs" and back["romfs_written"] and back["removed"] > 20
+    assert not (board.fs_dir / "lib" / "retrofw").exists()
+
+
+def test_a_board_without_the_partition_gets_files_and_a_note(tmp_path, capsys):
+    from retrorun.vboard.board import VirtualBoard
+
+    vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs",
+                      flash_path=flash_file(tmp_path / "flash.bin", romfs=False))
+    thread = threading.Thread(target=vb.serve_forever, daemon=True)
+    thread.start()
+    try:
+        capsys.readouterr()
+        assert main(["deploy", "--port", vb.port, "--board", "esp32-devkitc"]) == 0
+        out = capsys.readouterr().out
+        assert "no 'romfs' partition" in out and "retrorun flash" in out
+        assert (vb.fs_dir / "lib" / "retrofw" / "app.mpy").exists()
+        assert main(["deploy", "--port", vb.port, "--layout", "romfs"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot deploy to ROMFS" in err
+    finally:
+        vb.stop()
+        thread.join(timeout=10)
+        vb.close()

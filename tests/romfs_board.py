@@ -1,0 +1,27 @@
+"""A virtual board's flash as `retrorun flash` leaves it: MicroPython's ESP32_GENERIC 4 MB
+partition table, with or without the romfs partition (shared by the vboard and e2e tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrorun import partition_table as pt
+from retrorun.vboard.rom import Flash
+
+# partitions-4MiB.csv of MicroPython's ESP32_GENERIC build: nvs, phy_init, factory app, vfs
+STOCK_4MB = [pt.Partition("nvs", pt.TYPE_DATA, 0x02, 0x9000, 0x6000),
+             pt.Partition("phy_init", pt.TYPE_DATA, 0x01, 0xF000, 0x1000),
+             pt.Partition("factory", pt.TYPE_APP, 0x00, 0x10000, 0x1F0000),
+             pt.Partition("vfs", pt.TYPE_DATA, 0x81, 0x200000, 0x200000)]
+WITH_ROMFS = pt.with_romfs(STOCK_4MB)
+ROMFS = pt.find(WITH_ROMFS, pt.ROMFS_LABEL)
+
+
+def flash_file(path: Path, romfs: bool = True) -> Path:
+    """Write a 4 MB flash file holding the partition table; return its path."""
+    flash = Flash(path)
+    try:
+        flash.program(pt.TABLE_OFFSET, pt.encode(WITH_ROMFS if romfs else STOCK_4MB))
+    finally:
+        flash.close()
+    return path
