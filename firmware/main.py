@@ -5,6 +5,7 @@ from retrofw import parts
 if parts.safe_mode_requested():
     print("retrorun: safe mode (button held at boot); app not started")
 else:
+    parts = None  # the app unloads it after booting (its RAM is the app's)
     from retrofw import app
 
     app.start()

@@ -8,11 +8,7 @@ from pathlib import Path
 from retrorun import partition_table as pt
 from retrorun.vboard.rom import Flash
 
-# partitions-4MiB.csv of MicroPython's ESP32_GENERIC build: nvs, phy_init, factory app, vfs
-STOCK_4MB = [pt.Partition("nvs", pt.TYPE_DATA, 0x02, 0x9000, 0x6000),
-             pt.Partition("phy_init", pt.TYPE_DATA, 0x01, 0xF000, 0x1000),
-             pt.Partition("factory", pt.TYPE_APP, 0x00, 0x10000, 0x1F0000),
-             pt.Partition("vfs", pt.TYPE_DATA, 0x81, 0x200000, 0x200000)]
+STOCK_4MB = pt.MICROPYTHON_ESP32_4MB
 WITH_ROMFS = pt.with_romfs(STOCK_4MB)
 ROMFS = pt.find(WITH_ROMFS, pt.ROMFS_LABEL)
 

@@ -16,7 +16,7 @@ import binascii
 import json
 import sys
 
-from retrofw import settings, wire
+from retrofw import wire
 from retrofw.store import SessionStore
 from retrofw.version import VERSION
 
@@ -67,7 +67,7 @@ def status_answer():
     for sid in ids:
         if not store.synced(sid):
             unsynced += 1
-    values, fallback, _msg = settings.load(ROOT)
+    _values, fallback, (config_hash, _msg) = _config()
     w = _writer.status() if _writer is not None and not _writer.closed else None
     return {"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
             "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),
@@ -76,7 +76,7 @@ def status_answer():
             "sessions": len(ids), "unsynced": unsynced,
             "recording": w["session"] if w else None,
             "storage_full": bool(w and w["storage_full"]),
-            "config_hash": settings.config_hash(values), "config_fallback": fallback}
+            "config_hash": config_hash, "config_fallback": fallback}
 
 
 def sessions_answer():
@@ -151,19 +151,36 @@ def mark_synced_answer(session):
     return {"ok": True, "id": session}
 
 
+def _config(changes=None):
+    """(values, fallback or errors, hash or message) with the settings module loaded only for
+    the call: the running app does not keep it (retrofw.unload)."""
+    from retrofw import settings
+    from retrofw.unload import unload
+
+    try:
+        if changes is None:
+            values, fallback, msg = settings.load(ROOT)
+            return values, fallback, (settings.config_hash(values), msg)
+        values, errors = settings.set_values(ROOT, changes)
+        if not errors and _on_config is not None:
+            _on_config(values)
+        return values, errors, (settings.config_hash(values), "")
+    finally:
+        settings = None
+        unload("retrofw.settings")
+
+
 def config_get_answer():
-    values, fallback, msg = settings.load(ROOT)
-    return {"ok": True, "config": values, "hash": settings.config_hash(values),
-            "fallback": fallback, "message": msg}
+    values, fallback, (config_hash, msg) = _config()
+    return {"ok": True, "config": values, "hash": config_hash, "fallback": fallback,
+            "message": msg}
 
 
 def config_set_answer(changes):
-    values, errors = settings.set_values(ROOT, changes)
+    values, errors, (config_hash, _msg) = _config(changes)
     if errors:
         return {"ok": False, "errors": errors}
-    if _on_config is not None:
-        _on_config(values)
-    return {"ok": True, "config": values, "hash": settings.config_hash(values)}
+    return {"ok": True, "config": values, "hash": config_hash}
 
 
 def mark_synced(session):

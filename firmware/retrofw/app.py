@@ -29,12 +29,13 @@ import time
 
 from machine import ADC, I2C, WDT, Pin, deepsleep, reset
 
-from retrofw import api, parts, settings, wire
+from retrofw import api, wire
 from retrofw.alerts import Pipeline
 from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
 from retrofw.posture import Posture
 from retrofw.steps import StepCounter
 from retrofw.store import SessionStore, SessionWriter, SnapshotRing
+from retrofw.unload import unload
 from retrofw.version import VERSION
 
 try:
@@ -64,9 +65,12 @@ CRASH_FILE = "/crash.txt"
 class App:
     """The running device: hardware, pure cores and the state the tasks share."""
 
-    def __init__(self, profile, config, config_fault=0):
-        self.profile = profile
+    def __init__(self, profile, config, config_fault=0, config_hash=0):
+        from retrofw import parts  # boot only: _build() unloads it
+
+        self.board_name = profile["name"]  # the profile itself is not kept (heap)
         self.config = config
+        self.config_hash = config_hash
         bus = profile.get("i2c")
         self.i2c = I2C(bus["id"], sda=Pin(bus["sda"]), scl=Pin(bus["scl"]),
                        freq=bus.get("freq", 400000)) if bus else None
@@ -129,19 +133,23 @@ class App:
         self.beats[name] = time.ticks_ms()
 
     def on_config(self, values):
-        """New configuration from the host: applied at the next session start (reboot)."""
+        """New configuration from the host: applied at the next session start (reboot). Called
+        by retrofw.api while it has the settings module loaded (and unloads it after)."""
+        from retrofw import settings
+
         self.config = values
+        self.config_hash = settings.config_hash(values)
 
     def start_session(self, now, keep_steps=False):
         """Start recording; keep_steps counts the steps that triggered an auto-start."""
         if self.writer is not None:
             return
         cfg = self.config
-        self.writer = SessionWriter("/", now_ms=now, config_hash=settings.config_hash(cfg),
+        self.writer = SessionWriter("/", now_ms=now, config_hash=self.config_hash,
                                     sample_period_ms=cfg["log.sample_period_ms"],
                                     flush_ms=cfg["log.flush_ms"],
                                     min_free_kb=cfg["storage.min_free_kb"],
-                                    board=self.profile["name"], start_unix=_unix_now(),
+                                    board=self.board_name, start_unix=_unix_now(),
                                     firmware=VERSION, store=self.store)
         period = getattr(self.sensor, "period_ms", 100)
         if cfg["log.snapshot_s"] > 0:
@@ -381,19 +389,22 @@ class App:
 
 
 def _start_ble(config, on_config):
-    """The GATT server, or None where the board has no Bluetooth or aioble is missing."""
+    """The GATT server, or None where the board has no Bluetooth or aioble is missing. Nothing
+    of the BLE code stays in RAM when it cannot run (bench heap: ~7 KB even run in place)."""
     try:
+        import aioble  # noqa: F401  # pyright: ignore[reportMissingImports]  # micropython-lib
+        import bluetooth  # noqa: F401
+
         from retrofw.ble import gatt
 
         return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
     except (ImportError, OSError, MemoryError) as exc:
         # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
         # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
-        import sys
-
-        sys.modules.pop("retrofw.ble.gatt", None)
+        unload("retrofw.ble", "aioble")
         gc.collect()
-        print("retrorun: Bluetooth off:", exc)
+        hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
+        print("retrorun: Bluetooth off:", exc, hint)
         return None
 
 
@@ -424,18 +435,34 @@ def _log_crash(exc):
         pass
 
 
-async def main():
+def _build():
+    """Boot: check the board profile, load the settings, recover sessions a power loss cut
+    short, build the App. The boot-only modules (parts, settings, boardcheck) and the profile
+    are dropped after, so the running app does not carry them. None when /board.json is missing
+    or wrong (the board stays at the REPL to be fixed)."""
+    from retrofw import parts, settings
+
     try:
         profile = parts.checked_profile()
-    except (OSError, ValueError) as exc:  # no or bad /board.json: stay at the REPL to fix it
+    except (OSError, ValueError) as exc:
         print("retrorun: cannot start:", exc, "- run 'retrorun deploy --board ...'")
-        return
+        return None
     values, fallback, message = settings.load("/")
     if fallback:
         print("retrorun: config fallback:", message)
-    store = SessionStore("/", min_free_kb=int(values["storage.min_free_kb"]))
-    store.recover_all()
-    app = App(profile, values, fallback)
+    SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
+    app = App(profile, values, fallback, settings.config_hash(values))
+    parts = settings = profile = None
+    unload("retrofw.parts", "retrofw.settings")
+    gc.collect()
+    return app
+
+
+async def main():
+    app = _build()
+    if app is None:
+        return
+    values = app.config
     loop = asyncio.get_event_loop()
 
     def on_error(_loop, context):

@@ -19,16 +19,16 @@ def load_profile(path=PROFILE_FILE):
 def checked_profile(path=PROFILE_FILE):
     """The profile, validated by the same checker the laptop tool uses (ValueError naming the
     first wrong pin). The checker is unloaded again: it is only needed at boot."""
-    import sys
-
     from retrofw import boardcheck
+    from retrofw.unload import unload
 
     profile = load_profile(path)
     try:
         for warning in boardcheck.validate(profile):
             print("retrorun: board warning:", warning)
     finally:
-        sys.modules.pop("retrofw.boardcheck", None)
+        boardcheck = None
+        unload("retrofw.boardcheck")
     return profile
 
 

@@ -50,6 +50,14 @@ class Partition(NamedTuple):
         return self.offset + self.size
 
 
+# MicroPython's ESP32_GENERIC 4 MB layout (ports/esp32/partitions-4MiB.csv): the table a stock
+# image carries; with_romfs(MICROPYTHON_ESP32_4MB) is what `retrorun flash` writes for it.
+MICROPYTHON_ESP32_4MB = [Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
+                         Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
+                         Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
+                         Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000)]
+
+
 def decode(table: bytes) -> list[Partition]:
     """The partitions of a binary table; ValueError on a bad magic, MD5 or label.
 

@@ -332,12 +332,9 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
 
 def _firmware_with_stock_table() -> bytes:
     """An ESP32 whole firmware (for 0x1000) with MicroPython's stock 4 MB table at 0x8000."""
-    from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition, encode
+    from retrorun.partition_table import MICROPYTHON_ESP32_4MB as stock
+    from retrorun.partition_table import encode
 
-    stock = [Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
-             Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
-             Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
-             Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000)]
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
     image += b"\xff" * (0x7000 - len(image))
     return bytes(image + encode(stock) + b"\xff" * 0x400 + PAYLOAD)

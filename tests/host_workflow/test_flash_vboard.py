@@ -156,13 +156,9 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
                                                                           tmp_path: Path):
     """A whole firmware with MicroPython's stock 4 MB table at 0x8000 (0x7000 in the image)."""
     from retrorun import partition_table
-    from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition
 
     port, flash_file = rom_board
-    stock = [Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
-             Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
-             Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
-             Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000)]
+    stock = partition_table.MICROPYTHON_ESP32_4MB
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:3000]))
     image += b"\xff" * (0x7000 - len(image))
     image += partition_table.encode(stock) + b"\xff" * 0x400 + PAYLOAD[:4000]
@@ -183,8 +179,8 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     assert "romfs partition: 256 KB at 0x3C0000" in " ".join(done.stdout.split())
     data = flash_file.read_bytes()
     parts = partition_table.read_table(data)
-    assert partition_table.find(parts, "romfs") == Partition("romfs", TYPE_DATA, 0x06,
-                                                             0x3C0000, 0x40000)
+    assert partition_table.find(parts, "romfs") == partition_table.Partition(
+        "romfs", partition_table.TYPE_DATA, 0x06, 0x3C0000, 0x40000)
     assert partition_table.find(parts, "vfs").size == 0x1C0000
     assert data[0x1000:0x8000] == bytes(image[:0x7000])  # only the table changed
     assert data[0x9000:0x1000 + len(image)] == bytes(image[0x8000:])

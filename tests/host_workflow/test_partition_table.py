@@ -13,12 +13,7 @@ from retrorun.errors import RetrorunError
 from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition
 
 # MicroPython ESP32_GENERIC, 4 MB flash (ports/esp32/partitions-4MiB.csv of v1.2x).
-STOCK_4MB = [
-    Partition("nvs", TYPE_DATA, 0x02, 0x9000, 0x6000),
-    Partition("phy_init", TYPE_DATA, 0x01, 0xF000, 0x1000),
-    Partition("factory", TYPE_APP, 0x00, 0x10000, 0x1F0000),
-    Partition("vfs", TYPE_DATA, 0x81, 0x200000, 0x200000),
-]
+STOCK_4MB = partition_table.MICROPYTHON_ESP32_4MB
 
 
 def test_round_trip_and_the_bytes_of_each_entry():

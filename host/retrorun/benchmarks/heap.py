@@ -121,6 +121,9 @@ for name, fn in paths:
 def add_arguments(parser) -> None:
     parser.add_argument("--board", default="esp32-devkitc", help="board profile (default "
                                                                  "esp32-devkitc)")
+    parser.add_argument("--session-s", type=float, default=30.0,
+                        help="virtual seconds of the session run on the virtual board "
+                             "(default 30; 0 skips it)")
 
 
 def _deployed_fs(board) -> Path:
@@ -213,6 +216,12 @@ def measure(board_name: str = "esp32-devkitc") -> dict:
 
 def run(args) -> int:
     figures = measure(args.board)
+    if args.session_s:
+        from retrorun.benchmarks.heap_session import measure_session
+
+        session = measure_session(args.board, seconds=args.session_s)
+        session["within_target"] = session["session_peak_bytes"] <= TARGET_KB * 1024
+        figures["session"] = session
     if args.json:
         output.emit_json(figures)
         return 0
@@ -233,5 +242,13 @@ def run(args) -> int:
     output.console.print(
         f"per-tick paths allocation-free: {f['per_tick_allocation_free']}; target {TARGET_KB} KB: "
         f"in place {'met' if f['in_place_within_target'] else 'NOT met'} (with BLE), "
-        f".mpy files {'met' if f['total_within_target'] else 'NOT met'}")
+        f".mpy files {'met' if f['total_within_target'] else 'NOT met'}", soft_wrap=True)
+    s = f.get("session")
+    if s:
+        output.console.print(
+            f"during a session on the virtual board ({s['layout']} layout, {s['virtual_s']:g} "
+            f"virtual s, {s['samples']} samples, session {s['recording_session']} recording): "
+            f"heap high-water {s['session_peak_bytes'] / kb:.1f} KB (app imported: "
+            f"{s['imported_bytes'] / kb:.1f} KB); target {TARGET_KB} KB "
+            f"{'met' if s['within_target'] else 'NOT met'}", soft_wrap=True)
     return 0

@@ -29,6 +29,7 @@ import collections
 import ctypes
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -51,71 +52,82 @@ FUEL = 1 << 62
 # pointers held in WebAssembly locals, and a collection can free live objects) practically
 # never runs. heap_kb=110 gives an ESP32-sized heap for memory checks of short runs.
 DEFAULT_HEAP_KB = 256 * 1024
+_BOOT_FRAME = re.compile(r', in (_vb_job|_vb_do|_vb_file)$')
 
+# The guest side: set-up at the top level, then a loop asking the host for jobs. Every frame
+# that stays live while a job runs (the top level, _vb_job, _vb_do) is kept under MicroPython's
+# VM_MAX_STATE_ON_STACK (11 words: locals + value stack + 2 per try block), so it lives on the
+# WebAssembly shadow stack, which the garbage collector scans: a gc.collect() at the top level
+# of a job cannot free the bootstrap's own frames (see _vbgc.py and docs/vboard-app.md).
 _BOOTSTRAP = r"""
-def _vb_boot():
-    import sys
-    sys.path.clear()
-    import time as bt
-    import os as bo
-    import gc as bg
-    sys.path.extend(PATHS)
-    import _vb
-    _vb.btime = bt
-    _vb.bos = bo
-    _vb.bgc = bg
-    _vb.REAL_GC = REAL_GC
-    if not REAL_GC:
-        bg.disable()
-    import _vbgc
-    sys.modules['gc'] = _vbgc
-    import vfs as bv
-    _vb.bvfs = bv
-    import _vbvfs
-    sys.modules['vfs'] = _vbvfs
-    _vbvfs.boot(sys.path)
-    bt = bo = bg = bv = None
-    import builtins
-    builtins.input = _vb.input
+import sys
+sys.path.clear()
+import time as _bt
+import os as _bo
+import gc as _bg
+import vfs as _bv
+sys.path.extend(PATHS)
+import _vb
+_vb.btime = _bt
+_vb.bos = _bo
+_vb.bgc = _bg
+_vb.bvfs = _bv
+_vb.REAL_GC = REAL_GC
+if not REAL_GC:
+    _bg.disable()
+import _vbgc
+sys.modules['gc'] = _vbgc
+import _vbvfs
+sys.modules['vfs'] = _vbvfs
+_vbvfs.boot(sys.path)
+import builtins
+builtins.input = _vb.input
+del _bt, _bo, _bg, _bv, _vbgc, _vbvfs, builtins
+_vb.G = {'__name__': '__main__'}
+
+
+def _vb_tb(x):
+    if isinstance(x, SystemExit):
+        return '\x00'
     import io
-    g = {'__name__': '__main__'}
-    _vb.G = g
-    hc = _vb._hc
-    while True:
-        j = hc('vb', 'n')
-        if j == '\x01B':
-            j = hc('vb', 'B')
-        k = j[0]
-        j = j[1:]
-        e = ''
-        try:
-            if k == 'i':
-                _vb.service()
-            elif k == 'f':
-                try:
-                    f = open(j)
-                    s = f.read()
-                    f.close()
-                except OSError:
-                    s = None
-                if s is not None:
-                    c = compile(s, j, 'exec')
-                    s = None
-                    exec(c, g)
-            else:
-                c = compile(j, '<stdin>', 'single' if k == 's' else 'exec')
-                j = None
-                exec(c, g)
-        except SystemExit:
-            e = '\x00'
-        except BaseException as x:
-            b = io.StringIO()
-            sys.print_exception(x, b)
-            e = b.getvalue()
-            b = x = None
-        c = s = j = None
-        hc('vb', 'd' + e)
-_vb_boot()
+    b = io.StringIO()
+    sys.print_exception(x, b)
+    return b.getvalue()
+
+
+def _vb_file(path):
+    try:
+        f = open(path)
+        s = f.read()
+        f.close()
+    except OSError:
+        return
+    exec(compile(s, path, 'exec'), _vb.G)
+
+
+def _vb_do(j):
+    k = j[0]
+    if k == 'i':
+        _vb.service()
+    elif k == 'f':
+        _vb_file(j[1:])
+    else:
+        exec(compile(j[1:], '<stdin>', 'single' if k == 's' else 'exec'), _vb.G)
+
+
+def _vb_job(j):
+    try:
+        _vb_do(j)
+        return ''
+    except BaseException as x:
+        return _vb_tb(x)
+
+
+while True:
+    _vb_j = _vb._hc('vb', 'n')
+    if _vb_j == '\x01B':
+        _vb_j = _vb._hc('vb', 'B')
+    _vb._hc('vb', 'd' + _vb_job(_vb_j))
 """
 
 
@@ -466,8 +478,9 @@ class AppDevice:
             self._cond.notify_all()
 
     def _finish(self, err: str) -> None:
-        if ", in _vb_boot\n" in err:  # hide the bootstrap's own frame, as a board shows none
-            err = "\n".join(line for line in err.split("\n") if not line.endswith(", in _vb_boot"))
+        if ", in _vb_" in err:  # hide the bootstrap's own frames, as a board shows none
+            err = "\n".join(line for line in err.split("\n")
+                             if not _BOOT_FRAME.search(line))
         with self._lock:
             done, self._current = self._current, None
             self._cancel_kbd_timer()
