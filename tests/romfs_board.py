@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrorun import partition_table as pt
-from retrorun.vboard.rom import Flash
+from retrorun.vboard.rom import write_partition_table
 
 STOCK_4MB = pt.MICROPYTHON_ESP32_4MB
 WITH_ROMFS = pt.with_romfs(STOCK_4MB)
@@ -15,9 +15,5 @@ ROMFS = pt.find(WITH_ROMFS, pt.ROMFS_LABEL)
 
 def flash_file(path: Path, romfs: bool = True) -> Path:
     """Write a 4 MB flash file holding the partition table; return its path."""
-    flash = Flash(path)
-    try:
-        flash.program(pt.TABLE_OFFSET, pt.encode(WITH_ROMFS if romfs else STOCK_4MB))
-    finally:
-        flash.close()
+    write_partition_table(path, "romfs" if romfs else "stock")
     return path

@@ -3,8 +3,10 @@
 Steps (each through the same library calls as the commands):
 1. start a virtual ESP32-DevKitC (app mode, socket://) whose world is the demo scenario
    (host/retrorun/sim/demo/backward_run.json: a backward run past a person crossing, up to a
-   wall, the sensor cable coming loose for 3 s, button presses to start and stop the session);
-2. `deploy` the firmware (mpy-cross compiled) and the board profile over mpremote;
+   wall, the sensor cable coming loose for 3 s, button presses to start and stop the session),
+   its flash holding the partition table `retrorun flash` writes (with the romfs partition);
+2. `deploy` the firmware (mpy-cross compiled, one ROMFS image) and the board profile over
+   mpremote;
 3. `config set` a setting, as a runner would;
 4. hard-reset the board: main.py starts the app, the scenario plays out on virtual time, and the
    app closes the session when the scenario presses the button again;
@@ -49,11 +51,13 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
     from retrorun.store import Store
     from retrorun.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
+    from retrorun.vboard.rom import write_partition_table
 
     target = plot_path(Path(plot_file))  # a wrong file type fails now, not after the run
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="retrorun-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     store_path = store_path or work / "store.sqlite3"
+    write_partition_table(work / "flash.bin", "romfs")
     board = VirtualBoard(mode="app", listen="socket", fs_dir=work / "fs",
                          flash_path=work / "flash.bin", scenario=str(DEMO_SCENARIO))
     server = threading.Thread(target=board.serve_forever, name="vboard", daemon=True)
@@ -63,7 +67,9 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
         profile = get_board(board_name)
         with SerialTransport(board.port) as link:
             report = deploy(link, profile)
-            say(f"2/5 deployed firmware {report.version}: {len(report.uploaded)} files "
+            where = (f"ROMFS image of {report.romfs_bytes} bytes + " if report.layout == "romfs"
+                     else "")
+            say(f"2/5 deployed firmware {report.version}: {where}{len(report.uploaded)} files "
                 "(mpy-cross, xtensawin)")
             link.config_set({"haptic.strength": 90})
             say("3/5 config set haptic.strength=90")

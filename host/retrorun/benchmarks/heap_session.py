@@ -69,7 +69,7 @@ def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
     "files" puts the firmware in /lib as .mpy files instead (deploy's fallback)."""
     from retrorun import partition_table as pt
     from retrorun.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
-    from retrorun.vboard.rom import Flash
+    from retrorun.vboard.rom import Flash, write_partition_table
 
     fs = work / "fs"
     fs.mkdir()
@@ -85,13 +85,13 @@ def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
     image = romfs_image(files)
     if romfs is None or len(image) > romfs.size:
         raise RetrorunError("the firmware's ROMFS image does not fit the romfs partition")
-    flash = Flash(work / "flash.bin")
-    try:
-        flash.program(pt.TABLE_OFFSET, pt.encode(parts))
-        if layout == "romfs":
+    write_partition_table(work / "flash.bin", "romfs")
+    if layout == "romfs":
+        flash = Flash(work / "flash.bin")
+        try:
             flash.program(romfs.offset, image)
-    finally:
-        flash.close()
+        finally:
+            flash.close()
     return fs, work / "flash.bin"
 
 

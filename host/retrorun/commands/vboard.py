@@ -27,6 +27,10 @@ def register(sub) -> None:
                         help="host folder holding the board's / (default: in the data folder)")
     parser.add_argument("--flash", type=Path, default=None,
                         help="file holding the SPI flash contents (created as 4 MB of 0xFF)")
+    parser.add_argument("--table", choices=("stock", "romfs"), default=None,
+                        help="write MicroPython's ESP32_GENERIC 4 MB partition table into the "
+                             "flash first: as a stock image has it, or with the romfs partition "
+                             "'retrorun flash' adds (deploy then uses ROMFS)")
     parser.add_argument("--scenario", default=None, help="scenario driving the app's world")
     parser.add_argument("--port-file", type=Path, default=None,
                         help="write the port string to this file once listening")
@@ -41,6 +45,10 @@ def run(args) -> int:
         raise RetrorunError(f"--tcp-port {args.tcp_port} is not a TCP port; use 0-65535")
     fs_dir = args.fs or data_dir() / "vboard" / "fs"
     flash = args.flash or data_dir() / "vboard" / "flash.bin"
+    if args.table:
+        from retrorun.vboard.rom import write_partition_table
+
+        write_partition_table(flash, args.table)
     board = VirtualBoard(mode=args.mode, listen=args.listen, flash_path=flash, fs_dir=fs_dir,
                          scenario=args.scenario, tcp_port=args.tcp_port, verbose=args.verbose)
 

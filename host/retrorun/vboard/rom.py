@@ -675,3 +675,27 @@ class RomLoader:
         assert self._reading is not None
         self._reading["acked"] = max(self._reading["acked"], acked)
         self._pump_read()
+
+
+TABLES = ("stock", "romfs")
+
+
+def write_partition_table(path: str | os.PathLike, table: str = "romfs") -> None:
+    """Put MicroPython's ESP32_GENERIC 4 MB partition table into a flash file (created erased
+    when missing), as a board flashed with the stock image has it ("stock") or as `retrorun
+    flash` leaves it, with the romfs partition ("romfs"). Only the table's sectors change."""
+    from retrorun import partition_table as pt
+
+    if table not in TABLES:
+        raise RetrorunError(f"unknown partition table {table!r}; choose stock or romfs")
+    parts = pt.MICROPYTHON_ESP32_4MB
+    flash = Flash(path)
+    try:
+        if flash.size < pt.find(parts, "vfs").end:
+            raise RetrorunError(f"flash file {path} is {flash.size} bytes; the ESP32_GENERIC "
+                                "partition table needs 4 MB")
+        flash.erase(pt.TABLE_OFFSET, pt.TABLE_SIZE)
+        flash.program(pt.TABLE_OFFSET,
+                      pt.encode(pt.with_romfs(parts) if table == "romfs" else parts))
+    finally:
+        flash.close()
