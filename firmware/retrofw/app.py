@@ -325,18 +325,20 @@ class App:
             await asyncio.sleep_ms(_BATTERY_MS)
 
     async def ble_task(self):
+        """Live values to a connected client (started only when the GATT server runs)."""
         server = self.ble
+        if server is None:
+            return
         n = 0
         while self.running:
             now = time.ticks_ms()
-            if server is not None:
-                cadence = self.steps.cadence(now)
-                code = self.fault_code
-                server.notify_live(self.pipeline.distance_mm, self.level,
-                                   -code if code else 0, cadence)
-                n += 1
-                if n % 4 == 0:  # RSC once a second; speed and stride are not measured
-                    server.notify_rsc(0, cadence, cadence > 140, 0, 0)
+            cadence = self.steps.cadence(now)
+            code = self.fault_code
+            server.notify_live(self.pipeline.distance_mm, self.level, -code if code else 0,
+                               cadence)
+            n += 1
+            if n % 4 == 0:  # RSC once a second; speed and stride are not measured
+                server.notify_rsc(0, cadence, cadence > 140, 0, 0)
             self.beat("ble")
             await asyncio.sleep_ms(250)
 
@@ -477,8 +479,9 @@ async def main():
              ("imu", app.imu_task, 3000),
              ("logger", app.logger, 2000 + 2 * int(values["log.sample_period_ms"])),
              ("button", app.button_task, 2000), ("battery", app.battery, 3 * _BATTERY_MS),
-             ("led", app.led_task, 2000), ("ble", app.ble_task, 2000),
-             ("usb", app.usb_live, 2000))
+             ("led", app.led_task, 2000), ("usb", app.usb_live, 2000))
+    if app.ble is not None:
+        tasks += (("ble", app.ble_task, 2000),)
     for _name, task, _silence in tasks:
         asyncio.create_task(task())
     if app.ble is not None:
