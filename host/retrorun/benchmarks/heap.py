@@ -1,27 +1,25 @@
-"""`retrorun bench heap [--board B] [--json]`: the app's RAM on the MicroPython heap, measured.
+"""`retrorun bench heap [--board B] [--session-s S] [--json]`: the app's RAM on the MicroPython
+heap, measured.
 
-Each figure is the live heap (`gc.mem_alloc()` right after `gc.collect()`) in a fresh
-MicroPython VM (the WASI build, 8 MB heap so nothing is collected by surprise) whose `/lib`
-holds the firmware exactly as `retrorun deploy` writes it (mpy-cross `.mpy` files), minus the
-live heap of the same VM before the step:
+The acceptance figure is the heap high-water during a session, measured on the virtual board
+with the firmware deployed as a ROMFS image (`retrorun.benchmarks.heap_session`; skipped with
+`--session-s 0`). Around it, a static breakdown: each figure is the live heap (`gc.mem_alloc()`
+right after `gc.collect()`) in a fresh MicroPython VM (the WASI build, 8 MB heap so nothing is
+collected by surprise) whose `/lib` holds the firmware exactly as `retrorun deploy` compiles it,
+minus the live heap of the same VM before the step:
 
 - `code_bytes`: importing what the app imports for the board (app, its cores, the drivers the
-  profile names; `ble_code_bytes` adds the BLE modules) from `.mpy` files on the filesystem:
-  MicroPython copies their bytecode onto the heap.
-- `in_place_code_bytes` (and `in_place_ble_code_bytes`): the same imports from a ROMFS image
-  (built by mpremote's own ROMFS writer, mounted with `vfs.VfsRom`), where bytecode and
-  constants are used in place from the memory-mapped image, as from flash on a board with a
-  ROMFS partition or with the modules frozen into the firmware; only module objects, their
-  globals and classes are on the heap.
-- `data_bytes`: the app's working data built as `App.__init__` and a session start build it:
+  profile names; `ble_code_bytes` adds the BLE modules) from `.mpy` files on the filesystem
+  (deploy's fallback layout): MicroPython copies their bytecode onto the heap.
+- `in_place_code_bytes` (and `in_place_ble_code_bytes`): the same imports from the ROMFS image
+  deploy writes (`retrorun.deploy.romfs_image`, mounted with `vfs.VfsRom`), where bytecode and
+  constants are used in place from the memory-mapped image, as from a board's romfs partition;
+  only module objects, their globals and classes are on the heap.
+- `data_bytes`: the cores' working data as `App.__init__` and a session start build it:
   warning pipeline, pattern player, step counter, posture, session store and writer (1 KB write
   buffer), snapshot ring, IMU batch buffer.
 - `allocates_per_tick`: whether one pass of each per-reading / per-tick path (ranging, motor
   tick, IMU sample, log sample) allocates, run with the heap locked (MemoryError if it does).
-
-Why not one "high-water during a session" figure: this WASI build's garbage collector cannot
-see frames held in WebAssembly locals (see docs/testing.md), so a collection while the app's
-tasks run can free live frames; collecting only at the top level of a fresh VM is safe.
 """
 
 from __future__ import annotations
@@ -127,13 +125,17 @@ def add_arguments(parser) -> None:
 
 
 def _deployed_fs(board) -> Path:
-    from retrorun.deploy import firmware_files
+    """A folder holding the firmware as deploy compiles it, and fs/romfs.img: its ROMFS image
+    (`retrorun.deploy.romfs_image`, what deploy writes to the romfs partition)."""
+    from retrorun.deploy import firmware_files, romfs_image
 
     fs = Path(tempfile.mkdtemp(prefix="retrorun-bench-heap-"))
-    for path, data in firmware_files(board).items():
+    files = firmware_files(board)
+    for path, data in files.items():
         target = fs / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+    (fs / "romfs.img").write_bytes(romfs_image(files))
     (fs / "sessions").mkdir(exist_ok=True)
     return fs
 
@@ -152,25 +154,10 @@ def _live(mpy: MicroPython, fs: Path, body: str, rom: bool = False) -> int:
     return int(mpy.eval(code, fs=fs, with_firmware=False))  # type: ignore[arg-type]
 
 
-def _romfs_image(fs: Path) -> None:
-    """fs/romfs.img: the deployed /lib as a ROMFS image; the stand-ins go to fs/stub."""
-    import contextlib
-    import io
-
-    from mpremote.romfs import make_romfs
-
-    src = Path(tempfile.mkdtemp(prefix="retrorun-romfs-"))
-    (src / "lib").symlink_to(fs / "lib")
-    with contextlib.redirect_stdout(io.StringIO()):
-        image = make_romfs(str(src), mpy_cross=False)
-    (fs / "romfs.img").write_bytes(image)
-
-
 def measure(board_name: str = "esp32-devkitc") -> dict:
     board = get_board(board_name)
     fs = _deployed_fs(board)
     lib = fs / "lib"
-    _romfs_image(fs)  # the firmware only, before the stand-ins and the bench modules
     for folder in (lib, fs / "stub"):
         folder.mkdir(exist_ok=True)
         (folder / "machine.py").write_text(_MACHINE_STUB)
@@ -227,8 +214,8 @@ def run(args) -> int:
         return 0
     kb = 1024
     f = figures
-    output.table(f"App heap on {f['board']} (measured in MicroPython)",
-                 ("part", ".mpy files: KB", "in place (ROMFS / frozen): KB"), [
+    output.table(f"App heap on {f['board']}, static breakdown (fresh MicroPython VM)",
+                 ("part", ".mpy files: KB", "in place (ROMFS image): KB"), [
         ("code", f"{f['code_bytes'] / kb:.1f}", f"{f['in_place_code_bytes'] / kb:.1f}"),
         ("  + BLE modules", f"{f['ble_code_bytes'] / kb:.1f}",
          f"{f['in_place_ble_code_bytes'] / kb:.1f}"),
