@@ -354,6 +354,8 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
     if erase:
         report("Erasing the whole flash...")
         erase_flash(esp)
+    else:
+        _fresh_filesystem_if_the_table_changes(esp, image, offset, report)
     report(f"Writing {len(image)} bytes at 0x{offset:X} (compressed)...")
     write_flash(esp, [(offset, image)], compress=True, no_progress=not show_progress)
     if verify:
@@ -361,6 +363,35 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
         verify_flash(esp, [(offset, image)])
     reset_chip(esp, "hard-reset")
     return FlashResult(port, detected.name, len(image), offset, erase, verify, added)
+
+
+def _fresh_filesystem_if_the_table_changes(esp, image: bytes, offset: int,
+                                           report: Callable[[str], None]) -> None:
+    """When the partition table the image brings differs from the board's, erase the first
+    sector of the new filesystem partition: the old filesystem no longer fits its partition,
+    and MicroPython's first boot (`inisetup`) formats a partition only when its first sector is
+    blank; otherwise it stops in a "filesystem appears to be corrupted" loop."""
+    start = partition_table.TABLE_OFFSET - offset
+    end = start + partition_table.TABLE_SIZE
+    if start < 0 or len(image) < end:
+        return  # the image does not bring a table
+    new_table = image[start:end]
+    try:
+        parts = partition_table.decode(new_table)
+    except ValueError:
+        return  # checked by add_romfs when it matters; a blank region brings nothing
+    if not parts:
+        return
+    current = esp.read_flash(partition_table.TABLE_OFFSET, partition_table.TABLE_SIZE)
+    if current == new_table:
+        return  # same layout: the board's filesystem and sessions stay
+    fs = partition_table.filesystem(parts)
+    if fs is None:
+        return
+    report(f"The partition table changes: erasing the start of the filesystem partition "
+           f"('{fs.label}' at 0x{fs.offset:X}) so that MicroPython formats it at first boot; "
+           "files and sessions left on the board are lost")
+    esp.erase_region(fs.offset, 0x1000)
 
 
 def add_romfs(image: bytes, offset: int, image_name: str = "image",
@@ -402,8 +433,8 @@ def add_romfs(image: bytes, offset: int, image_name: str = "image",
     added = new_parts[-1]
     out = image[:start] + partition_table.encode(new_parts) + image[end:]
     report(f"Partition table: romfs {added.size // 1024} KB at 0x{added.offset:X} taken from "
-           "the end of the filesystem partition (on a board without it, the filesystem is "
-           "re-created empty on first boot: sync sessions first)")
+           "the end of the filesystem partition (a board with another table gets a new, empty "
+           "filesystem: sync sessions first)")
     return out, added
 
 

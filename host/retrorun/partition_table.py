@@ -115,6 +115,13 @@ def find(parts: list[Partition], label: str) -> Partition | None:
     return next((p for p in parts if p.label == label), None)
 
 
+def filesystem(parts: list[Partition]) -> Partition | None:
+    """The data partition MicroPython keeps its filesystem in ("vfs", or "ffat" on TinyUF2
+    layouts), or None."""
+    return next((p for p in parts if p.label in _FILESYSTEM_LABELS and p.type == TYPE_DATA),
+                None)
+
+
 def with_romfs(parts: list[Partition], size: int = ROMFS_SIZE) -> list[Partition]:
     """`parts` with a `size`-byte "romfs" data partition taken from the end of "vfs"/"ffat".
 
@@ -125,8 +132,7 @@ def with_romfs(parts: list[Partition], size: int = ROMFS_SIZE) -> list[Partition
         return list(parts)
     if size <= 0 or size % _SECTOR:
         raise ValueError(f"romfs size {size:#x} must be a positive multiple of {_SECTOR:#x}")
-    fs = next((p for p in parts if p.label in _FILESYSTEM_LABELS and p.type == TYPE_DATA),
-              None)
+    fs = filesystem(parts)
     if fs is None:
         names = ", ".join(p.label for p in parts) or "none"
         raise ValueError(f"the partition table has no 'vfs' or 'ffat' data partition to take "

@@ -91,6 +91,14 @@ class FakeEsp:
         self.calls.append(f"baud {baud}")
         self._port.baudrate = baud
 
+    def read_flash(self, offset, length):
+        self.calls.append(f"read {offset:#x} {length}")
+        return bytes(self.flash[offset:offset + length])
+
+    def erase_region(self, offset, size):
+        self.calls.append(f"erase {offset:#x} {size}")
+        self.flash[offset:offset + size] = b"\xff" * size
+
 
 @pytest.fixture
 def fake_esptool(monkeypatch):

@@ -173,9 +173,24 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     assert data[0x1000:0x1000 + len(image)] == image
     assert partition_table.read_table(data) == stock
 
+    # a filesystem on the board: re-flashing the same table keeps it ...
+    marker = b"littlefs superblock stand-in" + bytes(100)
+    with open(flash_file, "r+b") as f:
+        f.seek(0x200000)
+        f.write(marker)
+    again = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                      str(image_file), "--no-romfs")
+    assert again.returncode == 0, again.stderr
+    assert "partition table changes" not in again.stdout
+    assert flash_file.read_bytes()[0x200000:0x200000 + len(marker)] == marker
+
+    # ... a new table erases its first sector, so that MicroPython formats a fresh one
     done = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
                      str(image_file))
     assert done.returncode == 0, done.stderr
+    assert "The partition table changes: erasing the start of the filesystem partition " \
+           "('vfs' at 0x200000)" in " ".join(done.stdout.split())
+    assert flash_file.read_bytes()[0x200000:0x201000] == b"\xff" * 0x1000
     assert "romfs partition: 256 KB at 0x3C0000" in " ".join(done.stdout.split())
     data = flash_file.read_bytes()
     parts = partition_table.read_table(data)

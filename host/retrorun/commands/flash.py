@@ -16,8 +16,9 @@ def register(sub) -> None:
                     "micropython.org/download); --version fetches the official build for the "
                     "board profile into the cache and checks its pinned sha256. Unless "
                     "--no-romfs, the image's partition table gets a 256 KB 'romfs' partition "
-                    "taken from the end of 'vfs' (the board's files are re-created on first "
-                    "boot: sync sessions before).")
+                    "taken from the end of 'vfs'. When the table changes, the start of the "
+                    "filesystem partition is erased so MicroPython formats it at first boot: "
+                    "sync sessions before.")
     parser.add_argument("--port", help="serial port or pyserial URL (default: the one "
                                        "ESP32-looking port, see `retrorun devices`)")
     parser.add_argument("--board", help="board profile name or file (see `retrorun boards`)")
@@ -90,7 +91,7 @@ def run(args) -> int:
         if romfs is not None:
             output.console.print(
                 f"romfs partition: {romfs.size // 1024} KB at 0x{romfs.offset:X}, taken from "
-                "vfs: if the board had no romfs partition before, its filesystem is re-created "
-                "empty on first boot, so sync sessions before re-flashing (--no-romfs keeps "
-                "the image's table).")
+                "vfs: a board that had another partition table starts with an empty "
+                "filesystem, so sync sessions before re-flashing (--no-romfs keeps the "
+                "image's table).")
     return 0
