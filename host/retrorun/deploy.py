@@ -100,24 +100,23 @@ def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None]
     files = firmware_files(board)
     part, why = romfs.query(transport)
     image = romfs_image(files)
-    if layout == "romfs" and part is None:
-        raise RetrorunError(f"cannot deploy to ROMFS: the board on {transport.description} has "
-                            f"none ({why}); deploy with --layout files")
-    if part is not None and layout != "files" and len(image) > part.size:
-        if layout == "romfs":
-            raise RetrorunError(f"the firmware's ROMFS image ({len(image)} bytes) does not fit "
-                                f"the board's romfs partition ({part.size} bytes); deploy with "
-                                "--layout files")
+    part_for_image = part
+    if part is not None and len(image) > part.size:
         why = f"the image ({len(image)} bytes) does not fit its romfs partition ({part.size})"
-        part = None
-    if part is not None and layout != "files":
+        part_for_image = None
+    if layout == "romfs" and part_for_image is None:
+        raise RetrorunError(f"cannot deploy to ROMFS on {transport.description}: {why}; deploy "
+                            "with --layout files")
+    if layout != "files" and part_for_image is not None:
         report.layout = "romfs"
         report.romfs_bytes = len(image)
         if romfs.device_digest(transport, len(image)) != hashlib.sha256(image).hexdigest():
             def blocks(done: int, total: int) -> None:
                 if progress:
                     progress(f"romfs ({len(image)} bytes)", done, total)
-            romfs.write_image(transport, part, image, blocks)
+            # nothing imported from /rom and no app interrupt handlers while its flash changes
+            transport.soft_reset()
+            romfs.write_image(transport, part_for_image, image, blocks)
             report.romfs_written = True
         out = transport.exec(_REMOVE_TREE + f"print(_rt({DEVICE_LIB + '/retrofw'!r}))\n")
         report.removed = int(out.decode().strip() or 0)
@@ -127,7 +126,8 @@ def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None]
         report.note = "" if layout == "files" else f"no ROMFS on this board: {why}"
         if part is not None and romfs.device_digest(transport, 3) == hashlib.sha256(
                 romfs.ROMFS_MAGIC).hexdigest():
-            romfs.erase_image(transport, part)
+            transport.soft_reset()
+            romfs.erase_image(transport, part)  # it would shadow the files: /rom/lib is first
     made_dirs: set[str] = set()
     for index, (path, data) in enumerate(sorted(files.items()), 1):
         if progress:

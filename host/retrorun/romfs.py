@@ -89,7 +89,7 @@ class RomPartition:
     block_size: int
 
 
-_QUERY = ("import vfs\n"
+_QUERY = ("try:\n import vfs\nexcept ImportError:\n vfs=None\n"
           "if not hasattr(vfs,'rom_ioctl'):\n print('none')\n"
           "elif vfs.rom_ioctl(1)<1:\n print('0')\n"
           "else:\n _rd=vfs.rom_ioctl(2,0)\n"
@@ -121,23 +121,25 @@ def device_digest(transport, length: int) -> str:
 def write_image(transport, part: RomPartition, image: bytes,
                 progress: Callable[[int, int], None] | None = None) -> None:
     """Unmount /rom, then erase and program the partition block by block (the image padded
-    with 0xFF to whole blocks), and check the digest. The board must be soft-reset after."""
+    with 0xFF to whole blocks) and check the digest. The first block, which holds the header,
+    is erased first and programmed last: a write cut short leaves no valid image, never a valid
+    header over a half-written body. The board must be soft-reset after."""
     if not image.startswith(ROMFS_MAGIC):
         raise RetrorunError("not a ROMFS image (bad magic); this is a bug in retrorun")
     if len(image) > part.size:
         raise RetrorunError(f"the firmware's ROMFS image ({len(image)} bytes) does not fit the "
                             f"board's romfs partition ({part.size} bytes); re-flash with a "
-                            "bigger partition or deploy with --files")
+                            "bigger partition or deploy with --layout files")
     transport.exec("import vfs\ntry:\n vfs.umount('/rom')\nexcept OSError:\n pass\n"
-                   "from binascii import a2b_base64\n_rd=vfs.rom_ioctl(2,0)\n")
+                   "from binascii import a2b_base64\n_rd=vfs.rom_ioctl(2,0)\n_rd.ioctl(6,0)\n")
     blocks = -(-len(image) // part.block_size)
-    for block in range(blocks):
+    for done, block in enumerate([*range(1, blocks), 0], 1):
         chunk = image[block * part.block_size:(block + 1) * part.block_size]
         chunk += b"\xff" * (part.block_size - len(chunk))
         data = binascii.b2a_base64(chunk, newline=False).decode()
         transport.exec(f"_rd.ioctl(6,{block})\n_rd.writeblocks({block},a2b_base64('{data}'),0)\n")
         if progress:
-            progress(block + 1, blocks)
+            progress(done, blocks)
     if device_digest(transport, len(image)) != hashlib.sha256(image).hexdigest():
         raise RetrorunError("the ROMFS image read back from the board differs from the one "
                             "written; run 'retrorun deploy' again")

@@ -85,3 +85,76 @@ def test_a_board_without_the_partition_gets_files_and_a_note(tmp_path, capsys):
         vb.stop()
         thread.join(timeout=10)
         vb.close()
+
+
+def _vboard(tmp_path, flash_path):
+    from retrorun.vboard.board import VirtualBoard
+
+    vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs", flash_path=flash_path)
+    thread = threading.Thread(target=vb.serve_forever, daemon=True)
+    thread.start()
+    return vb, thread
+
+
+def test_a_write_cut_short_leaves_no_valid_image(tmp_path):
+    """The header block is erased first and written last: a deploy that dies mid-write must not
+    leave a valid ROMFS header over a half-written body (it would shadow /lib)."""
+    from retrorun.boards import get_board
+    from retrorun.deploy import deploy
+    from retrorun.errors import RetrorunError
+
+    class CutLink(SerialTransport):
+        writes = 0
+
+        def exec(self, code, **kw):
+            if "writeblocks" in code:
+                CutLink.writes += 1
+                if CutLink.writes == 5:
+                    raise RetrorunError("link lost (test)")
+            return super().exec(code, **kw)
+
+    vb, thread = _vboard(tmp_path, flash_file(tmp_path / "flash.bin"))
+    try:
+        with CutLink(vb.port) as link, pytest.raises(RetrorunError, match="link lost"):
+            deploy(link, get_board("esp32-devkitc"))
+        data = vb.flash.read(ROMFS.offset, 5 * 4096)
+        assert data[:4096] == b"\xff" * 4096  # no header
+        assert data[4096:8192] != b"\xff" * 4096  # while later blocks were written
+        with SerialTransport(vb.port) as link:
+            link.soft_reset()
+            assert link.exec("import sys\nprint('/rom' in sys.path)").strip() == b"False"
+    finally:
+        vb.stop()
+        thread.join(timeout=10)
+        vb.close()
+
+
+def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_old_one(
+        tmp_path, capsys):
+    """A stale image in a partition the new image does not fit is erased: it would shadow the
+    files deploy writes (and report its own old version)."""
+    from retrorun import partition_table as pt
+    from retrorun.romfs import build_image
+    from retrorun.vboard.rom import Flash
+
+    small = pt.with_romfs(pt.MICROPYTHON_ESP32_4MB, size=0x10000)  # 64 KB: the image is bigger
+    part = pt.find(small, pt.ROMFS_LABEL)
+    flash = Flash(tmp_path / "flash.bin")
+    flash.program(pt.TABLE_OFFSET, pt.encode(small))
+    flash.program(part.offset, build_image({"lib/retrofw/__init__.py": b"",
+                                            "lib/retrofw/version.py": b"VERSION = 'stale'\n"}))
+    flash.close()
+    vb, thread = _vboard(tmp_path, tmp_path / "flash.bin")
+    try:
+        capsys.readouterr()
+        assert main(["deploy", "--port", vb.port, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["layout"] == "files" and "does not fit" in report["note"]
+        from retrofw.version import VERSION
+
+        assert report["firmware"] == VERSION
+        assert vb.flash.read(part.offset, 3) == b"\xff\xff\xff"
+    finally:
+        vb.stop()
+        thread.join(timeout=10)
+        vb.close()
