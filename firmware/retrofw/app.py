@@ -56,10 +56,12 @@ _IMU_BATCH = const(32)
 _LOW_MV = const(3450)
 _CRITICAL_MV = const(3300)
 _LOW_CUE_MS = const(60000)
+_PARK_MS = const(600000)  # the watchdog's timeout while the host works at the REPL
 
 LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
 SESSION_CLOSED = "retrorun: closed session"  # printed with the id when a session ends
 CRASH_FILE = "/crash.txt"
+_watchdog = []  # the machine.WDT once the watchdog task has started it
 
 
 class App:
@@ -370,6 +372,7 @@ class App:
         """Feed the hardware watchdog only while every task beat within its allowed silence
         ((name, ms) pairs: a few of its own periods), so one hung task resets the board."""
         wdt = WDT(timeout=_WDT_MS)
+        _watchdog.append(wdt)
         start = time.ticks_ms()
         while self.running:
             now = time.ticks_ms()
@@ -425,6 +428,16 @@ def _unix_now():
     if time.gmtime(0)[0] == 2000:
         t += 946684800
     return t if t > 1600000000 else 0  # clock never set: unknown
+
+
+def _park_watchdog():
+    """The host interrupted the app (Ctrl-C over USB) to work at the REPL: deploy, sync, config.
+    A started watchdog cannot be stopped; on the esp32 port a WDT created again re-initialises
+    it with the new timeout (MicroPython PRs #7770/#10901; not tried on a board here). Give it
+    10 minutes: the board does not reset under the host, and left at the REPL it restarts into
+    the app by itself."""
+    if _watchdog:
+        WDT(timeout=_PARK_MS).feed()
 
 
 def _log_crash(exc):
@@ -495,6 +508,7 @@ def start():
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
+        _park_watchdog()
         raise
     except Exception as exc:  # the global handler of last resort: log and restart cleanly
         _log_crash(exc)
