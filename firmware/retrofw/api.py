@@ -67,7 +67,10 @@ def status_answer():
     for sid in ids:
         if not store.synced(sid):
             unsynced += 1
-    _values, fallback, (config_hash, _msg) = _config()
+    if "config_hash" in live:  # the running app keeps them: no settings module to load
+        fallback, config_hash = live["config_fallback"], live["config_hash"]
+    else:
+        _values, fallback, (config_hash, _msg) = _config()
     w = _writer.status() if _writer is not None and not _writer.closed else None
     return {"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
             "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),

@@ -125,6 +125,8 @@ class App:
         self.running = True
         self.ble = None
         api.live["board"] = profile["name"]
+        api.live["config_hash"] = config_hash
+        api.live["config_fallback"] = config_fault
         api.attach(None, self.on_config, "/")
         if config["ble.enabled"]:
             self.ble = _start_ble(config, self.on_config)
@@ -141,6 +143,8 @@ class App:
 
         self.config = values
         self.config_hash = settings.config_hash(values)
+        api.live["config_hash"] = self.config_hash
+        api.live["config_fallback"] = 0
 
     def start_session(self, now, keep_steps=False):
         """Start recording; keep_steps counts the steps that triggered an auto-start."""

@@ -422,7 +422,8 @@ class ControlCore:
         except ValueError as exc:
             self._answer(op, CTL_ERR_INVALID, str(exc).encode())
             return
-        except (OSError, NotImplementedError, KeyError, TypeError) as exc:
+        except (OSError, NotImplementedError, KeyError, TypeError, ImportError,
+                MemoryError) as exc:  # e.g. no RAM to load the settings: the app runs on
             self._answer(op, CTL_ERR_FAILED, (str(exc) or repr(exc)).encode())
             return
         self._answer(op, CTL_OK, json.dumps(answer).encode())
