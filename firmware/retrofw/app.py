@@ -410,11 +410,22 @@ def _start_ble(config, on_config):
     except (ImportError, OSError, MemoryError) as exc:
         # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
         # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
+        _radio_off()
         unload("retrofw.ble", "aioble")
         gc.collect()
         hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
         print("retrorun: Bluetooth off:", exc, hint)
         return None
+
+
+def _radio_off():
+    """Leave no half-started Bluetooth behind (radio on, IRQ handler set) when BLE fails."""
+    try:
+        import bluetooth
+
+        bluetooth.BLE().active(False)
+    except (ImportError, OSError, MemoryError):
+        pass
 
 
 def _battery_percent(mv):

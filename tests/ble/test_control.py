@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from retrofw import wire
+from retrofw import wire, wire_ble
 from retrofw.ble import control
 
 pytestmark = pytest.mark.ble
@@ -85,13 +85,13 @@ class Device:
         rx = control.Reassembler()
         for p in self.packets:
             if rx.feed(p):
-                assert rx.op == op | wire.CTL_REPLY
+                assert rx.op == op | wire_ble.CTL_REPLY
                 return rx.status, bytes(rx.payload())
         raise AssertionError("no answer")
 
     def hello(self):
-        status, answer = self.request(wire.CTL_HELLO)
-        assert status == wire.CTL_OK
+        status, answer = self.request(wire_ble.CTL_HELLO)
+        assert status == wire_ble.CTL_OK
         return answer[0], answer[1], answer[2:]
 
 
@@ -99,18 +99,18 @@ def test_challenge_response_authenticates_and_the_device_proves_itself(tmp_path)
     dev = Device(tmp_path)
     version, has_secret, nonce = dev.hello()
     assert (version, has_secret, len(nonce)) == (wire.PROTOCOL_VERSION, 1, 16)
-    assert dev.request(wire.CTL_CONFIG_GET)[0] == wire.CTL_ERR_NOT_AUTH
+    assert dev.request(wire_ble.CTL_CONFIG_GET)[0] == wire_ble.CTL_ERR_NOT_AUTH
     host_nonce = b"\x01" * 16
-    status, answer = dev.request(wire.CTL_AUTH,
+    status, answer = dev.request(wire_ble.CTL_AUTH,
                                  control.host_tag(SECRET, nonce, host_nonce) + host_nonce)
-    assert status == wire.CTL_OK
-    expected = hmac.new(SECRET, wire.AUTH_DEVICE_LABEL + nonce + host_nonce,
+    assert status == wire_ble.CTL_OK
+    expected = hmac.new(SECRET, wire_ble.AUTH_DEVICE_LABEL + nonce + host_nonce,
                         hashlib.sha256).digest()
     assert answer == expected
     assert dev.core.authenticated()
-    assert dev.request(wire.CTL_CONFIG_GET) == (wire.CTL_OK, b'{"a": 1}')
+    assert dev.request(wire_ble.CTL_CONFIG_GET) == (wire_ble.CTL_OK, b'{"a": 1}')
     dev.core.reset()  # a new connection starts unauthenticated
-    assert dev.request(wire.CTL_CONFIG_GET)[0] == wire.CTL_ERR_NOT_AUTH
+    assert dev.request(wire_ble.CTL_CONFIG_GET)[0] == wire_ble.CTL_ERR_NOT_AUTH
 
 
 def test_wrong_secret_replay_and_brute_force_are_refused(tmp_path):
@@ -118,17 +118,17 @@ def test_wrong_secret_replay_and_brute_force_are_refused(tmp_path):
     _, _, nonce = dev.hello()
     host_nonce = b"\x02" * 16
     wrong = control.host_tag(b"\x00" * 32, nonce, host_nonce) + host_nonce
-    assert dev.request(wire.CTL_AUTH, wrong) == (wire.CTL_ERR_BAD_TAG, b"wrong secret")
+    assert dev.request(wire_ble.CTL_AUTH, wrong) == (wire_ble.CTL_ERR_BAD_TAG, b"wrong secret")
     # replaying a correct answer for a nonce already used fails: nonces are single use
     right = control.host_tag(SECRET, nonce, host_nonce) + host_nonce
-    assert dev.request(wire.CTL_AUTH, right)[0] == wire.CTL_ERR_BAD_TAG
+    assert dev.request(wire_ble.CTL_AUTH, right)[0] == wire_ble.CTL_ERR_BAD_TAG
     _, _, nonce = dev.hello()
-    dev.request(wire.CTL_AUTH, wrong)  # third failure
+    dev.request(wire_ble.CTL_AUTH, wrong)  # third failure
     _, _, nonce = dev.hello()
     right = control.host_tag(SECRET, nonce, host_nonce) + host_nonce
-    assert dev.request(wire.CTL_AUTH, right)[0] == wire.CTL_ERR_LOCKED
+    assert dev.request(wire_ble.CTL_AUTH, right)[0] == wire_ble.CTL_ERR_LOCKED
     assert not dev.core.authenticated()
-    assert dev.request(wire.CTL_CONFIG_SET, b'{"a": 2}')[0] == wire.CTL_ERR_NOT_AUTH
+    assert dev.request(wire_ble.CTL_CONFIG_SET, b'{"a": 2}')[0] == wire_ble.CTL_ERR_NOT_AUTH
     assert dev.writes == []
 
 
@@ -137,7 +137,7 @@ def test_a_device_without_secret_refuses_everyone(tmp_path):
     _, has_secret, nonce = dev.hello()
     assert has_secret == 0
     tag = control.host_tag(b"", nonce, b"\x00" * 16) + b"\x00" * 16
-    assert dev.request(wire.CTL_AUTH, tag)[0] == wire.CTL_ERR_NO_SECRET
+    assert dev.request(wire_ble.CTL_AUTH, tag)[0] == wire_ble.CTL_ERR_NO_SECRET
     with pytest.raises(ValueError):
         control.write_secret(b"short", str(tmp_path / "s"))
 
@@ -145,8 +145,8 @@ def test_a_device_without_secret_refuses_everyone(tmp_path):
 def test_oversized_message_is_refused_with_a_reason(tmp_path):
     dev = Device(tmp_path)
     dev.packets = []
-    head = struct.pack(wire.CTL_HEAD_FMT, wire.CTL_CONFIG_SET, 0, 60000)
-    dev.core.on_packet(bytes([wire.CTL_PKT_START]) + head)
+    head = struct.pack(wire_ble.CTL_HEAD_FMT, wire_ble.CTL_CONFIG_SET, 0, 60000)
+    dev.core.on_packet(bytes([wire_ble.CTL_PKT_START]) + head)
     rx = control.Reassembler()
     assert any(rx.feed(p) for p in dev.packets)
-    assert rx.status == wire.CTL_ERR_INVALID and b"too long" in bytes(rx.payload())
+    assert rx.status == wire_ble.CTL_ERR_INVALID and b"too long" in bytes(rx.payload())

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.ble
 SETUP = """
 import struct
 from retrofw.ble.filetransfer import FileTransferCore
-from retrofw import wire
+from retrofw import wire, wire_ble
 budget = [0]
 sent = [0]
 
@@ -24,7 +24,7 @@ def send(view):
 
 ft = FileTransferCore(send, "/sessions", lambda: True, None, PAYLOAD)
 path = b"/sessions/a.bin"
-ft.on_packet(struct.pack(wire.FT_READ_FMT, wire.FT_READ, 0, len(path), 0, 4000) + path)
+ft.on_packet(struct.pack(wire_ble.FT_READ_FMT, wire_ble.FT_READ, 0, len(path), 0, 4000) + path)
 budget[0] = FIRST
 ft.resume()
 

@@ -12,7 +12,7 @@ import types
 import pytest
 from ble_support import SECRET
 
-from retrofw import wire
+from retrofw import wire, wire_ble
 from retrofw.ble import control, rsc
 
 pytestmark = pytest.mark.ble
@@ -99,13 +99,13 @@ def test_gatt_table_name_and_public_vs_owner_notifications(gatt, device_root):
     server = gatt.GattServer(fs_root=str(device_root), **gatt.app_hooks(str(device_root)))
     assert server.name == "retrorun-ABCD"
     table = {s.uuid: {c.uuid: c for c in s.characteristics} for s in gatt.registered}
-    assert set(table) == {0x1814, 0x180F, 0xFEBB, wire.UUID_RR_SERVICE}
+    assert set(table) == {0x1814, 0x180F, 0xFEBB, wire_ble.UUID_RR_SERVICE}
     assert table[0x1814][0x2A53].props["notify"]
     assert bytes(table[0x1814][0x2A54].value) == b"\x07\x00"
-    assert struct.unpack("<I", table[0xFEBB][wire.UUID_FT_VERSION].value) == (4,)
-    transfer = table[0xFEBB][wire.UUID_FT_TRANSFER]
+    assert struct.unpack("<I", table[0xFEBB][wire_ble.UUID_FT_VERSION].value) == (4,)
+    transfer = table[0xFEBB][wire_ble.UUID_FT_TRANSFER]
     assert transfer.props["write_no_response"] and transfer.props["capture"]
-    assert transfer.max_len == wire.BLE_PAYLOAD_MAX
+    assert transfer.max_len == wire_ble.BLE_PAYLOAD_MAX
 
     watch, laptop = object(), object()
     for conn in (watch, laptop):
@@ -124,14 +124,14 @@ def test_gatt_table_name_and_public_vs_owner_notifications(gatt, device_root):
 
     async def authenticate_laptop():
         server.control.writes = asyncio.Queue()
-        for packet in control.frame(wire.CTL_HELLO, 0, b"", 20):
+        for packet in control.frame(wire_ble.CTL_HELLO, 0, b"", 20):
             server.control.writes.put_nowait((laptop, packet))
         task = asyncio.create_task(server.serve_writes(server.control, gatt.CHAR_CONTROL))
         await asyncio.sleep(0.01)
         rx = control.Reassembler()
         nonce = next(bytes(rx.payload()) for c, p in server.control.sent if rx.feed(p))[2:]
         answer = control.host_tag(SECRET, nonce, b"\x01" * 16) + b"\x01" * 16
-        for packet in control.frame(wire.CTL_AUTH, 0, answer, 20):
+        for packet in control.frame(wire_ble.CTL_AUTH, 0, answer, 20):
             server.control.writes.put_nowait((laptop, packet))
         await asyncio.sleep(0.01)
         task.cancel()
@@ -139,17 +139,17 @@ def test_gatt_table_name_and_public_vs_owner_notifications(gatt, device_root):
     asyncio.run(authenticate_laptop())
     assert server.peers[laptop].owner() and not server.peers[watch].owner()
     server.notify_live(1234, wire.ALERT_WARNING, 0, 170)
-    assert server.live.sent == [(laptop, struct.pack(wire.LIVE_FMT, 1234, 2, 0, 170))]
+    assert server.live.sent == [(laptop, struct.pack(wire_ble.LIVE_FMT, 1234, 2, 0, 170))]
 
     # a busy controller: the packet is kept and sent on resume, none lost
     server.transfer.busy = True
     laptop_peer = server.peers[laptop]
-    laptop_peer.write(gatt.CHAR_TRANSFER, struct.pack(wire.FT_PATH_CMD_FMT, wire.FT_DELETE, 0, 4)
+    laptop_peer.write(gatt.CHAR_TRANSFER, struct.pack(wire_ble.FT_PATH_CMD_FMT, wire_ble.FT_DELETE, 0, 4)
                       + b"/etc")
     assert server.transfer.sent == []
     server.transfer.busy = False
     laptop_peer.resume()
-    assert server.transfer.sent == [(laptop, bytes([wire.FT_DELETE_STATUS, wire.FT_ERROR]))]
+    assert server.transfer.sent == [(laptop, bytes([wire_ble.FT_DELETE_STATUS, wire_ble.FT_ERROR]))]
 
 
 def test_advertising_accepts_a_connection_sets_its_mtu_and_forgets_it_on_disconnect(gatt):
@@ -203,7 +203,7 @@ def test_a_failing_request_does_not_end_the_write_loop(gatt, capsys):
 def test_live_encoding_field_by_field():
     from retrofw.ble.gatt import encode_live
 
-    buf = bytearray(wire.LIVE_SIZE)
+    buf = bytearray(wire_ble.LIVE_SIZE)
     assert encode_live(buf, 1234, wire.ALERT_STOP, 0, 175) == 5
     assert bytes(buf) == bytes([0xD2, 0x04, 3, 0, 175])
     encode_live(buf, -1, wire.ALERT_FAULT, wire.SENSOR_BLINDED, 999)
@@ -239,4 +239,4 @@ def test_scanning_without_an_adapter_is_a_clear_error_or_a_list():
     except RetrorunError as exc:
         assert "Bluetooth adapter" in str(exc)
     else:
-        assert all(d["name"].startswith(wire.BLE_NAME_PREFIX) for d in found)
+        assert all(d["name"].startswith(wire_ble.BLE_NAME_PREFIX) for d in found)

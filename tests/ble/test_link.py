@@ -12,7 +12,7 @@ import adafruit_ble_file_transfer as aft
 import pytest
 from ble_support import SECRET, snapshot
 
-from retrofw import wire
+from retrofw import wire, wire_ble
 from retrorun.ble import shim
 from retrorun.ble.link import CPythonDevice, GattLink, MicroPythonDevice
 from retrorun.ble.transport import BleTransport, ControlClient, DeviceRefused, NotPaired
@@ -95,11 +95,11 @@ def test_unpaired_client_is_refused_everything_and_nothing_changes(device_root):
     from retrorun.ble.transport import control_service_class
 
     ctl = ControlClient(connection[control_service_class()].control)
-    for op, payload in ((wire.CTL_CONFIG_GET, b""), (wire.CTL_CONFIG_SET, b'{"haptic.strength": 5}'),
-                        (wire.CTL_SESSIONS, b""), (wire.CTL_STATUS, b""),
-                        (wire.CTL_MARK_SYNCED, b"1"), (wire.CTL_FILE_HASH, b"000001.rrl")):
+    for op, payload in ((wire_ble.CTL_CONFIG_GET, b""), (wire_ble.CTL_CONFIG_SET, b'{"haptic.strength": 5}'),
+                        (wire_ble.CTL_SESSIONS, b""), (wire_ble.CTL_STATUS, b""),
+                        (wire_ble.CTL_MARK_SYNCED, b"1"), (wire_ble.CTL_FILE_HASH, b"000001.rrl")):
         status, answer = ctl.request(op, payload)
-        assert status == wire.CTL_ERR_NOT_AUTH and b"not authenticated" in answer
+        assert status == wire_ble.CTL_ERR_NOT_AUTH and b"not authenticated" in answer
     # a host with the wrong secret gets a clear error, and no access either
     transport = BleTransport(link.connect, b"\x55" * 32, timeout=0.2)
     with pytest.raises(NotPaired, match="refused the pairing secret"):
@@ -204,18 +204,18 @@ def scripted_exchange(device, payload: int) -> list:
     log = []
     with pytest.raises(ValueError):
         client.read("/sessions/000002.rrl")
-    _, hello = ctl.request(wire.CTL_HELLO)
+    _, hello = ctl.request(wire_ble.CTL_HELLO)
     from retrofw.ble.control import host_tag
 
-    status, answer = ctl.request(wire.CTL_AUTH, host_tag(SECRET, hello[2:], b"\x09" * 16)
+    status, answer = ctl.request(wire_ble.CTL_AUTH, host_tag(SECRET, hello[2:], b"\x09" * 16)
                                  + b"\x09" * 16)
     log.append([status, answer.hex()])
     log.append(bytes(client.read("/sessions/000002.rrl")).hex())
     log.append(bytes(client.read("/sessions/000001.rrl", offset=12345)).hex())
-    if payload >= wire.FT_LISTDIR_ENTRY_SIZE:  # the client needs a whole entry header per packet
+    if payload >= wire_ble.FT_LISTDIR_ENTRY_SIZE:  # the client needs a whole entry header per packet
         log.append([list(e[:3]) for e in client.listdir("/sessions/")])
-    log.append(list(ctl.request(wire.CTL_FILE_HASH, b"000002.rrl")))
-    status, answer = ctl.request(wire.CTL_CONFIG_SET, b'{"haptic.strength": 7}')
+    log.append(list(ctl.request(wire_ble.CTL_FILE_HASH, b"000002.rrl")))
+    status, answer = ctl.request(wire_ble.CTL_CONFIG_SET, b'{"haptic.strength": 7}')
     log.append([status, json.loads(answer)])  # MicroPython's dicts keep no key order
     link.disconnect()
     return [log, [list(t) for t in link.trace]]
@@ -242,7 +242,7 @@ def test_cores_give_identical_packets_in_cpython_and_micropython(tmp_path, devic
         for payload in (20, 64):
             cpython = scripted_exchange(CPythonDevice(device_root, random_bytes=fixed), payload)
             micropython = scripted_exchange(device, payload)
-            assert cpython[0][0][0] == wire.CTL_OK
+            assert cpython[0][0][0] == wire_ble.CTL_OK
             assert micropython == cpython
     finally:
         device.close()
@@ -268,7 +268,7 @@ def test_ram_of_the_cores_in_micropython(mpy):
     """Bytecode of the BLE modules from source, and one connection's state, on the heap."""
     used = mpy.eval("""
 import gc
-from retrofw import wire
+from retrofw import wire, wire_ble
 gc.collect()
 a = gc.mem_alloc()
 from retrofw.ble.gatt import Peripheral

@@ -10,7 +10,7 @@ secret too. A wrong answer burns the nonce; after AUTH_MAX_FAILURES wrong answer
 connection is locked. Everything but HELLO, AUTH and WHY needs an authenticated connection;
 file transfer asks `authenticated()` too.
 
-Framing (CTL_* in retrofw.wire): a message is CTL_HEAD_FMT (op, status, payload length) +
+Framing (CTL_* in retrofw.wire_ble): a message is CTL_HEAD_FMT (op, status, payload length) +
 payload, cut into packets of the connection's payload size; each packet starts with one byte,
 CTL_PKT_START on the first packet | a 7-bit sequence number. A missing packet is detected and the
 message dropped (the host times out and asks again). The same `Reassembler` and `frame()` serve
@@ -25,7 +25,8 @@ import json
 import os
 import struct
 
-from retrofw.wire import (
+from retrofw.wire import PROTOCOL_VERSION
+from retrofw.wire_ble import (
     AUTH_DEVICE_LABEL,
     AUTH_HOST_LABEL,
     AUTH_MAX_FAILURES,
@@ -58,7 +59,6 @@ from retrofw.wire import (
     CTL_SESSIONS,
     CTL_STATUS,
     CTL_WHY,
-    PROTOCOL_VERSION,
 )
 
 try:

@@ -5,7 +5,7 @@ characteristic into `on_packet(data)`, and the core hands the packets to notify 
 `send(view)` callback. `send` returns False when the radio cannot take the packet now; the core
 then keeps it and the glue calls `resume()` later (nothing is lost, nothing is re-read).
 
-Commands (layouts in retrofw.wire, FT_*_FMT): READ / READ_PACING, WRITE / WRITE_DATA, DELETE,
+Commands (layouts in retrofw.wire_ble, FT_*_FMT): READ / READ_PACING, WRITE / WRITE_DATA, DELETE,
 MKDIR, LISTDIR, MOVE. Every request is refused with FT_ERROR, before anything on the file system
 is touched, when the connection is not authenticated (see control.py) or a path is not inside
 the sessions folder; the reason is handed to `refused(reason)` so the control characteristic can
@@ -22,7 +22,7 @@ import os
 import struct
 
 from retrofw.fsutil import exists
-from retrofw.wire import (
+from retrofw.wire_ble import (
     BLE_PAYLOAD_MAX,
     BLE_PAYLOAD_MIN,
     FT_DELETE,

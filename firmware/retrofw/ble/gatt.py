@@ -7,7 +7,7 @@ and in real MicroPython. The rest of the module is the aioble wiring, which only
 (`aioble` from micropython-lib and the `bluetooth` module); importing this module without them
 works, `run()` then raises.
 
-GATT table (UUIDs in retrofw.wire):
+GATT table (UUIDs in retrofw.wire_ble):
   Running Speed and Cadence 0x1814: RSC Measurement 0x2A53 (notify), RSC Feature 0x2A54 (read)
   Battery 0x180F: Battery Level 0x2A19 (read, notify)
   File Transfer 0xFEBB: version (read, uint32 4), transfer (write-no-response, notify)
@@ -22,6 +22,13 @@ from retrofw.ble.control import ControlCore
 from retrofw.ble.filetransfer import FileTransferCore
 from retrofw.ble.rsc import FEATURES, RscEncoder
 from retrofw.wire import (
+    UUID_BATTERY_LEVEL,
+    UUID_BATTERY_SERVICE,
+    UUID_RSC_FEATURE,
+    UUID_RSC_MEASUREMENT,
+    UUID_RSC_SERVICE,
+)
+from retrofw.wire_ble import (
     BLE_NAME_PREFIX,
     BLE_PAYLOAD_MAX,
     BLE_PAYLOAD_MIN,
@@ -31,17 +38,12 @@ from retrofw.wire import (
     LIVE_NO_DISTANCE,
     LIVE_SIZE,
     RSC_FEATURE_FMT,
-    UUID_BATTERY_LEVEL,
-    UUID_BATTERY_SERVICE,
     UUID_FT_SERVICE,
     UUID_FT_TRANSFER,
     UUID_FT_VERSION,
     UUID_RR_CONTROL,
     UUID_RR_LIVE,
     UUID_RR_SERVICE,
-    UUID_RSC_FEATURE,
-    UUID_RSC_MEASUREMENT,
-    UUID_RSC_SERVICE,
 )
 
 try:

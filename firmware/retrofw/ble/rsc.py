@@ -17,7 +17,7 @@ clamped to the field, never wrapped.
 
 import struct
 
-from retrofw.wire import (
+from retrofw.wire_ble import (
     RSC_FEAT_DISTANCE,
     RSC_FEAT_RUNNING,
     RSC_FEAT_STRIDE,

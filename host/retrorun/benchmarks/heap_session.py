@@ -13,16 +13,20 @@ loop.stop)`, `loop.run_forever()`), each from the top level of a REPL job. Betwe
 top level, a real `gc.collect()` runs and `gc.mem_alloc()` gives the live heap. Collecting only
 there is safe with this WASI build (its collector cannot see WebAssembly locals; every frame alive
 at that point is small enough to sit on the scanned shadow stack: docs/vboard-app.md); the app's
-own `gc.collect()` calls stay no-ops. The figure is the largest live heap seen minus the live
-heap at the same point before the app was imported (the VM, the virtual board's stand-ins for
-`machine`, `time`, `asyncio`, `os`, `esp32`, and the romfs partition's memory, which is flash on
-a board).
+own `gc.collect()` calls stay no-ops. `session_peak_bytes` is the largest live heap seen minus the
+live heap at the same point before the app was imported (the VM, the virtual board's stand-ins
+for `machine`, `time`, `asyncio`, `os`, `esp32`, and the romfs partition's memory, which is flash
+on a board). Half-way, a configuration read is simulated (`retrofw.settings` loaded, sampled,
+unloaded, as `retrofw.api` does for a config read or write): `config_op_bytes` is the live heap at
+that moment, and the samples after it include what stays (interned names are never freed).
 
-Conservative: the stand-in machine objects and asyncio tasks are Python objects, bigger than the
-built-in ones of a board's firmware, and a conservative collector may keep a stale object alive.
-Not seen: memory allocated and freed again between two samples (a tick's temporaries); the
-per-tick paths allocate nothing (`allocates_per_tick`), so that is a live line's text or a log
-flush. Bluetooth: the virtual board has no `bluetooth` module, so the app runs with BLE off and
+What the figure is: the peak of the sampled live heap. It is conservative in that the stand-in
+machine objects and asyncio tasks are Python objects, bigger than a firmware's built-in ones,
+and a conservative collector may keep a stale object alive. It does not see memory allocated and
+freed again between two samples (a tick's temporaries; the per-tick paths allocate nothing, so
+that is a console line or a log flush), and the interned-name (qstr) pools grow by doubling from
+the firmware's own static pools, whose sizes differ between this build and an ESP32 build.
+Bluetooth: the virtual board has no `bluetooth` module, so the app runs with BLE off;
 `ble_code_bytes` of `retrorun bench heap` says what the BLE modules add.
 """
 
@@ -53,6 +57,13 @@ _START = ("from retrofw import parts\n"
           "import retrofw.app as _hb_app\n"
           "_hb_loop = asyncio.new_event_loop()\n"
           "_hb_task = asyncio.create_task(_hb_app.main())\n")
+
+
+# While a config read or write runs, retrofw.api has the settings module loaded (it unloads it
+# after): the live heap at that moment, with the app's session running.
+_CONFIG_OP = ("from retrofw import settings as _hb_settings\n" + _SAMPLE
+              + "_hb_settings = None\nfrom retrofw.unload import unload as _hb_unload\n"
+              "_hb_unload('retrofw.settings')\n")
 
 
 def _last_int(out: bytes) -> int:
@@ -126,8 +137,12 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
                 hw.press_button(button["pin"], hw.now_us + 300_000, 150_000,
                                 active_low=button.get("active_low", True))
             series = []
-            for _ in range(round(seconds / step_s)):
+            steps = round(seconds / step_s)
+            config_op = 0
+            for i in range(steps):
                 series.append(_last_int(link.exec(_step(step_s))) - baseline)
+                if i == steps // 2:  # a config read mid-session: settings loaded for a moment
+                    config_op = _last_int(link.exec(_CONFIG_OP)) - baseline
             recording = link.exec("import retrofw.api as _a\n"
                                   "print(_a.status_answer()['recording'])\n").split()[-1]
     finally:
@@ -143,6 +158,7 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
         "baseline_bytes": baseline,
         "imported_bytes": imported,
         "session_peak_bytes": max(series),
+        "config_op_bytes": config_op,
         "session_last_bytes": series[-1],
         "recording_session": None if recording == b"None" else int(recording),
         "session_file_bytes": sessions[-1].stat().st_size if sessions else 0,

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import _bleio
 
-from retrofw import wire
+from retrofw import wire_ble
 from retrofw.ble.gatt import CHAR_CONTROL, CHAR_TRANSFER, Peripheral
 from retrorun.ble import shim
 from retrorun.errors import RetrorunError
@@ -59,7 +59,7 @@ class CPythonDevice:
 
         fs_root = str(Path(root).resolve())
         self._out: list[tuple[int, bytes]] = []
-        self.peripheral = Peripheral(self._send, "/sessions", wire.BLE_SECRET_PATH,
+        self.peripheral = Peripheral(self._send, "/sessions", wire_ble.BLE_SECRET_PATH,
                                      random_bytes=random_bytes, fs_root=fs_root,
                                      **app_hooks(fs_root))
 
@@ -273,11 +273,11 @@ class LinkService(_bleio.Service):
 class GattLink:
     """The radio between one host and one device. See the module docstring."""
 
-    def __init__(self, device, *, payload: int = wire.BLE_PAYLOAD_MIN,
+    def __init__(self, device, *, payload: int = wire_ble.BLE_PAYLOAD_MIN,
                  drop: Callable[[str, int, bytes], bool] | None = None,
                  disconnect_after: int | None = None):
-        if not wire.BLE_PAYLOAD_MIN <= payload <= wire.BLE_PAYLOAD_MAX:
-            raise ValueError(f"payload must be {wire.BLE_PAYLOAD_MIN}..{wire.BLE_PAYLOAD_MAX}")
+        if not wire_ble.BLE_PAYLOAD_MIN <= payload <= wire_ble.BLE_PAYLOAD_MAX:
+            raise ValueError(f"payload must be {wire_ble.BLE_PAYLOAD_MIN}..{wire_ble.BLE_PAYLOAD_MAX}")
         shim.install()
         self.device = device
         self.payload = payload
@@ -317,18 +317,18 @@ class GattLink:
         notify = _bleio.Characteristic.NOTIFY
         write_nr = _bleio.Characteristic.WRITE_NO_RESPONSE
         read = _bleio.Characteristic.READ
-        if uuid == _bleio.UUID(wire.UUID_FT_SERVICE):
+        if uuid == _bleio.UUID(wire_ble.UUID_FT_SERVICE):
             service = LinkService(uuid, connection)
             service.set_characteristics([
-                LinkCharacteristic(self, CHAR_VERSION, wire.UUID_FT_VERSION, read, service),
-                LinkCharacteristic(self, CHAR_TRANSFER, wire.UUID_FT_TRANSFER,
+                LinkCharacteristic(self, CHAR_VERSION, wire_ble.UUID_FT_VERSION, read, service),
+                LinkCharacteristic(self, CHAR_TRANSFER, wire_ble.UUID_FT_TRANSFER,
                                    read | write_nr | notify, service),
             ])
             return service
-        if uuid == _bleio.UUID(wire.UUID_RR_SERVICE):
+        if uuid == _bleio.UUID(wire_ble.UUID_RR_SERVICE):
             service = LinkService(uuid, connection)
             service.set_characteristics([
-                LinkCharacteristic(self, CHAR_CONTROL, wire.UUID_RR_CONTROL, write_nr | notify,
+                LinkCharacteristic(self, CHAR_CONTROL, wire_ble.UUID_RR_CONTROL, write_nr | notify,
                                    service),
             ])
             return service
@@ -348,7 +348,7 @@ class GattLink:
     def read(self, key: int, generation: int) -> bytes:
         self._check(generation)
         if key == CHAR_VERSION:
-            return struct.pack("<I", wire.FT_VERSION)
+            return struct.pack("<I", wire_ble.FT_VERSION)
         return b""
 
     def write(self, key: int, data: bytes, generation: int) -> None:
@@ -456,7 +456,7 @@ def measure(size: int, payload: int, *, data: bytes | None = None) -> dict:
     from retrorun.ble.transport import BleTransport
 
     data = data if data is not None else os.urandom(size)
-    secret = os.urandom(wire.AUTH_SECRET_SIZE)
+    secret = os.urandom(wire_ble.AUTH_SECRET_SIZE)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "sessions").mkdir()

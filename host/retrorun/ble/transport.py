@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from retrofw import wire
+from retrofw import wire, wire_ble
 from retrofw.ble.control import Reassembler, device_tag, frame, host_tag
 from retrorun.ble import shim
 from retrorun.errors import RetrorunError
@@ -68,19 +68,19 @@ def control_service_class():
         _, characteristic, complex_characteristic, service, vendor_uuid = _adafruit()
 
         class _Control(complex_characteristic):
-            uuid = vendor_uuid(wire.UUID_RR_CONTROL)
+            uuid = vendor_uuid(wire_ble.UUID_RR_CONTROL)
 
             def __init__(self):
                 super().__init__(properties=characteristic.WRITE_NO_RESPONSE
-                                 | characteristic.NOTIFY, max_length=wire.BLE_PAYLOAD_MAX)
+                                 | characteristic.NOTIFY, max_length=wire_ble.BLE_PAYLOAD_MAX)
 
             def bind(self, service):
                 bound = super().bind(service)
                 return _bleio.PacketBuffer(bound, buffer_size=16,
-                                           max_packet_size=wire.BLE_PAYLOAD_MAX)
+                                           max_packet_size=wire_ble.BLE_PAYLOAD_MAX)
 
         class RetrorunControlService(service):
-            uuid = vendor_uuid(wire.UUID_RR_SERVICE)
+            uuid = vendor_uuid(wire_ble.UUID_RR_SERVICE)
             control = _Control()
 
         _ControlService = RetrorunControlService
@@ -102,15 +102,15 @@ class ControlClient:
         self.rx.reset()
         for packet in frame(op, 0, payload, self.pb.outgoing_packet_length):
             self.pb.write(packet)
-        buf = bytearray(wire.BLE_PAYLOAD_MAX)
+        buf = bytearray(wire_ble.BLE_PAYLOAD_MAX)
         while True:
             n = self.pb.readinto(buf)
-            if self.rx.feed(bytes(buf[:n])) and self.rx.op == op | wire.CTL_REPLY:
+            if self.rx.feed(bytes(buf[:n])) and self.rx.op == op | wire_ble.CTL_REPLY:
                 return self.rx.status, bytes(self.rx.payload())
 
     def authenticate(self, secret: bytes) -> None:
-        status, answer = self.request(wire.CTL_HELLO)
-        if status != wire.CTL_OK or len(answer) != 2 + wire.AUTH_NONCE_SIZE:
+        status, answer = self.request(wire_ble.CTL_HELLO)
+        if status != wire_ble.CTL_OK or len(answer) != 2 + wire_ble.AUTH_NONCE_SIZE:
             raise DeviceRefused("the device did not open a challenge; is it a retrorun?")
         if answer[0] != wire.PROTOCOL_VERSION:
             raise RetrorunError(f"the device speaks protocol {answer[0]}, this tool "
@@ -118,10 +118,10 @@ class ControlClient:
         if not answer[1]:
             raise NotPaired("the device has no pairing secret; run retrorun pair over USB")
         device_nonce = answer[2:]
-        host_nonce = os.urandom(wire.AUTH_NONCE_SIZE)
-        status, answer = self.request(wire.CTL_AUTH,
+        host_nonce = os.urandom(wire_ble.AUTH_NONCE_SIZE)
+        status, answer = self.request(wire_ble.CTL_AUTH,
                                       host_tag(secret, device_nonce, host_nonce) + host_nonce)
-        if status != wire.CTL_OK:
+        if status != wire_ble.CTL_OK:
             raise NotPaired(f"the device refused the pairing secret ({_reason(status, answer)})"
                             "; run retrorun pair over USB again")
         if not hmac.compare_digest(answer, device_tag(secret, device_nonce, host_nonce)):
@@ -130,7 +130,7 @@ class ControlClient:
 
 
 def _reason(status: int, payload: bytes) -> str:
-    name = (wire.CTL_ERROR_NAMES[status] if status < len(wire.CTL_ERROR_NAMES)
+    name = (wire_ble.CTL_ERROR_NAMES[status] if status < len(wire_ble.CTL_ERROR_NAMES)
             else f"error {status}")
     text = payload.decode("utf-8", "replace")
     return f"{name}: {text}" if text and text != name else name
@@ -151,14 +151,14 @@ class _ReadShadow:
         if self.broken:
             return
         if self.left == 0:
-            if len(packet) < wire.FT_READ_DATA_SIZE or packet[0] != wire.FT_READ_DATA:
+            if len(packet) < wire_ble.FT_READ_DATA_SIZE or packet[0] != wire_ble.FT_READ_DATA:
                 self.broken = True
                 return
-            _, status, _, offset, _, length = struct.unpack_from(wire.FT_READ_DATA_FMT, packet)
-            if status != wire.FT_OK or offset != self.start + self.good:
+            _, status, _, offset, _, length = struct.unpack_from(wire_ble.FT_READ_DATA_FMT, packet)
+            if status != wire_ble.FT_OK or offset != self.start + self.good:
                 self.broken = True
                 return
-            body = packet[wire.FT_READ_DATA_SIZE:]
+            body = packet[wire_ble.FT_READ_DATA_SIZE:]
             self.left = length
         else:
             body = packet
@@ -275,16 +275,16 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
             return self._control.request(op, payload)
 
         status, answer = self._retry(action, what)  # type: ignore[misc]
-        if status != wire.CTL_OK:
+        if status != wire_ble.CTL_OK:
             raise DeviceRefused(f"the device refused {what}: {_reason(status, answer)}")
         return answer
 
     def call(self, function: str, *args: object) -> object:
         """Call a device API function by name (status, sessions, config_get, config_set,
         mark_synced), answering what the serial transport's retrofw.api call answers."""
-        ops = {"status": wire.CTL_STATUS, "sessions": wire.CTL_SESSIONS,
-               "config_get": wire.CTL_CONFIG_GET, "config_set": wire.CTL_CONFIG_SET,
-               "mark_synced": wire.CTL_MARK_SYNCED}
+        ops = {"status": wire_ble.CTL_STATUS, "sessions": wire_ble.CTL_SESSIONS,
+               "config_get": wire_ble.CTL_CONFIG_GET, "config_set": wire_ble.CTL_CONFIG_SET,
+               "mark_synced": wire_ble.CTL_MARK_SYNCED}
         if function not in ops:
             raise RetrorunError(f"{function}() is not available over BLE; use USB")
         payload = json.dumps(args[0]).encode() if args else b""
@@ -307,7 +307,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
 
     def why(self) -> str:
         """Why the device refused the last file-transfer request on this connection."""
-        return self._request(wire.CTL_WHY, b"", "why").decode("utf-8", "replace")
+        return self._request(wire_ble.CTL_WHY, b"", "why").decode("utf-8", "replace")
 
     def digest(self, session) -> str:
         """SHA-256 hex of a whole session file, as the device computes it."""
@@ -316,7 +316,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         return self.file_hash(name)[1].hex()
 
     def file_hash(self, name: str) -> tuple[int, bytes]:
-        answer = self._request(wire.CTL_FILE_HASH, name.encode(), f"the checksum of {name}")
+        answer = self._request(wire_ble.CTL_FILE_HASH, name.encode(), f"the checksum of {name}")
         return struct.unpack_from("<I", answer)[0], answer[4:]
 
     # -- files ----------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         no request), then throw away whatever it answered. The connection stays up."""
         import time
 
-        packets = -(-(wire.FT_MOVE_SIZE + 2 * 96 + 1) // raw.outgoing_packet_length)
+        packets = -(-(wire_ble.FT_MOVE_SIZE + 2 * 96 + 1) // raw.outgoing_packet_length)
         try:
             for _ in range(packets):
                 raw.write(bytes(raw.outgoing_packet_length))
@@ -428,7 +428,7 @@ def scan(timeout: float = 5.0) -> list[dict]:
         found: dict[str, dict] = {}
         for adv in radio.start_scan(Advertisement, timeout=timeout):
             name = adv.complete_name or adv.short_name
-            if name and name.startswith(wire.BLE_NAME_PREFIX) and name not in found:
+            if name and name.startswith(wire_ble.BLE_NAME_PREFIX) and name not in found:
                 found[name] = {"name": name, "address": str(adv.address), "rssi": adv.rssi,
                                "advertisement": adv}
         radio.stop_scan()
@@ -448,7 +448,7 @@ def secrets_path() -> Path:
 
 
 def new_secret() -> bytes:
-    return os.urandom(wire.AUTH_SECRET_SIZE)
+    return os.urandom(wire_ble.AUTH_SECRET_SIZE)
 
 
 def _read_secrets(path: Path) -> dict | None:
@@ -521,7 +521,7 @@ def pair_over_serial(serial_transport, *, secret: bytes | None = None,
     """
     secret = secret or new_secret()
     out = serial_transport.exec(pair_code(secret)).decode("utf-8", "replace").split()
-    if len(out) < 2 or out[0] != "OK" or not out[-1].startswith(wire.BLE_NAME_PREFIX):
+    if len(out) < 2 or out[0] != "OK" or not out[-1].startswith(wire_ble.BLE_NAME_PREFIX):
         raise RetrorunError("the device did not confirm the pairing secret; is the retrorun "
                             "firmware deployed (retrorun deploy)?")
     name = out[-1]
