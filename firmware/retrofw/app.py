@@ -56,7 +56,7 @@ _IMU_BATCH = const(32)
 _LOW_MV = const(3450)
 _CRITICAL_MV = const(3300)
 _LOW_CUE_MS = const(60000)
-_PARK_MS = const(600000)  # the watchdog's timeout while the host works at the REPL
+_PARK_MS = const(120000)  # the watchdog's timeout while the host works at the REPL
 
 LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
 SESSION_CLOSED = "retrorun: closed session"  # printed with the id when a session ends
@@ -449,8 +449,9 @@ def _park_watchdog():
     """The host interrupted the app (Ctrl-C over USB) to work at the REPL: deploy, sync, config.
     A started watchdog cannot be stopped; on the esp32 port a WDT created again re-initialises
     it with the new timeout (MicroPython PRs #7770/#10901; not tried on a board here). Give it
-    10 minutes: the board does not reset under the host, and left at the REPL it restarts into
-    the app by itself."""
+    2 minutes: the board does not reset under a deploy or sync, and the host restarts the app
+    when it is done (retrorun.serial_transport); left at the REPL by a host that went away, the
+    board resets into the app by itself, so it is never silent for long."""
     if _watchdog:
         WDT(timeout=_PARK_MS).feed()
 

@@ -24,7 +24,10 @@ class DeviceError(RetrorunError):
 
 class SerialTransport(Transport):
     def __init__(self, port: str, *, baudrate: int = 115200, timeout: float = 10.0,
-                 soft_reset: bool = False):
+                 soft_reset: bool = False, restart_app: bool = True):
+        """Connect and enter the raw REPL (a running app is interrupted with Ctrl-C).
+        `restart_app`: on close, soft-reboot from the friendly prompt so that main.py starts
+        the app again; a board the host interrupted must not stay silent at the REPL."""
         try:
             from mpremote.transport import TransportError
             from mpremote.transport_serial import SerialTransport as _MpSerial
@@ -33,6 +36,7 @@ class SerialTransport(Transport):
         self._transport_error = TransportError
         self.description = port
         self.timeout = timeout
+        self.restart_app = restart_app
         try:
             self._mp = _MpSerial(port, baudrate=baudrate)
             self._enter_raw_repl(soft_reset)
@@ -115,6 +119,9 @@ class SerialTransport(Transport):
     def close(self) -> None:
         try:
             self._mp.exit_raw_repl()
+            if self.restart_app:
+                self._mp.serial.write(b"\x04")  # Ctrl-D at the prompt: boot.py, then main.py
+                self._mp.serial.flush()
             self._mp.close()
         except Exception:  # closing a dead link must not hide the real error
             pass
