@@ -33,6 +33,7 @@ Bluetooth: the virtual board has no `bluetooth` module, so the app runs with BLE
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -150,6 +151,8 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
         server.join(timeout=10)
         vb.close()
     sessions = sorted((fs / "sessions").glob("*.rrl")) if (fs / "sessions").is_dir() else []
+    session_file_bytes = sessions[-1].stat().st_size if sessions else 0
+    shutil.rmtree(work, ignore_errors=True)
     return {
         "board": board.name,
         "layout": layout,
@@ -161,5 +164,5 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
         "config_op_bytes": config_op,
         "session_last_bytes": series[-1],
         "recording_session": None if recording == b"None" else int(recording),
-        "session_file_bytes": sessions[-1].stat().st_size if sessions else 0,
+        "session_file_bytes": session_file_bytes,
     }
