@@ -124,8 +124,7 @@ def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None]
                  if not path.startswith(DEVICE_LIB + "/")}
     else:
         report.note = "" if layout == "files" else f"no ROMFS on this board: {why}"
-        if part is not None and romfs.device_digest(transport, 3) == hashlib.sha256(
-                romfs.ROMFS_MAGIC).hexdigest():
+        if part is not None and romfs.has_image(transport):
             transport.soft_reset()
             romfs.erase_image(transport, part)  # it would shadow the files: /rom/lib is first
     made_dirs: set[str] = set()

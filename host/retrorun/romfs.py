@@ -118,6 +118,12 @@ def device_digest(transport, length: int) -> str:
     return transport.exec(code).decode().strip()
 
 
+def has_image(transport) -> bool:
+    """Whether the board's ROMFS partition starts with an image header."""
+    return transport.exec("import vfs\nprint(bytes(memoryview(vfs.rom_ioctl(2,0))[:3]).hex())"
+                          ).decode().strip() == ROMFS_MAGIC.hex()
+
+
 def write_image(transport, part: RomPartition, image: bytes,
                 progress: Callable[[int, int], None] | None = None) -> None:
     """Unmount /rom, then erase and program the partition block by block (the image padded

@@ -1,5 +1,6 @@
 # esp32 for the retrorun virtual board: the parts an app uses around deep sleep, plus sensor
-# readings with fixed values. Not used on a real board.
+# readings with fixed values, and Partition over the board's flash file. Not used on a real board.
+import _vb
 from _vb import call as _c
 
 WAKEUP_ALL_LOW = 0
@@ -48,7 +49,7 @@ def idf_heap_info(capabilities):
 def _blob(cmd):
     r = _c(cmd)
     if r[:1] == "E":
-        raise OSError(int(r[1:]))
+        _vb.err(r)
     return r
 
 
