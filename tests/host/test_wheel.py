@@ -22,6 +22,6 @@ def test_wheel_contents(tmp_path):
                      "retrorun/_firmware/main.py", "retrorun/_firmware/boot.py",
                      "retrorun/_boards/esp32-devkitc.json", "retrorun/sim/demo/backward_run.json",
                      "retrorun/sim/scenarios/wall_2.0mps_hcsr04.json",
-                     "retrorun/vboard/device/machine.py", "retrorun/vboard/device/asyncio.py"):
+                     "retrorun/vboard/device/machine.py", "retrorun/vboard/device/select.py"):
         assert required in names, required
     assert not any(n.startswith("retrorun/_firmware/retrofw/") for n in names)

@@ -114,8 +114,10 @@ def test_pin_irq_wakes_an_asyncio_task_at_the_press_time(board):
                      "    return time.ticks_us(), b.value()\n"
                      "print(asyncio.run(main()))")
     woke, level = eval(out)
-    assert 0 <= board.ticks_us - woke < 20_000 and board.ticks_us > woke
-    assert 0 <= woke - (press_at - board._boot_us) < 10_000  # woke right at the press
+    assert 0 <= board.ticks_us - woke < 20_000
+    # MicroPython's asyncio polls the flag when its wait ends: the press ends the wait, the IRQ
+    # handler runs, and the task wakes at the press (computation takes no virtual time here)
+    assert 0 <= woke - (press_at - board._boot_us) < 1_000
     assert level == 0
 
 

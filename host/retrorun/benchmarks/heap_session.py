@@ -3,31 +3,31 @@
 
 What runs: the firmware as `retrorun flash` and `retrorun deploy` leave it on a board (the ROMFS
 image in the "romfs" partition of the flash, /boot.py, /board.json and /config.json on the
-filesystem) on the virtual board: real MicroPython (the WASI build), the demo scenario's world
-(`retrorun demo`) driving the sensor and the IMU models. The bench does what /main.py does (the
-safe-mode check, then the app's real `main()`, here as a task of the board's event loop) and
-presses the button to start a session.
+filesystem) on the virtual board: real MicroPython (the native Unix port, with its frozen
+asyncio), the demo scenario's world (`retrorun demo`) driving the sensor and the IMU models. The
+bench does what /main.py does (the safe-mode check, then the app's real `main()` as an asyncio
+task) and presses the button to start a session.
 
-How: the event loop runs in steps of `step_s` virtual seconds (`loop.call_later(step,
-loop.stop)`, `loop.run_forever()`), each from the top level of a REPL job. Between steps, at that
-top level, a real `gc.collect()` runs and `gc.mem_alloc()` gives the live heap. Collecting only
-there is safe with this WASI build (its collector cannot see WebAssembly locals; every frame alive
-at that point is small enough to sit on the scanned shadow stack: docs/vboard-app.md); the app's
-own `gc.collect()` calls stay no-ops. `session_peak_bytes` is the largest live heap seen minus the
-live heap at the same point before the app was imported (the VM, the virtual board's stand-ins
-for `machine`, `time`, `asyncio`, `os`, `esp32`, and the romfs partition's memory, which is flash
-on a board). Half-way, a configuration read is simulated (`retrofw.settings` loaded, sampled,
-unloaded, as `retrofw.api` does for a config read or write): `config_op_bytes` is the live heap at
-that moment, and the samples after it include what stays (interned names are never freed).
+How: the event loop runs in steps of `step_s` virtual seconds (`asyncio.run_until_complete` of a
+task that sleeps that long, while the app's tasks run), each from a REPL job. Between steps a
+`gc.collect()` runs and `gc.mem_alloc()` gives the live heap. `session_peak_bytes` is the
+largest live heap seen minus the live heap before the app was imported (the VM and the virtual
+board's stand-ins for `machine`, `time`, `os`, `esp32`; the frozen asyncio's code is in the
+firmware image, as on a board).
 
-What the figure is: the peak of the sampled live heap. It is conservative in that the stand-in
-machine objects and asyncio tasks are Python objects, bigger than a firmware's built-in ones,
-and a conservative collector may keep a stale object alive. It does not see memory allocated and
-freed again between two samples (a tick's temporaries; the per-tick paths allocate nothing, so
-that is a console line or a log flush), and the interned-name (qstr) pools grow by doubling from
-the firmware's own static pools, whose sizes differ between this build and an ESP32 build.
-Bluetooth: the virtual board has no `bluetooth` module, so the app runs with BLE off;
-`ble_code_bytes` of `retrorun bench heap` says what the BLE modules add.
+32-bit figures: the native port is a 64-bit build, whose objects are ~1.9x an ESP32's, and the
+32-bit WASI build has no asyncio package to run the app with. So the figure is converted with a
+ratio measured on this firmware: the live heap of importing the app and its drivers on the
+native port (`native_import_bytes`, here) over the same import on the 32-bit WASI build
+(`retrorun.benchmarks.heap`, `in_place_code_bytes` or `code_bytes`). `session_peak_32bit_bytes`
+is the peak divided by that ratio: an estimate, not a 32-bit measurement.
+
+What the figure is: the peak of the sampled live heap. It does not see memory allocated and freed
+again between two samples (a tick's temporaries; the per-tick paths allocate nothing, so that is
+a console line or a log flush). Half-way, a configuration read is simulated (`retrofw.settings`
+loaded, sampled, unloaded, as `retrofw.api` does): `config_op_bytes`. Bluetooth: the virtual
+board has no `bluetooth` module, so the app runs with BLE off; `ble_code_bytes` of
+`retrorun bench heap` says what the BLE modules add.
 """
 
 from __future__ import annotations
@@ -43,20 +43,19 @@ from retrorun.errors import RetrorunError
 STEP_S = 0.5
 
 # Run as REPL jobs. `_hb_sample` keeps the top level small: it is one line of calls.
-_SETUP = ("import _vb, gc, sys\n"
+_SETUP = ("import gc, sys\n"
           "import machine, time, asyncio, os, esp32, micropython\n"
           "def _hb_sample():\n"
-          "    _vb.REAL_GC = True\n"
           "    gc.collect()\n"
-          "    _vb.REAL_GC = False\n"
-          "    return gc.mem_alloc()\n")
+          "    return gc.mem_alloc()\n"
+          "async def _hb_pause(ms):\n"
+          "    await asyncio.sleep_ms(ms)\n")
 _SAMPLE = "print(_hb_sample())\n"
 _START = ("from retrofw import parts\n"
           "if parts.safe_mode_requested():\n"
           "    raise SystemExit\n"
           "parts = None\n"
           "import retrofw.app as _hb_app\n"
-          "_hb_loop = asyncio.new_event_loop()\n"
           "_hb_task = asyncio.create_task(_hb_app.main())\n")
 
 
@@ -73,7 +72,8 @@ def _last_int(out: bytes) -> int:
 
 
 def _step(seconds: float) -> str:
-    return f"_hb_loop.call_later({seconds}, _hb_loop.stop)\n_hb_loop.run_forever()\n" + _SAMPLE
+    return (f"asyncio.run_until_complete(asyncio.create_task(_hb_pause({round(seconds * 1000)})))\n"
+            + _SAMPLE)
 
 
 def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
@@ -108,7 +108,11 @@ def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
 
 
 def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
-                    step_s: float = STEP_S, layout: str = "romfs") -> dict:
+                    step_s: float = STEP_S, layout: str = "romfs",
+                    static: dict | None = None) -> dict:
+    """`static`: the figures of `retrorun.benchmarks.heap.measure` for the board (measured here
+    when not given), whose 32-bit import figure gives the 64/32-bit ratio."""
+    from retrorun.benchmarks.heap import app_modules, measure
     from retrorun.boards import get_board
     from retrorun.demo import DEMO_SCENARIO
     from retrorun.serial_transport import SerialTransport
@@ -130,6 +134,8 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
             link.exec(_SETUP)
             link.exec(_SAMPLE)  # settle: the first collection frees the boot's garbage
             baseline = _last_int(link.exec(_SAMPLE))
+            imports = "".join(f"import {m}\n" for m in app_modules(board))
+            native_import = _last_int(link.exec(imports + _SAMPLE)) - baseline
             link.exec(_START)
             imported = _last_int(link.exec(_SAMPLE)) - baseline
             hw = vb.app.hw  # type: ignore[union-attr]
@@ -153,6 +159,10 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
     sessions = sorted((fs / "sessions").glob("*.rrl")) if (fs / "sessions").is_dir() else []
     session_file_bytes = sessions[-1].stat().st_size if sessions else 0
     shutil.rmtree(work, ignore_errors=True)
+    static = static or measure(board_name)
+    wasi_import = static["in_place_code_bytes" if layout == "romfs" else "code_bytes"]
+    ratio = native_import / wasi_import
+    peak = max(series)
     return {
         "board": board.name,
         "layout": layout,
@@ -160,8 +170,13 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
         "samples": len(series),
         "baseline_bytes": baseline,
         "imported_bytes": imported,
-        "session_peak_bytes": max(series),
+        "session_peak_bytes": peak,
         "config_op_bytes": config_op,
+        "native_import_bytes": native_import,
+        "wasi_import_bytes": wasi_import,
+        "ratio_64_to_32": round(ratio, 3),
+        "session_peak_32bit_bytes": round(peak / ratio),
+        "config_op_32bit_bytes": round(config_op / ratio),
         "session_last_bytes": series[-1],
         "recording_session": None if recording == b"None" else int(recording),
         "session_file_bytes": session_file_bytes,

@@ -1,18 +1,19 @@
 # The virtual board's link to its host (retrorun vboard, app mode). Exists only on the virtual
-# board: machine.py, time.py and asyncio.py in this folder talk to the host through call().
+# board: machine.py, time.py, select.py and esp32.py in this folder talk to the host through call().
 #
-# Protocol: host.call("vb", "<command>") -> answer text. An answer starting with "\x01" carries a
+# Protocol: _hc("vb", "<command>") -> answer text; the bootstrap sets _hc to the runtime's host
+# call (the WASI build's host.call, or _vbpipe.call over two pipes on the native Unix port). An answer starting with "\x01" carries a
 # control code first: "\x01K" = Ctrl-C arrived (raise KeyboardInterrupt here), "\x01B" = the
 # answer is long (fetch it with "B", the host then grants a buffer that fits), "\x01I<answer>" =
 # interrupt handlers are pending (run them, then use <answer>).
-import host
-
-_hc = host.call
+_hc = None  # set by the bootstrap
 btime = None  # the built-in time module, set by the bootstrap before anything imports time
 bos = None  # the built-in os module, likewise
 bgc = None  # the built-in gc module, likewise
 bvfs = None  # the built-in vfs module, likewise
 REAL_GC = False  # whether gc.collect() really collects (AppDevice(real_gc=...))
+HOST_ROOT = None  # native runtime: the board's / through a root-less VfsPosix (os.rename)
+C0 = 0  # asyncio's clock at boot, in the port's ticks_ms domain (_vbclock.py)
 IRQ = {}  # key ("p13", "t0", ...) -> [handler, argument]
 _in_irq = False
 

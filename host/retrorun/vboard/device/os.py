@@ -1,6 +1,7 @@
-# os for the retrorun virtual board: the built-in (WASI) os, with what an ESP32's os has and the
-# WASI build lacks: ilistdir() giving (name, type, inode, size) 4-tuples, and statvfs() of a
-# 2 MB littlefs partition (the WASI build answers ENOSYS). Not used on a real board.
+# os for the retrorun virtual board: the built-in os, with what an ESP32's os has and the WASI
+# build lacks: ilistdir() giving (name, type, inode, size) 4-tuples, and statvfs() of a 2 MB
+# littlefs partition (the WASI build answers ENOSYS); on the native port, rename() past a
+# VfsPosix(root) bug (_vbnative.py). Not used on a real board.
 import _vb
 
 _o = _vb.bos
@@ -26,3 +27,17 @@ def ilistdir(path=""):
 
 def statvfs(path):
     return (4096, 4096, 512, 448, 448, 0, 0, 0, 0, 255)
+
+
+if _vb.HOST_ROOT:
+
+    def _host_path(path):
+        if not path.startswith("/"):
+            cwd = getcwd()  # noqa: F821 - copied from the built-in above
+            path = (cwd if cwd.endswith("/") else cwd + "/") + path
+        if path.startswith("/_vb") or path == "/rom" or path.startswith("/rom/"):
+            raise OSError(30)  # EROFS: the board's read-only mounts
+        return _vb.HOST_ROOT + path
+
+    def rename(old, new):
+        _o.rename(_host_path(old), _host_path(new))

@@ -1,14 +1,25 @@
 # Virtual time for the retrorun virtual board (shadows the built-in time module, which a file
-# may do in MicroPython 1.27: `time` is an extensible built-in). ticks_* count from the virtual
-# board's boot; sleeping advances virtual time instead of waiting, so a 10-minute run takes as
-# long as its computation. Not used on a real board.
+# may do: `time` is an extensible built-in). ticks_* count from the virtual board's boot and wrap
+# as on the esp32 port (period 2**30: ticks_ms about 12.4 days, ticks_us about 18 minutes), on
+# every runtime, also the 64-bit native one; sleeping advances virtual time instead of waiting,
+# so a 10-minute run takes as long as its computation. Not used on a real board.
+from micropython import const
+
 import _vb
 
 _b = _vb.btime
 _c = _vb.call
-ticks_diff = _b.ticks_diff
-ticks_add = _b.ticks_add
+_PERIOD = const(1 << 30)
+_HALF = const(1 << 29)
 mktime = _b.mktime
+
+
+def ticks_diff(a, b):
+    return ((a - b + _HALF) & (_PERIOD - 1)) - _HALF
+
+
+def ticks_add(t, delta):
+    return (t + delta) & (_PERIOD - 1)
 
 
 def ticks_ms():
