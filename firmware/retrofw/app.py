@@ -162,6 +162,8 @@ class App:
             self.ring = SnapshotRing(self.writer, period, cfg["log.snapshot_s"])
         self.steps_base = 0 if keep_steps else self.steps.steps
         self.writer.event(now, wire.EV_BOOT, 0, 0)
+        if self.level:  # an alert already on: the session's log starts with it
+            self.writer.event(now, wire.EV_ALERT, self.level, self.reading)
         if self.config_fault:
             self.writer.event(now, wire.EV_CONFIG, self.config_fault, 0)
         api.attach(self.writer, self.on_config, "/")
@@ -190,7 +192,7 @@ class App:
     # -- tasks ---------------------------------------------------------------------------------
     async def ranging(self):
         sensor = self.sensor
-        period = getattr(sensor, "period_ms", 100)
+        period = getattr(sensor, "poll_ms", getattr(sensor, "period_ms", 100))
         has_fresh = hasattr(sensor, "fresh")
         while self.running:
             now = time.ticks_ms()

@@ -11,7 +11,7 @@ from retrofw import wire
 from retrorun.cli import main
 from retrorun.errors import RetrorunError
 from retrorun.sim import scenario as scn
-from retrorun.sim.device import DeviceRun
+from retrorun.sim.app_run import BoardRun
 from retrorun.sim.metrics import Timeline
 from retrorun.sim.run import run_scenario, summarize
 from retrorun.sim.sensors import KINDS, SensorModel
@@ -110,10 +110,9 @@ def test_unplugged_sensor_reports_its_driver_code(kind, code):
 
 
 def test_timeline_queries():
-    run = DeviceRun(levels=[(0, 0, -1, 0, 0), (100, 1, 0, 0, 0), (300, 3, 0, 0, 0),
-                            (900, 0, 0, 0, 0)],
-                    motor=[(100, 170), (180, 0), (300, 255), (900, 0)],
-                    fuel_mean=0, fuel_max=0, fuel_total=0)
+    run = BoardRun(levels=[(0, 0, -1, 0, 0), (100, 1, 0, 0, 0), (300, 3, 0, 0, 0),
+                           (900, 0, 0, 0, 0)],
+                   motor=[(100, 170), (180, 0), (300, 255), (900, 0)])
     tl = Timeline(run)
     assert tl.level_at(250) == 1 and tl.level_at(300) == 3
     assert tl.motor_on_from(200) == 300 and tl.motor_on_from(120) == 120
@@ -121,8 +120,8 @@ def test_timeline_queries():
     assert list(tl.rises(2, 2)) == [300]
 
 
-def test_wall_scenario_escalates_and_is_scored(mpy):
-    res = run_scenario(scenario(), mpy=mpy)
+def test_wall_scenario_escalates_and_is_scored():
+    res = run_scenario(scenario())
     assert res["collision"] and res["contact_s"] == pytest.approx(13.5, abs=0.05)
     levels = [e["level"] for e in res["timeline"] if e["event"] == "level"]
     assert levels.index("notice") < levels.index("stop")
@@ -130,27 +129,27 @@ def test_wall_scenario_escalates_and_is_scored(mpy):
     assert all(c["ok"] for c in res["expectations"])
     times = [e["t_s"] for e in res["timeline"]]
     assert times == sorted(times)
-    assert 5_000 < res["fuel_per_reading"] < 200_000
 
 
-def test_metrics_catch_a_pipeline_tuned_too_late(mpy):
-    late = scenario(config={"stop_m": 0.3, "warning_m": 0.5, "notice_m": 0.8,
-                            "ttc_stop_s": 0.2, "ttc_warning_s": 0.4})
-    res = run_scenario(late, mpy=mpy)
+def test_metrics_catch_a_pipeline_tuned_too_late():
+    # the settings' minimums (the app refuses lower values and keeps its defaults)
+    late = scenario(config={"stop_m": 0.2, "warning_m": 0.3, "notice_m": 0.5,
+                            "ttc_stop_s": 0.3, "ttc_warning_s": 0.5})
+    res = run_scenario(late)
     assert res["missed"] and res["lead_time_ratio"] < 0.9
     assert not all(c["ok"] for c in res["expectations"])
     summary = summarize([res])
     assert not summary["passed"]["missed"] and not summary["all_passed"]
 
 
-def test_metrics_catch_false_alarms(mpy):
+def test_metrics_catch_false_alarms():
     # The wall stands beside the path (a fence 0.2 m from the sensor axis would be in the beam):
     # with an absurd warning distance, alerts fire with nothing on a collision course.
     fence = scenario(duration_s=15, objects=[{"type": "car", "x_m": 20, "y_m": 1.0,
                                               "length_m": 30, "width_m": 0.2}],
                      sensor={"kind": "uart_ultrasonic", "half_beam_deg": 40},
                      config={"warning_m": 3.9, "notice_m": 4.4}, expect={})
-    res = run_scenario(fence, mpy=mpy)
+    res = run_scenario(fence)
     assert not res["collision"] and res["false_alarms"]
 
 
@@ -193,11 +192,32 @@ def test_bench_meets_every_target(capsys):
         assert key in summary
     assert summary["all_passed"], summary
     assert len(out["scenarios"]) == summary["scenarios"] >= 20
+    assert out["runs_app"] is True and summary["runs_app"] is True
+    assert set(summary["latency_split_p95_ms"]) == {"sensing", "reading_to_level",
+                                                    "level_to_motor"}
 
 
-def test_marking_an_easy_scenario_physics_limited_is_caught(mpy):
+def test_marking_an_easy_scenario_physics_limited_is_caught():
     hidden = scenario(physics_limited=True, physics_reason="wishful thinking")
-    res = run_scenario(hidden, mpy=mpy)
+    res = run_scenario(hidden)
     assert res["physics_check"] == "ok"
     failed = [c["expect"] for c in res["expectations"] if not c["ok"]]
     assert failed == ["physics_limited is real"]
+
+
+def test_the_scenario_runs_the_deployed_app_on_the_board():
+    """The levels are the app's own log records and the motor is the board's PWM output: a
+    scenario whose sensor is an HC-SR04 runs on esp32-devkitc, whose ERM is on GPIO27."""
+    from retrorun.sim.app_run import board_for, run_on_board
+
+    sc = scenario()
+    run = run_on_board(sc, 14_000)
+    assert board_for("hcsr04").profile["haptic"] == {**board_for("hcsr04").profile["haptic"],
+                                                     "kind": "erm_pwm", "pin": 27}
+    assert "retrorun: closed session 1" in run.console  # the app recorded and closed a session
+    assert [lvl for _, lvl, *_ in run.levels][:1] == [1]  # notice first
+    assert max(lvl for _, lvl, *_ in run.levels) == 3
+    assert {d for _, d in run.motor} >= {0, 65535}  # PWM duty: the ERM kick-start at full
+    # the sensor model was read when the chip measured: the HC-SR04 cycle of the app
+    gaps = {b[0] - a[0] for a, b in zip(run.measured, run.measured[1:], strict=False)}
+    assert min(gaps) >= 50

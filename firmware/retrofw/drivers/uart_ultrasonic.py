@@ -42,6 +42,7 @@ except ImportError:  # CPython
 
 _RX_CHUNK = const(32)
 _MAX_CHUNKS = const(8)
+_STREAM_POLL_MS = const(25)  # measure() calls per 100 ms frame of a streaming module: 4
 
 
 class FrameParser:
@@ -113,6 +114,9 @@ class UARTUltrasonic(FramedSensor):
         self.min_mm = min_mm
         self.max_mm = max_mm
         self.period_ms = period_ms
+        # how often to call measure(): once per trigger, or a few times per frame of a module
+        # that streams (a frame is then picked up within poll_ms, not a whole period late)
+        self.poll_ms = period_ms if self._trigger else min(period_ms, _STREAM_POLL_MS)
 
     def measure(self):
         """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""

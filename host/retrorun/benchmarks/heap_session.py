@@ -76,37 +76,6 @@ def _step(seconds: float) -> str:
             + _SAMPLE)
 
 
-def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
-    """(fs folder, flash file) as flash + deploy leave a board, without /main.py; `layout`
-    "files" puts the firmware in /lib as .mpy files instead (deploy's fallback)."""
-    from retrorun import partition_table as pt
-    from retrorun.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
-    from retrorun.vboard.rom import Flash, write_partition_table
-
-    fs = work / "fs"
-    fs.mkdir()
-    files = firmware_files(board)
-    for path, data in files.items():
-        if path == "/main.py" or (layout == "romfs" and path.startswith(DEVICE_LIB + "/")):
-            continue
-        (fs / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
-        (fs / path.lstrip("/")).write_bytes(data)
-    (fs / "config.json").write_bytes(default_config())
-    parts = pt.with_romfs(pt.MICROPYTHON_ESP32_4MB)
-    romfs = pt.find(parts, pt.ROMFS_LABEL)
-    image = romfs_image(files)
-    if romfs is None or len(image) > romfs.size:
-        raise RetrorunError("the firmware's ROMFS image does not fit the romfs partition")
-    write_partition_table(work / "flash.bin", "romfs")
-    if layout == "romfs":
-        flash = Flash(work / "flash.bin")
-        try:
-            flash.program(romfs.offset, image)
-        finally:
-            flash.close()
-    return fs, work / "flash.bin"
-
-
 def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
                     step_s: float = STEP_S, layout: str = "romfs",
                     static: dict | None = None) -> dict:
@@ -117,6 +86,7 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
     from retrorun.demo import DEMO_SCENARIO
     from retrorun.serial_transport import SerialTransport
     from retrorun.vboard.board import VirtualBoard
+    from retrorun.vboard.deployed import board_folder
 
     if not 1 <= seconds <= 3600 or not 0.05 <= step_s <= seconds:
         raise RetrorunError(f"--session-s {seconds} / step {step_s} out of range; give 1-3600 s")
@@ -124,7 +94,7 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
     scenario = json.loads(DEMO_SCENARIO.read_text())
     scenario["device"]["button_presses_s"] = []  # pressed below, once the app runs
     work = Path(tempfile.mkdtemp(prefix="retrorun-bench-heap-session-"))
-    fs, flash = _board_files(board, work, layout)
+    fs, flash = board_folder(board, work, layout, main=False)
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=fs, flash_path=flash,
                       scenario=scenario)
     server = threading.Thread(target=vb.serve_forever, daemon=True)

@@ -11,7 +11,7 @@ def register(sub) -> None:
     parser = sub.add_parser("sim", help="run the warning pipeline against a scenario",
                             description="Simulate a backward run: the world and the sensor "
                                         "in Python, the firmware pipeline and haptic patterns "
-                                        "in real MicroPython on virtual time.")
+                                        "in real MicroPython on virtual time (the deployed app on the virtual board).")
     sim_sub = parser.add_subparsers(metavar="ACTION", required=True)
     run = sim_sub.add_parser("run", help="run one scenario file (format: docs/scenarios.md)")
     run.add_argument("scenario", type=Path, help="scenario JSON file")
@@ -34,7 +34,7 @@ def run_cmd(args) -> int:
         "sensor", "mode", "duration_s", "readings", "distance_m", "collision", "contact_s",
         "available_s", "first_alert_s", "lead_time_ratio", "stop_lead_s", "missed",
         "false_alarms", "nuisance_notices", "fault_detect_s", "max_level",
-        "fuel_per_reading") if key in result]
+        "latencies_ms", "real_s") if key in result]
     if result["physics_limited"]:
         rows.append(("physics_limited", result["physics_reason"]))
     output.table("Metrics", ("metric", "value"), rows)

@@ -27,7 +27,7 @@ import bisect
 import math
 from dataclasses import dataclass, field
 
-from retrorun.sim.device import DeviceRun
+from retrorun.sim.app_run import BoardRun
 from retrorun.sim.scenario import Scenario
 from retrorun.sim.sensors import SensorModel
 from retrorun.sim.world import Obj, Runner
@@ -120,7 +120,7 @@ def true_level(sc: Scenario, truth: Truth, j: int) -> tuple[int, int]:
 class Timeline:
     """The pipeline's level and motor over time (step functions from the device events)."""
 
-    def __init__(self, run: DeviceRun):
+    def __init__(self, run: BoardRun):
         self.level_t = [e[0] for e in run.levels]
         self.level_v = [e[1] for e in run.levels]
         self.motor_t = [m[0] for m in run.motor]
@@ -184,7 +184,7 @@ def _justified(sc: Scenario, truth: Truth, t_ms: int, level: int) -> bool:
     return False
 
 
-def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: DeviceRun) -> dict:
+def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: BoardRun) -> dict:
     """Metrics of one scenario run (a JSON-ready dict)."""
     tl = Timeline(run)
     k = sensor.kind
@@ -227,6 +227,8 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: DeviceRun) -> di
         enter_at.append(next((truth.times[j] for j, s in enumerate(truth.sensible[i]) if s),
                              None))
     lat = []
+    split: list[list[int]] = []
+    measured = [t for t, _ in run.measured]
     prev = CLEAR
     faults = sensor.faults
     first_fault_ms = int(faults[0]["at_s"] * 1000) if faults else None
@@ -239,9 +241,13 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: DeviceRun) -> di
             for level in range(prev + 1, lvl + 1):
                 if level == NOTICE and sc.config["mode"] == "treadmill":
                     continue
-                lat.append(_latency(tl, t_ms, level, truth.contact_ms))
+                total, t_level, felt = _latency(tl, t_ms, level)
+                lat.append(total)
+                if t_level is not None and felt is not None:
+                    split.append(_split(measured, t_ms, t_level, felt))
         prev = lvl
     out["latencies_ms"] = lat
+    out["latency_split_ms"] = split
     # fault detection
     if faults:
         onset = int(faults[0]["at_s"] * 1000)
@@ -251,18 +257,26 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: DeviceRun) -> di
         out["fault_detect_s"] = None if felt is None else round((felt - onset) / 1000, 3)
     out["max_level"] = max((v for v in tl.level_v if v < FAULT), default=CLEAR)
     out["fault_seen"] = FAULT in tl.level_v
-    out["fuel_per_reading"] = round(run.fuel_mean)
-    out["fuel_per_reading_max"] = run.fuel_max
     return out
 
 
-def _latency(tl: Timeline, t_ms: int, level: int, contact_ms: int | None) -> int:
+def _latency(tl: Timeline, t_ms: int, level: int) -> tuple[int, int | None, int | None]:
+    """(latency ms, when the level reached `level`, when the motor started on it) for a true
+    rise to `level` at t_ms; 0 when the device was already there, NO_RESPONSE_MS when it never
+    got there."""
     if level <= tl.level_at(t_ms) < FAULT:
-        return 0
-    end = contact_ms if contact_ms is not None else (tl.level_t[-1] if tl.level_t else t_ms)
+        return 0, None, None
     for t, v in zip(tl.level_t, tl.level_v, strict=True):
         if t > t_ms and level <= v < FAULT:
             felt = tl.motor_on_from(t)
-            return NO_RESPONSE_MS if felt is None else felt - t_ms
-    del end
-    return NO_RESPONSE_MS
+            return (NO_RESPONSE_MS, t, None) if felt is None else (felt - t_ms, t, felt)
+    return NO_RESPONSE_MS, None, None
+
+
+def _split(measured: list[int], t_ms: int, t_level: int, felt: int) -> list[int]:
+    """A latency in three parts (ms): the sensor model's next measurement after the true rise;
+    from that measurement to the app's level change (echo or frame, driver, bus, the app's
+    tasks, the pipeline's confirmation); from the level change to the motor output."""
+    i = bisect.bisect_left(measured, t_ms)
+    t_meas = measured[i] if i < len(measured) and measured[i] <= t_level else t_ms
+    return [t_meas - t_ms, t_level - t_meas, felt - t_level]

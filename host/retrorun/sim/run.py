@@ -1,17 +1,20 @@
-"""Run scenarios: world + sensor readings (CPython) -> firmware pipeline (MicroPython) -> metrics.
+"""Run scenarios: the world (CPython) -> the deployed app on the virtual board -> metrics.
 
 Library entry points: `run_scenario(path_or_scenario)` for one scenario (timeline + metrics)
-and `run_suite(paths)` + `summarize(results)` for the bench.
+and `run_suite(paths)` + `summarize(results)` for the bench. The app runs in real MicroPython
+(the native Unix port) as main.py starts it on a board (sim/app_run.py); the motor timeline is
+the board's haptic output, the levels are the app's own log records.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from retrorun.mpy import MicroPython
 from retrorun.sim import scenario as scn
-from retrorun.sim.device import run_pipeline
+from retrorun.sim.app_run import run_on_board
 from retrorun.sim.metrics import FAULT, compute_truth, score
 from retrorun.sim.sensors import SensorModel
 from retrorun.sim.world import Runner, build_objects
@@ -28,7 +31,7 @@ TARGETS = {
 }
 
 
-def run_scenario(source: str | Path | scn.Scenario, mpy: MicroPython | None = None) -> dict:
+def run_scenario(source: str | Path | scn.Scenario) -> dict:
     """Simulate one scenario; return its metrics, expectation checks and event timeline."""
     sc = source if isinstance(source, scn.Scenario) else scn.load(source)
     runner = Runner(sc.runner)
@@ -39,12 +42,12 @@ def run_scenario(source: str | Path | scn.Scenario, mpy: MicroPython | None = No
     end_ms = truth.contact_ms if truth.contact_ms is not None else full_ms
     if end_ms != full_ms:  # the runner hits: the world ends there
         truth = compute_truth(sc, runner, objects, sensor, end_ms)
-    readings = sensor.readings(runner, objects, end_ms / 1000.0, sc.seed)
-    dev = run_pipeline(readings, sc.config, end_ms, sc.tick_ms, mpy=mpy)
+    dev = run_on_board(sc, end_ms)
     result = score(sc, sensor, truth, dev)
     result["file"] = sc.path.name if sc.path else None
     result["description"] = sc.description
-    result["readings"] = len(readings)
+    result["readings"] = len(dev.measured)
+    result["real_s"] = round(dev.real_s, 2)
     result["duration_s"] = end_ms / 1000
     result["max_level"] = LEVEL_NAMES[result["max_level"]]
     result["expectations"] = check_expectations(sc, result)
@@ -92,25 +95,39 @@ def check_expectations(sc: scn.Scenario, result: dict) -> list[dict]:
     return checks
 
 
-def run_suite(paths: list[Path], mpy: MicroPython | None = None, progress=None,
-              seeds: int = 0) -> list[dict]:
+def _one(job: tuple[Path, int | None]) -> dict:
+    path, seed = job
+    if seed is None:
+        return run_scenario(path)
+    sc = scn.load(path)
+    sc.seed = seed
+    res = run_scenario(sc)
+    res["seed"] = seed
+    return res
+
+
+def run_suite(paths: list[Path], progress=None, seeds: int = 0,
+              workers: int | None = None) -> list[dict]:
     """Run every scenario file; with `seeds` > 0, run each with seeds 1..seeds instead of its
-    own (a robustness sweep: other noise, dropouts, spurious echoes and reading phases)."""
-    mpy = mpy or MicroPython()
-    results = []
-    for path in paths:
-        if seeds > 0:
-            sc = scn.load(path)
-            for seed in range(1, seeds + 1):
-                sc.seed = seed
-                res = run_scenario(sc, mpy=mpy)
-                res["seed"] = seed
-                results.append(res)
-        else:
-            results.append(run_scenario(path, mpy=mpy))
-        if progress is not None:
-            progress(path)
-    return results
+    own (a robustness sweep: other noise, dropouts, spurious echoes and reading phases).
+    Scenarios run in `workers` processes (default: one per core), each its own virtual board."""
+    jobs = [(path, seed) for path in paths
+            for seed in ([None] if seeds <= 0 else range(1, seeds + 1))]
+    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        results = []
+        for job in jobs:
+            results.append(_one(job))
+            if progress is not None:
+                progress(job[0])
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = []
+        for job, res in zip(jobs, pool.map(_one, jobs), strict=True):
+            results.append(res)
+            if progress is not None:
+                progress(job[0])
+        return results
 
 
 def _p95(values: list[int]) -> float:
@@ -129,7 +146,7 @@ def summarize(results: list[dict]) -> dict:
     nuisance = sum(len(r["nuisance_notices"]) for r in results)
     latencies = [x for r in results for x in r["latencies_ms"]]
     detects = [r.get("fault_detect_s") for r in results if "fault_detect_s" in r]
-    fuels = [r["fuel_per_reading"] for r in results if r["fuel_per_reading"]]
+    splits = [x for r in results for x in r["latency_split_ms"]]
     summary = {
         "scenarios": len(results),
         "collision_courses": len(courses),
@@ -148,8 +165,12 @@ def summarize(results: list[dict]) -> dict:
         "latency_max_ms": max(latencies, default=0),
         "fault_detect_max_s": (None if not detects or None in detects
                                else max(detects)),
-        "fuel_per_reading_mean": round(sum(fuels) / len(fuels)) if fuels else 0,
-        "fuel_per_reading_max": max((r["fuel_per_reading_max"] for r in results), default=0),
+        "runs_app": True,
+        "latency_split_p95_ms": {
+            "sensing": _p95([x[0] for x in splits]),
+            "reading_to_level": _p95([x[1] for x in splits]),
+            "level_to_motor": _p95([x[2] for x in splits])},
+        "latency_split_samples": len(splits),
         "expectations_failed": [f"{r['name']}: {c['expect']}" for r in results
                                 for c in r["expectations"] if not c["ok"]],
     }

@@ -146,12 +146,13 @@ class SensorModel:
                     out.append((deliver, wire.NO_READING))
                 t_ms += k.period_ms
                 continue
-            value = self._one(t, runner, objects, ground, rnd)
+            value = self.reading_at(t, runner, objects, ground, rnd)
             out.append((deliver, value))
             t_ms += k.period_ms
         return out
 
-    def _one(self, t: float, runner: Runner, objects: list[Obj], ground, rnd) -> int:
+    def reading_at(self, t: float, runner: Runner, objects: list[Obj], ground, rnd) -> int:
+        """What one measurement at t returns (mm or NO_READING), drawing from `rnd`."""
         k = self.kind
         xr = runner.position(t)
         best = None

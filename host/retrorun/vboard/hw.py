@@ -113,6 +113,7 @@ class Hardware:
         self.notes: list[str] = []
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
         self.on_event: Callable[[], None] | None = None  # called when an outside input changes
+        self.read_log: dict[int, list[int]] = {}  # pin -> times the device read it (opt-in)
 
     # ---- time -------------------------------------------------------------------------------
     def schedule(self, at_us: int, action: Callable[[], None]) -> None:
@@ -264,6 +265,9 @@ class Hardware:
             self._changed(pin)
             return ""
         if op == "v":
+            reads = self.read_log.get(pin.id)
+            if reads is not None:
+                reads.append(self.now_us)
             return str(pin.level())
         if op == "w":
             old = pin.out
@@ -474,7 +478,7 @@ def bus_id_of(args: list[str]) -> int:
 
 # ---- building from a board profile --------------------------------------------------------
 _MODEL_MODULES = {"mpu6500": "mpu6050", "lsm6ds3": "lsm6ds", "lsm6dso": "lsm6ds",
-                  "lsm6dsox": "lsm6ds"}
+                  "lsm6dsox": "lsm6ds", "uart_ultrasonic": "a02yyuw"}
 
 
 def _target(hw: Hardware):
@@ -498,6 +502,8 @@ def _build(kind: str, module, hw: Hardware, spec: dict):
         return module.VL53L1XModel(hw, target=_target(hw))
     if kind == "tfluna":
         return module.TFLunaModel(hw, target=_target(hw))
+    if kind == "uart_ultrasonic":
+        return module.A02YYUWModel(hw, mode=spec.get("mode", "auto"), target=_target(hw))
     if kind == "drv2605":
         return module.DRV2605Model(hw)
     if kind in ("mpu6050", "mpu6500"):
@@ -597,6 +603,12 @@ def wire_profile(hw: Hardware, profile: dict) -> None:
         hw.pin(button["pin"])  # idle: released (pull-up / pull-down does the rest)
 
 
+# scenario fault type -> chip model fault per sensor kind (retrorun.models)
+_CHIP_FAULTS = {"stuck": {"vl53l1x": "frozen", "tfluna": "frozen", "uart_ultrasonic": "silent"},
+                "blinded": {"vl53l1x": "sunlight", "tfluna": "overexposed",
+                            "uart_ultrasonic": "silent"}}
+
+
 class ScenarioWorld:
     """A scenario file of the obstacle simulator (docs/scenarios.md) as the board's world.
 
@@ -611,7 +623,7 @@ class ScenarioWorld:
     `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
     on its bus (I2C NACK, UART silence, no echo) for the fault's duration."""
 
-    def __init__(self, scenario):
+    def __init__(self, scenario, *, readings: bool = False):
         from retrorun.sim import scenario as scn
         from retrorun.sim.sensors import SensorModel
         from retrorun.sim.world import Runner, build_objects
@@ -630,10 +642,19 @@ class ScenarioWorld:
         self._gen = 0  # restarts so far: actions scheduled by an earlier start are void
         self._phase = 0.0  # steps taken so far (fractional)
         self._phase_t = 0.0
+        # readings=True: what the sensor sees is the simulator's sensor model, reading by
+        # reading (noise, dropouts, spurious echoes, the ground), drawn when the chip model
+        # measures (the echo, the frame, the ranging), from the scenario's seed
+        self.readings = readings
+        self.measured: list[tuple[int, int]] = []  # (scenario t_ms, mm or NO_READING)
+        self._rnd = None
+        self._last: tuple[int, float | None] | None = None
 
     def distance_mm(self, t_us: int) -> float | None:
         if self.unplugged:
             return None
+        if self.readings:
+            return self._reading(t_us)
         t = (t_us - self.t0_us) / 1e6
         xr = self.runner.position(t)
         best = None
@@ -647,6 +668,20 @@ class ScenarioWorld:
                 and (best is None or self.ground < best):
             best = self.ground
         return None if best is None else best * 1000
+
+    def _reading(self, t_us: int) -> float | None:
+        import random
+
+        if self._last is not None and self._last[0] == t_us:
+            return self._last[1]
+        if self._rnd is None:
+            self._rnd = random.Random(self.scenario.seed)
+        t = (t_us - self.t0_us) / 1e6
+        value = self.sensor.reading_at(t, self.runner, self.objects, self.ground, self._rnd)
+        self.measured.append((int(t * 1000), value))
+        mm = float(value) if value >= 0 else None
+        self._last = (t_us, mm)
+        return mm
 
     def cadence_spm(self, t_s: float) -> float:
         """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
@@ -696,6 +731,9 @@ class ScenarioWorld:
         self._gen += 1
         gen = self._gen
         self.t0_us = hw.now_us
+        self._rnd = None  # the same readings again after a reset
+        self._last = None
+        self.measured.clear()
         self._phase = 0.0
         self._phase_t = 0.0
         if self.unplugged:
@@ -704,17 +742,39 @@ class ScenarioWorld:
         distance = profile.get("distance", {})
         bus_id = profile.get("i2c", {}).get("id", 0)
         for fault in self.scenario.sensor.get("faults", []):
-            if fault.get("type") != "unplugged":
-                continue
             start = self.t0_us + int(fault["at_s"] * 1e6)
             end = start + int(fault.get("duration_s", 1e9) * 1e6)
-            hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False, gen))
-            hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True, gen))
+            if fault.get("type") == "unplugged":
+                hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False, gen))
+                hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True, gen))
+            elif fault.get("type") in _CHIP_FAULTS:
+                kind = fault["type"]
+                hw.schedule(start, lambda k=kind: self._chip_fault(hw, distance, k, gen))
+                hw.schedule(end, lambda: self._chip_fault(hw, distance, None, gen))
         button = profile.get("button")
         for at_s in self.scenario.device.get("button_presses_s", []):
             if button:
                 hw.schedule(self.t0_us + int(at_s * 1e6),
                             lambda: self._press(hw, button, gen))
+
+    def _chip_fault(self, hw: Hardware, distance: dict, fault: str | None, gen: int) -> None:
+        """A scenario's "stuck" / "blinded" sensor: the chip model's fault of that kind (an
+        HC-SR04 whose ECHO never rises, an overexposed TF-Luna, a VL53L1X in sunlight)."""
+        if gen != self._gen:
+            return
+        kind = distance.get("kind", "")
+        hw.log.append((hw.now_us, f"{kind} {fault or 'fault cleared'}"))
+        if kind in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = fault is not None
+            return
+        model = None
+        if "address" in distance:
+            bus = hw.i2c.get((hw.profile or {}).get("i2c", {}).get("id", 0))
+            model = bus.devices.get(distance["address"]) if bus is not None else None
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+        if model is not None and hasattr(model, "fault"):
+            model.fault = _CHIP_FAULTS.get(fault, {}).get(kind) if fault else None
 
     def _press(self, hw: Hardware, button: dict, gen: int) -> None:
         if gen == self._gen:
