@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from retrofw import logfmt, wire
 from retrorun.errors import RetrorunError
+from retrorun.link.transport import TransferError, Transport
 from retrorun.store import Store, session_key
-from retrorun.transport import TransferError, Transport
 
 CHUNK_RETRIES = 3
 

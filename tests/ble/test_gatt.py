@@ -211,7 +211,7 @@ def test_live_encoding_field_by_field():
 
 
 def test_pair_over_usb_writes_the_secret_on_the_device_and_the_host(mpy, device_fs, tmp_path):
-    from retrorun.ble import transport
+    from retrorun.link.ble import transport
 
     class ReplOnMicroPython:  # what SerialTransport.exec does, on the harness
         def exec(self, code):
@@ -231,8 +231,8 @@ def test_pair_over_usb_writes_the_secret_on_the_device_and_the_host(mpy, device_
 
 
 def test_scanning_without_an_adapter_is_a_clear_error_or_a_list():
-    from retrorun.ble.transport import scan
     from retrorun.errors import RetrorunError
+    from retrorun.link.ble.transport import scan
 
     try:
         found = scan(0.5)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from retrorun.ble import transport as ble
+from retrorun.link.ble import transport as ble
 
 
 @pytest.mark.parametrize("argv", [

@@ -13,7 +13,7 @@ from session_factory import make_session
 
 import retrorun.commands.sync
 import retrorun.store
-from retrorun.local_transport import MicroPythonTransport
+from retrorun.link.local_transport import MicroPythonTransport
 from retrorun.store import Store
 
 

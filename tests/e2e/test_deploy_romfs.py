@@ -10,7 +10,7 @@ import pytest
 from romfs_board import ROMFS, flash_file
 
 from retrorun.cli import main
-from retrorun.serial_transport import SerialTransport
+from retrorun.link.serial_transport import SerialTransport
 
 pytestmark = pytest.mark.slow
 

@@ -257,8 +257,8 @@ def test_cli_version_without_a_pin_says_what_to_download(capsys, fake_esptool):
 
 
 def test_cli_port_is_picked_when_only_one_board_is_plugged(monkeypatch):
-    from retrorun import devices
-    from retrorun.devices import pick_port
+    from retrorun.link import devices
+    from retrorun.link.devices import pick_port
 
     def found(ports):
         return lambda include_all=False: [

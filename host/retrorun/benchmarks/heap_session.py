@@ -111,7 +111,7 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
                     step_s: float = STEP_S, layout: str = "romfs") -> dict:
     from retrorun.boards import get_board
     from retrorun.demo import DEMO_SCENARIO
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.serial_transport import SerialTransport
     from retrorun.vboard.board import VirtualBoard
 
     if not 1 <= seconds <= 3600 or not 0.05 <= step_s <= seconds:

@@ -71,7 +71,7 @@ def _install_firmware(fs: Path) -> None:
 
 
 def measure(minutes: int = 30, baud: int = 115200) -> dict:
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.serial_transport import SerialTransport
     from retrorun.store import Store
     from retrorun.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard

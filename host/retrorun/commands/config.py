@@ -12,8 +12,8 @@ from pathlib import Path
 
 from retrofw import settings
 from retrorun import output
-from retrorun.connect import add_link_arguments, open_transport
 from retrorun.errors import RetrorunError
+from retrorun.link.connect import add_link_arguments, open_transport
 
 
 def register(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from retrorun import output
 from retrorun.boards import get_board
-from retrorun.connect import add_link_arguments, open_transport
+from retrorun.link.connect import add_link_arguments, open_transport
 
 
 def register(sub) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrorun import output
-from retrorun.devices import find_devices
+from retrorun.link.devices import find_devices
 
 
 def register(sub) -> None:
@@ -41,7 +41,7 @@ def run(args) -> int:
 
 
 def run_ble(args) -> int:
-    from retrorun.ble.transport import load_secret, scan
+    from retrorun.link.ble.transport import load_secret, scan
 
     found = [{"name": d["name"], "address": d["address"], "rssi": d["rssi"],
               "paired": load_secret(d["name"]) is not None} for d in scan(args.timeout)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import devices, output
+from retrorun import output
+from retrorun.link import devices
 
 
 def register(sub) -> None:

@@ -6,7 +6,7 @@ import json
 import sys
 
 from retrorun import output
-from retrorun.connect import add_link_arguments
+from retrorun.link.connect import add_link_arguments
 
 
 def register(sub) -> None:
@@ -21,8 +21,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.devices import pick_port
-    from retrorun.monitor import live_lines
+    from retrorun.link.devices import pick_port
+    from retrorun.link.monitor import live_lines
 
     port = pick_port(args.port)
     seen = 0

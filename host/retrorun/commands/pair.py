@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrorun import output
-from retrorun.connect import add_link_arguments
+from retrorun.link.connect import add_link_arguments
 
 
 def register(sub) -> None:
@@ -18,9 +18,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.ble.transport import pair_over_serial
-    from retrorun.devices import pick_port
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.ble.transport import pair_over_serial
+    from retrorun.link.devices import pick_port
+    from retrorun.link.serial_transport import SerialTransport
 
     with SerialTransport(pick_port(args.port)) as transport:
         name, path = pair_over_serial(transport)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from retrofw import wire
 from retrorun import output
-from retrorun.connect import add_link_arguments, open_transport
+from retrorun.link.connect import add_link_arguments, open_transport
 from retrorun.store import Store
 
 

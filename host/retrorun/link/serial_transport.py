@@ -12,7 +12,7 @@ import json
 import time
 
 from retrorun.errors import RetrorunError
-from retrorun.transport import TransferError, Transport
+from retrorun.link.transport import TransferError, Transport
 
 API_IMPORT = "import retrofw.api as _api\n"
 RAW_REPL_TIMEOUT_S = 0.8  # a board at its prompt (or its app, on Ctrl-C) answers well within this

@@ -29,11 +29,11 @@ from pathlib import Path
 
 from retrofw import wire, wire_ble
 from retrofw.ble.control import Reassembler, device_tag, frame, host_tag
-from retrorun.ble import shim
 from retrorun.errors import RetrorunError
+from retrorun.link.ble import shim
 
 try:  # the serial helper's interface; optional so this module stands alone
-    from retrorun.transport import Transport as _Base
+    from retrorun.link.transport import Transport as _Base
 except ImportError:  # pragma: no cover
     _Base = object  # type: ignore[assignment,misc]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retrorun.link.serial_transport import decode_read_answer, parse_answer
+from retrorun.link.transport import Transport
 from retrorun.mpy import MicroPython
-from retrorun.serial_transport import decode_read_answer, parse_answer
-from retrorun.transport import Transport
 
 
 class MicroPythonTransport(Transport):
@@ -31,7 +31,7 @@ class MicroPythonTransport(Transport):
         self.wire_bytes += len(out)
         if result.exit_code != 0:
             lines = result.stderr.strip().splitlines() or ["an error"]
-            from retrorun.serial_transport import DeviceError
+            from retrorun.link.serial_transport import DeviceError
 
             raise DeviceError(f"the device raised {lines[-1]}")
         return out

@@ -43,8 +43,8 @@ import _bleio
 
 from retrofw import wire_ble
 from retrofw.ble.gatt import CHAR_CONTROL, CHAR_TRANSFER, Peripheral
-from retrorun.ble import shim
 from retrorun.errors import RetrorunError
+from retrorun.link.ble import shim
 
 H2D = "h2d"  # host to device (ATT write without response)
 D2H = "d2h"  # device to host (notification)
@@ -453,7 +453,7 @@ def measure(size: int, payload: int, *, data: bytes | None = None) -> dict:
     authenticate, SHA-256, read) over the in-memory link; return the trace and its totals."""
     import tempfile
 
-    from retrorun.ble.transport import BleTransport
+    from retrorun.link.ble.transport import BleTransport
 
     data = data if data is not None else os.urandom(size)
     secret = os.urandom(wire_ble.AUTH_SECRET_SIZE)
@@ -494,10 +494,10 @@ def sync_table(size: int = 40_000) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m retrorun.ble.link [SIZE] [--json]: the sync-time table of docs/ble.md."""
+    """python -m retrorun.link.ble.link [SIZE] [--json]: the sync-time table of docs/ble.md."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m retrorun.ble.link",
+    parser = argparse.ArgumentParser(prog="python -m retrorun.link.ble.link",
                                      description="measured BLE sync overhead and time")
     parser.add_argument("size", nargs="?", type=int, default=40_000, help="file bytes")
     parser.add_argument("--json", action="store_true")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrorun.errors import RetrorunError
-from retrorun.transport import Transport
+from retrorun.link.transport import Transport
 
 
 def add_link_arguments(parser, *, ble: bool = True) -> None:
@@ -17,11 +17,11 @@ def add_link_arguments(parser, *, ble: bool = True) -> None:
 def open_transport(args) -> Transport:
     if getattr(args, "ble", None):
         try:
-            from retrorun.ble.transport import BleTransport
+            from retrorun.link.ble.transport import BleTransport
         except ImportError as exc:
             raise RetrorunError("Bluetooth LE support is not available in this install") from exc
         return BleTransport.open(args.ble)
-    from retrorun.devices import pick_port
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.devices import pick_port
+    from retrorun.link.serial_transport import SerialTransport
 
     return SerialTransport(pick_port(args.port))
