@@ -41,7 +41,8 @@ def run(args) -> int:
 
 
 def run_ble(args) -> int:
-    from retrorun.link.ble.transport import load_secret, scan
+    from retrorun.link.ble.pairing import load_secret
+    from retrorun.link.ble.transport import scan
 
     found = [{"name": d["name"], "address": d["address"], "rssi": d["rssi"],
               "paired": load_secret(d["name"]) is not None} for d in scan(args.timeout)]

@@ -18,7 +18,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.link.ble.transport import pair_over_serial
+    from retrorun.link.ble.pairing import pair_over_serial
     from retrorun.link.devices import pick_port
     from retrorun.link.serial_transport import SerialTransport
 

@@ -1,8 +1,8 @@
 """The BLE transport: the same device operations as the serial link, over Bluetooth LE.
 
-Library functions for the CLI (`retrorun devices --ble`, `sync --ble NAME`, `config --ble`,
-`pair`): `scan()`, `BleTransport.open(name)`, `new_secret()` / `save_secret()` /
-`load_secret()`, `pair_code()` / `pair_over_serial()`.
+Library functions for the CLI (`retrorun devices --ble`, `sync --ble NAME`, `config --ble`):
+`scan()`, `BleTransport.open(name)`. Pairing secrets and `retrorun pair` are in `pairing.py`,
+the control characteristic's client and the challenge in `control.py`.
 
 On CPython, `adafruit_ble` runs on `adafruit-blinka-bleio` (bleak); `shim.install()` makes the
 file-transfer client work there. The transport takes a `connect()` callable returning an
@@ -20,17 +20,22 @@ After connecting it answers the device's challenge (docs/ble.md), then:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import os
 import struct
 from collections.abc import Callable
-from pathlib import Path
 
 from retrofw import wire, wire_ble
-from retrofw.ble.control import Reassembler, device_tag, frame, host_tag
 from retrorun.errors import RetrorunError
 from retrorun.link.ble import shim
+from retrorun.link.ble.control import (
+    ControlClient,
+    DeviceRefused,
+    NotPaired,
+    control_service_class,
+    load_adafruit,
+    status_reason,
+)
+from retrorun.link.ble.pairing import load_secret
 
 try:  # the serial helper's interface; optional so this module stands alone
     from retrorun.link.transport import Transport as _Base
@@ -38,102 +43,6 @@ except ImportError:  # pragma: no cover
     _Base = object  # type: ignore[assignment,misc]
 
 SESSIONS_DIR = "/sessions"
-SECRETS_FILE = "ble_secrets.json"
-
-
-class NotPaired(RetrorunError):
-    """The host has no secret for this device, or the device refused it."""
-
-
-class DeviceRefused(RetrorunError):
-    """The device answered a request with an error."""
-
-
-def _adafruit():
-    shim.install()
-    import adafruit_ble_file_transfer as ft
-    from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
-    from adafruit_ble.services import Service
-    from adafruit_ble.uuid import VendorUUID
-
-    return ft, Characteristic, ComplexCharacteristic, Service, VendorUUID
-
-
-def control_service_class():
-    """The adafruit_ble Service class of retrorun's control service (built once)."""
-    global _ControlService
-    if _ControlService is None:
-        import _bleio
-
-        _, characteristic, complex_characteristic, service, vendor_uuid = _adafruit()
-
-        class _Control(complex_characteristic):
-            uuid = vendor_uuid(wire_ble.UUID_RR_CONTROL)
-
-            def __init__(self):
-                super().__init__(properties=characteristic.WRITE_NO_RESPONSE
-                                 | characteristic.NOTIFY, max_length=wire_ble.BLE_PAYLOAD_MAX)
-
-            def bind(self, service):
-                bound = super().bind(service)
-                return _bleio.PacketBuffer(bound, buffer_size=16,
-                                           max_packet_size=wire_ble.BLE_PAYLOAD_MAX)
-
-        class RetrorunControlService(service):
-            uuid = vendor_uuid(wire_ble.UUID_RR_SERVICE)
-            control = _Control()
-
-        _ControlService = RetrorunControlService
-    return _ControlService
-
-
-_ControlService = None
-
-
-class ControlClient:
-    """Host end of the control characteristic: framed requests, answers, the challenge."""
-
-    def __init__(self, packet_buffer):
-        self.pb = packet_buffer
-        self.rx = Reassembler(0xFFFF)  # answers (a long sessions list) may be large
-
-    def request(self, op: int, payload: bytes = b"") -> tuple[int, bytes]:
-        self.pb.drain()
-        self.rx.reset()
-        for packet in frame(op, 0, payload, self.pb.outgoing_packet_length):
-            self.pb.write(packet)
-        buf = bytearray(wire_ble.BLE_PAYLOAD_MAX)
-        while True:
-            n = self.pb.readinto(buf)
-            if self.rx.feed(bytes(buf[:n])) and self.rx.op == op | wire_ble.CTL_REPLY:
-                return self.rx.status, bytes(self.rx.payload())
-
-    def authenticate(self, secret: bytes) -> None:
-        status, answer = self.request(wire_ble.CTL_HELLO)
-        if status != wire_ble.CTL_OK or len(answer) != 2 + wire_ble.AUTH_NONCE_SIZE:
-            raise DeviceRefused("the device did not open a challenge; is it a retrorun?")
-        if answer[0] != wire.PROTOCOL_VERSION:
-            raise RetrorunError(f"the device speaks protocol {answer[0]}, this tool "
-                                f"{wire.PROTOCOL_VERSION}; update the firmware or the tool")
-        if not answer[1]:
-            raise NotPaired("the device has no pairing secret; run retrorun pair over USB")
-        device_nonce = answer[2:]
-        host_nonce = os.urandom(wire_ble.AUTH_NONCE_SIZE)
-        status, answer = self.request(wire_ble.CTL_AUTH,
-                                      host_tag(secret, device_nonce, host_nonce) + host_nonce)
-        if status != wire_ble.CTL_OK:
-            raise NotPaired(f"the device refused the pairing secret ({_reason(status, answer)})"
-                            "; run retrorun pair over USB again")
-        if not hmac.compare_digest(answer, device_tag(secret, device_nonce, host_nonce)):
-            raise NotPaired("the device could not prove it holds the pairing secret; it may "
-                            "be an impostor: do not sync with it")
-
-
-def _reason(status: int, payload: bytes) -> str:
-    name = (wire_ble.CTL_ERROR_NAMES[status] if status < len(wire_ble.CTL_ERROR_NAMES)
-            else f"error {status}")
-    text = payload.decode("utf-8", "replace")
-    return f"{name}: {text}" if text and text != name else name
 
 
 class _ReadShadow:
@@ -218,7 +127,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         return cls(connect, secret, name=name, timeout=timeout)
 
     def _open(self) -> None:
-        ft, *_ = _adafruit()
+        ft, *_ = load_adafruit()
         shim.CompatPacketBuffer.timeout = self.timeout
         self.close()
         conn = self._connect()
@@ -276,7 +185,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
 
         status, answer = self._retry(action, what)  # type: ignore[misc]
         if status != wire_ble.CTL_OK:
-            raise DeviceRefused(f"the device refused {what}: {_reason(status, answer)}")
+            raise DeviceRefused(f"the device refused {what}: {status_reason(status, answer)}")
         return answer
 
     def call(self, function: str, *args: object) -> object:
@@ -339,7 +248,7 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
         return self._read_from(f"{SESSIONS_DIR}/{name}", offset)[:size]
 
     def _read_from(self, path: str, offset: int) -> bytes:
-        ft, *_ = _adafruit()
+        ft, *_ = load_adafruit()
         got = bytearray()
         last: BaseException | None = None
         stalls = 0
@@ -439,90 +348,3 @@ def scan(timeout: float = 5.0) -> list[dict]:
                             "adapter present and switched on?") from exc
     return sorted(found.values(), key=lambda d: d["name"])
 
-
-# -- pairing secrets on the host ----------------------------------------------------------------
-def secrets_path() -> Path:
-    from retrorun.paths import data_dir
-
-    return data_dir() / SECRETS_FILE
-
-
-def new_secret() -> bytes:
-    return os.urandom(wire_ble.AUTH_SECRET_SIZE)
-
-
-def _read_secrets(path: Path) -> dict | None:
-    """The secrets file as {name: hex}; {} when there is none, None when it is damaged."""
-    try:
-        stored = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        return None
-    return stored if isinstance(stored, dict) else None
-
-
-def load_secret(name: str, path: Path | None = None) -> bytes | None:
-    path = path or secrets_path()
-    stored = _read_secrets(path) or {}
-    value = stored.get(name)
-    if value is None:
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError
-        return bytes.fromhex(value)
-    except ValueError:
-        raise RetrorunError(f"the pairing secret for {name} in {path} is damaged; run retrorun "
-                            "pair with the device on USB to make a new one") from None
-
-
-def save_secret(name: str, secret: bytes, path: Path | None = None) -> Path:
-    """Keep the secret for device `name` in the user data folder, readable by the user only.
-
-    A damaged secrets file is kept beside it as *.damaged, not overwritten."""
-    path = path or secrets_path()
-    stored = _read_secrets(path)
-    if stored is None:
-        try:
-            os.replace(path, path.with_name(path.name + ".damaged"))
-        except OSError as exc:
-            raise RetrorunError(f"the pairing secrets file {path} is damaged and cannot be moved "
-                                f"aside ({exc.strerror}); move it away and pair again") from exc
-        stored = {}
-    stored[name] = secret.hex()
-    tmp = path.with_suffix(".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise RetrorunError(f"cannot save the pairing secret for {name} in {path} "
-                            f"({exc.strerror}); make the folder writable and run retrorun pair "
-                            "again") from exc
-    return path
-
-
-def pair_code(secret: bytes) -> str:
-    """REPL code that stores `secret` on the device and prints its BLE name."""
-    return ("from retrofw.ble.control import pair_from_hex\n"
-            f"pair_from_hex({secret.hex()!r})\n"
-            "from retrofw.ble.gatt import local_name\n"
-            "print(local_name())\n")
-
-
-def pair_over_serial(serial_transport, *, secret: bytes | None = None,
-                     path: Path | None = None) -> tuple[str, Path]:
-    """`retrorun pair`: a new secret to the device over USB and to the host's secret file.
-
-    Returns (device BLE name, secrets file). The old secret stops working on both sides.
-    """
-    secret = secret or new_secret()
-    out = serial_transport.exec(pair_code(secret)).decode("utf-8", "replace").split()
-    if len(out) < 2 or out[0] != "OK" or not out[-1].startswith(wire_ble.BLE_NAME_PREFIX):
-        raise RetrorunError("the device did not confirm the pairing secret; is the retrorun "
-                            "firmware deployed (retrorun deploy)?")
-    name = out[-1]
-    return name, save_secret(name, secret, path)
