@@ -16,7 +16,8 @@ from retrofw import wire, wire_ble
 from retrorun.errors import RetrorunError
 from retrorun.link.ble import shim
 from retrorun.link.ble.control import ControlClient, DeviceRefused, NotPaired
-from retrorun.link.ble.link import CPythonDevice, GattLink, MicroPythonDevice
+from retrorun.link.ble.device_cores import CPythonDevice, MicroPythonDevice
+from retrorun.link.ble.link import GattLink
 from retrorun.link.ble.transport import BleTransport
 
 pytestmark = pytest.mark.ble
@@ -305,7 +306,7 @@ def test_shim_accepts_max_packet_size_where_blinka_does_not(device_root):
 
 
 def test_sync_time_figures_of_the_docs_come_from_the_measured_trace():
-    from retrorun.link.ble.link import measure, sync_time
+    from retrorun.link.ble.airtime import measure, sync_time
 
     small = measure(40_000, 20)
     big = measure(40_000, 244)
