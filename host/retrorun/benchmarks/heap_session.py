@@ -79,8 +79,8 @@ def _step(seconds: float) -> str:
 def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
     """(fs folder, flash file) as flash + deploy leave a board, without /main.py; `layout`
     "files" puts the firmware in /lib as .mpy files instead (deploy's fallback)."""
-    from retrorun import partition_table as pt
-    from retrorun.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
+    from retrorun.provision import partition_table as pt
+    from retrorun.provision.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
     from retrorun.vboard.rom import Flash, write_partition_table
 
     fs = work / "fs"
@@ -109,9 +109,9 @@ def _board_files(board, work: Path, layout: str = "romfs") -> tuple[Path, Path]:
 
 def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
                     step_s: float = STEP_S, layout: str = "romfs") -> dict:
-    from retrorun.boards import get_board
     from retrorun.demo import DEMO_SCENARIO
     from retrorun.link.serial_transport import SerialTransport
+    from retrorun.provision.boards import get_board
     from retrorun.vboard.board import VirtualBoard
 
     if not 1 <= seconds <= 3600 or not 0.05 <= step_s <= seconds:

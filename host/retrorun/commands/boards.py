@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrorun import output
-from retrorun.boards import all_boards, load_profile
+from retrorun.provision.boards import all_boards, load_profile
 
 
 def register(sub) -> None:

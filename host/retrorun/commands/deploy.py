@@ -1,11 +1,11 @@
 """`retrorun deploy [--port P] [--board B] [--layout auto|romfs|files] [--json]`: push the
-firmware and board profile (the layouts: retrorun.deploy)."""
+firmware and board profile (the layouts: retrorun.provision.deploy)."""
 
 from __future__ import annotations
 
 from retrorun import output
-from retrorun.boards import get_board
 from retrorun.link.connect import add_link_arguments, open_transport
+from retrorun.provision.boards import get_board
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.deploy import deploy
+    from retrorun.provision.deploy import deploy
 
     board = get_board(args.board)
     progress = None

@@ -1,4 +1,5 @@
-"""`retrorun flash`: put MicroPython on a board (esptool library API, see retrorun.flash)."""
+"""`retrorun flash`: put MicroPython on a board (esptool library API, see
+retrorun.provision.flash)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun import flash
-    from retrorun.boards import get_board
-    from retrorun.firmware_fetch import fetch_firmware
+    from retrorun.provision import flash
+    from retrorun.provision.boards import get_board
+    from retrorun.provision.firmware_fetch import fetch_firmware
 
     board_chip = board_name = flash_size = None
     mp_board = None

@@ -800,7 +800,7 @@ class AppDevice:
         ("label type subtype offset size" entries joined by ";"), "r<offset> <length>" reads
         (hex), "e<offset> <length>" erases 4 KB sectors, "w<offset> <hex>" programs (NOR: old AND
         new). Ranges outside the flash answer EINVAL."""
-        from retrorun import partition_table
+        from retrorun.provision import partition_table
 
         flash = self.flash
         if flash is None:
@@ -995,7 +995,7 @@ def _rom_log(cause: int) -> bytes:
 def _profile(board, fs_dir: Path) -> tuple[dict, str]:
     """The wiring: the given profile; else the board.json deployed on the board's filesystem
     (what `retrorun deploy` writes); else the esp32-devkitc profile."""
-    from retrorun.boards import get_board, load_profile
+    from retrorun.provision.boards import get_board, load_profile
 
     if board is None:
         deployed = fs_dir / "board.json"

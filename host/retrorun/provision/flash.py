@@ -11,10 +11,10 @@ not match:
    0x0 on ESP32-S3/C3/C6/H2/C2, 0x2000 on ESP32-C5/P4) with a progress bar when wanted;
 5. verify the flash against the image (MD5 over the written range), hard-reset the board.
 
-Between 3 and 4, unless `romfs=False`: when the image covers the partition table at 0x8000,
-the table inside the image gets a 256 KB "romfs" data partition carved from the end of "vfs"
-(`retrorun.partition_table.with_romfs`), so MicroPython can run .mpy files in place from flash.
-The modified bytes are what is written and verified.
+Between 3 and 4, unless `romfs=False`: when the image covers the partition table at 0x8000, the
+table inside the image gets a 256 KB "romfs" data partition carved from the end of "vfs"
+(`retrorun.provision.partition_table.with_romfs`), so MicroPython can run .mpy files in place from
+flash. The modified bytes are what is written and verified.
 
 Image header facts (ESP-IDF `esp_image_header_t`, 24 bytes): magic (0), segment count (1),
 SPI mode (2), flash size/frequency nibbles (3), entry address (4-7), WP pin (8), SPI pin drive
@@ -45,9 +45,9 @@ from esptool.cmds import (
 from esptool.util import FatalError
 from serial import SerialException
 
-from retrorun import partition_table
 from retrorun.errors import RetrorunError
-from retrorun.partition_table import Partition
+from retrorun.provision import partition_table
+from retrorun.provision.partition_table import Partition
 
 ESP_IMAGE_MAGIC = 0xE9
 IMAGE_HEADER_SIZE = 24

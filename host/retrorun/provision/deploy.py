@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrofw.version import VERSION
-from retrorun import romfs
-from retrorun.boards import Board
 from retrorun.errors import RetrorunError
 from retrorun.paths import firmware_dir, retrofw_parent
+from retrorun.provision import romfs
+from retrorun.provision.boards import Board
 
 DEVICE_LIB = "/lib"
 LAYOUTS = ("auto", "romfs", "files")

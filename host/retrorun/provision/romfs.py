@@ -7,7 +7,7 @@ bench heap`: ~40 KB less for our app). MicroPython's esp32 port (v1.25+) mounts 
 partition labelled "romfs" at `/rom` at start-up and searches `/rom` and `/rom/lib` before
 `/lib`; `vfs.rom_ioctl(2, 0)` gives the partition as an `esp32.Partition` (a block device that is
 also the partition's memory). `retrorun flash` adds that partition to the table
-(`retrorun.partition_table`).
+(`retrorun.provision.partition_table`).
 
 Image format (MicroPython `extmod/vfs_rom.c`, docs/reference/romfs.rst): the magic bytes
 d2 cd 31, then the length of the rest as a varuint (7 bits a byte, most significant first, high
