@@ -44,12 +44,12 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
              work_dir: Path | None = None, board_name: str = DEMO_BOARD) -> DemoResult:
     """Run the demo; return the report of the recorded session and what the board felt."""
     from retrorun.link.serial_transport import SerialTransport
-    from retrorun.plot import plot_path, plot_session
     from retrorun.provision.boards import get_board
     from retrorun.provision.deploy import deploy
-    from retrorun.report import build_report
-    from retrorun.store import Store
-    from retrorun.sync import pull_sessions
+    from retrorun.sessions.plot import plot_path, plot_session
+    from retrorun.sessions.report import build_report
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.rom import write_partition_table
 

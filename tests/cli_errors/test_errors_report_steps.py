@@ -11,7 +11,7 @@ from session_factory import make_session
 
 from retrofw import logfmt
 from retrorun.cli import main
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 
 @pytest.fixture

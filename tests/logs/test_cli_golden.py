@@ -125,7 +125,7 @@ def test_bench_logs_density_within_budget(capsys):
 
 
 def test_salvage_keeps_exactly_the_good_frames(tmp_path):
-    from retrorun import logs
+    from retrorun.sessions import logs
 
     path, hit = _damaged_copy(tmp_path)
     clean = logs.salvage(path.read_bytes())

@@ -72,8 +72,8 @@ def _install_firmware(fs: Path) -> None:
 
 def measure(minutes: int = 30, baud: int = 115200) -> dict:
     from retrorun.link.serial_transport import SerialTransport
-    from retrorun.store import Store
-    from retrorun.sync import pull_sessions
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.throttle import ThrottledLine
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrorun import output
-from retrorun.export import FORMATS, export_session
-from retrorun.store import Store
+from retrorun.sessions.export import FORMATS, export_session
+from retrorun.sessions.store import Store
 
 
 def register(sub) -> None:

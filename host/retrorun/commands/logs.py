@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from retrorun import logs, output
+from retrorun import output
 from retrorun.errors import RetrorunError
+from retrorun.sessions import logs
 
 
 def register(sub) -> None:

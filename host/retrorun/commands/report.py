@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrorun import output
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 
 def register(sub) -> None:
@@ -18,13 +18,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.report import build_report
+    from retrorun.sessions.report import build_report
 
     with Store(args.store) as store:
         key = store.resolve(args.session)
         report = build_report(store, key)
         if args.plot:
-            from retrorun.plot import plot_session
+            from retrorun.sessions.plot import plot_session
 
             report["plot"] = str(plot_session(store, key, args.plot))
     if args.json:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrorun import output
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 
 def register(sub) -> None:
@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.report import build_report
+    from retrorun.sessions.report import build_report
 
     with Store(args.store) as store:
         items = []

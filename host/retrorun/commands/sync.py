@@ -5,7 +5,7 @@ from __future__ import annotations
 from retrofw import wire
 from retrorun import output
 from retrorun.link.connect import add_link_arguments, open_transport
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.sync import pull_sessions
+    from retrorun.sessions.sync import pull_sessions
 
     progress = None
     if output.show_progress(args.json):

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from retrorun.errors import RetrorunError
-from retrorun.report import build_report
-from retrorun.store import Store
+from retrorun.sessions.report import build_report
+from retrorun.sessions.store import Store
 
 FORMATS = ("csv", "json", "fit")
 CSV_COLUMNS = ("t_s", "distance_m", "alert", "steps", "cadence_spm", "trunk_deg")
@@ -46,7 +46,7 @@ def export_bytes(store: Store, key: str, fmt: str) -> bytes:
         document = {"report": build_report(store, key), "samples": rows,
                     "events": store.events(key), "snapshots": store.snapshots(key)}
         return (json.dumps(document, indent=1) + "\n").encode()
-    from retrorun.fit import encode_activity
+    from retrorun.sessions.fit import encode_activity
 
     meta = store.session_meta(key)
     start = meta["start_unix"] or int(meta["synced_unix"] - (meta["duration_ms"] or 0) / 1000)

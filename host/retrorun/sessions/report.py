@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrofw import wire
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 # Closing speeds below this are noise (a runner standing still, a flickering echo).
 _MIN_CLOSING_MPS = 0.2

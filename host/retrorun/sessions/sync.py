@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from retrofw import logfmt, wire
 from retrorun.errors import RetrorunError
 from retrorun.link.transport import TransferError, Transport
-from retrorun.store import Store, session_key
+from retrorun.sessions.store import Store, session_key
 
 CHUNK_RETRIES = 3
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from retrofw import wire
 from retrorun.errors import RetrorunError
-from retrorun.store import Store
+from retrorun.sessions.store import Store
 
 ALERT_COLOURS = {
     wire.ALERT_NOTICE: "#fff3b0",
