@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 from session_factory import make_session
 
-import retrorun.commands.sync
+import retrorun.cli.commands.sync
 import retrorun.sessions.store
 from retrorun.link.local_transport import MicroPythonTransport
 from retrorun.sessions.store import Store
@@ -34,7 +34,7 @@ def test_sync_into_read_only_store(fails, work, device, monkeypatch):
         return db
 
     monkeypatch.setattr(retrorun.sessions.store.sqlite3, "connect", read_only_connect)
-    monkeypatch.setattr(retrorun.commands.sync, "open_transport",
+    monkeypatch.setattr(retrorun.cli.commands.sync, "open_transport",
                         lambda args: MicroPythonTransport(work / "device"))
     err = fails(["sync", "--store", "s.sqlite3"])
     assert err == ("retrorun: cannot write to the session store s.sqlite3 (attempt to write a "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 pytestmark = pytest.mark.slow
 

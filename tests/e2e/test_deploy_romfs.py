@@ -9,7 +9,7 @@ import time
 import pytest
 from romfs_board import ROMFS, flash_file
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.link.serial_transport import SerialTransport
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.link.devices import classify, find_devices
 
 

@@ -10,7 +10,7 @@ import pytest
 from esptool.bin_image import LoadFirmwareImage
 from esptool.util import FatalError
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
 from retrorun.provision import flash
 

@@ -114,7 +114,7 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
     import http.server
     import threading
 
-    from retrorun.cli import main
+    from retrorun.cli.main import main
     from retrorun.provision import firmware_fetch
 
     port, flash_file = rom_board

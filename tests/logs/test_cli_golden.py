@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrofw import logfmt, wire
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "session-golden.bin"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))

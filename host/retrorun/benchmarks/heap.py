@@ -27,7 +27,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.mpy import NO_GC_HEAP_KB, MicroPython
 from retrorun.provision.boards import get_board
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.mpy import NO_GC_HEAP_KB
 from retrorun.sessions import logs

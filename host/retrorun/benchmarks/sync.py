@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 
 TARGET_EFFICIENCY = 0.7

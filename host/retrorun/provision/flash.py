@@ -190,7 +190,7 @@ class _Progress:
             TimeRemainingColumn,
         )
 
-        from retrorun.output import console
+        from retrorun.cli.output import console
 
         if self._progress is None:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),

@@ -3,7 +3,7 @@ firmware and board profile (the layouts: retrorun.provision.deploy)."""
 
 from __future__ import annotations
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.link.connect import add_link_arguments, open_transport
 from retrorun.provision.boards import get_board
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.commands.report import print_report
+    from retrorun.cli.commands.report import print_report
     from retrorun.demo import run_demo
 
     say = (lambda _text: None) if args.json else output.console.print

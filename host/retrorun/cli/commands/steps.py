@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.steps_eval import RUNTIMES, evaluate
 
 

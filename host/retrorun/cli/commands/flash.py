@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.link import devices
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.link.connect import add_link_arguments
 
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from retrofw import settings
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.link.connect import add_link_arguments, open_transport
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.paths import data_dir
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrofw import wire
-from retrorun import output
+from retrorun.cli import output
 from retrorun.link.connect import add_link_arguments, open_transport
 from retrorun.sessions.store import Store
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.sessions import logs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.link.connect import add_link_arguments
 
 

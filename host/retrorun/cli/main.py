@@ -23,8 +23,8 @@ _ALL_COMMANDS = (
     "monitor", "pair", "logs", "sim", "bench", "steps", "vboard", "demo", "boards",
 )
 COMMANDS = tuple(
-    f"retrorun.commands.{name}" for name in _ALL_COMMANDS
-    if importlib.util.find_spec(f"retrorun.commands.{name}") is not None
+    f"retrorun.cli.commands.{name}" for name in _ALL_COMMANDS
+    if importlib.util.find_spec(f"retrorun.cli.commands.{name}") is not None
 )
 
 
