@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import partition_table as pt
+from retrorun.provision import partition_table as pt
 from retrorun.vboard.rom import write_partition_table
 
 STOCK_4MB = pt.MICROPYTHON_ESP32_4MB

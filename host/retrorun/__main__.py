@@ -1,5 +1,5 @@
 """`python -m retrorun` runs the command-line tool."""
 
-from retrorun.cli import run
+from retrorun.cli.main import run
 
 run()

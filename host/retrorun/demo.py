@@ -43,13 +43,13 @@ class DemoResult:
 def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None] = print,
              work_dir: Path | None = None, board_name: str = DEMO_BOARD) -> DemoResult:
     """Run the demo; return the report of the recorded session and what the board felt."""
-    from retrorun.boards import get_board
-    from retrorun.deploy import deploy
-    from retrorun.plot import plot_path, plot_session
-    from retrorun.report import build_report
-    from retrorun.serial_transport import SerialTransport
-    from retrorun.store import Store
-    from retrorun.sync import pull_sessions
+    from retrorun.link.serial_transport import SerialTransport
+    from retrorun.provision.boards import get_board
+    from retrorun.provision.deploy import deploy
+    from retrorun.sessions.plot import plot_path, plot_session
+    from retrorun.sessions.report import build_report
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.rom import write_partition_table
 
@@ -114,7 +114,7 @@ def run_until_session_closed(port: str, timeout: float = RUN_TIMEOUT_S) -> int:
     """Reset the board into its app and read its console until it closes a session."""
     import serial
 
-    from retrorun.monitor import parse_line
+    from retrorun.link.monitor import parse_line
 
     link = serial.serial_for_url(port, baudrate=115200, timeout=0.5)
     try:

@@ -211,7 +211,7 @@ def test_live_encoding_field_by_field():
 
 
 def test_pair_over_usb_writes_the_secret_on_the_device_and_the_host(mpy, device_fs, tmp_path):
-    from retrorun.ble import transport
+    from retrorun.link.ble import pairing
 
     class ReplOnMicroPython:  # what SerialTransport.exec does, on the harness
         def exec(self, code):
@@ -220,19 +220,19 @@ def test_pair_over_usb_writes_the_secret_on_the_device_and_the_host(mpy, device_
             return result.stdout.encode()
 
     secrets = tmp_path / "secrets.json"
-    name, path = transport.pair_over_serial(ReplOnMicroPython(), secret=SECRET, path=secrets)
+    name, path = pairing.pair_over_serial(ReplOnMicroPython(), secret=SECRET, path=secrets)
     assert name.startswith("retrorun-") and path == secrets
     assert (device_fs / "ble_secret").read_bytes() == SECRET
-    assert transport.load_secret(name, secrets) == SECRET
+    assert pairing.load_secret(name, secrets) == SECRET
     assert oct(secrets.stat().st_mode & 0o777) == "0o600"
-    again, _ = transport.pair_over_serial(ReplOnMicroPython(), path=secrets)  # re-pair
-    assert again == name and transport.load_secret(name, secrets) != SECRET
-    assert (device_fs / "ble_secret").read_bytes() == transport.load_secret(name, secrets)
+    again, _ = pairing.pair_over_serial(ReplOnMicroPython(), path=secrets)  # re-pair
+    assert again == name and pairing.load_secret(name, secrets) != SECRET
+    assert (device_fs / "ble_secret").read_bytes() == pairing.load_secret(name, secrets)
 
 
 def test_scanning_without_an_adapter_is_a_clear_error_or_a_list():
-    from retrorun.ble.transport import scan
     from retrorun.errors import RetrorunError
+    from retrorun.link.ble.transport import scan
 
     try:
         found = scan(0.5)

@@ -13,10 +13,12 @@ import pytest
 from ble_support import SECRET, snapshot
 
 from retrofw import wire, wire_ble
-from retrorun.ble import shim
-from retrorun.ble.link import CPythonDevice, GattLink, MicroPythonDevice
-from retrorun.ble.transport import BleTransport, ControlClient, DeviceRefused, NotPaired
 from retrorun.errors import RetrorunError
+from retrorun.link.ble import shim
+from retrorun.link.ble.control import ControlClient, DeviceRefused, NotPaired
+from retrorun.link.ble.device_cores import CPythonDevice, MicroPythonDevice
+from retrorun.link.ble.link import GattLink
+from retrorun.link.ble.transport import BleTransport
 
 pytestmark = pytest.mark.ble
 
@@ -92,7 +94,7 @@ def test_unpaired_client_is_refused_everything_and_nothing_changes(device_root):
         client.move("/sessions/000001.rrl", "/sessions/000009.rrl")
     # config and listing over the control characteristic, without authenticating
     connection = link.connect()
-    from retrorun.ble.transport import control_service_class
+    from retrorun.link.ble.control import control_service_class
 
     ctl = ControlClient(connection[control_service_class()].control)
     for op, payload in ((wire_ble.CTL_CONFIG_GET, b""), (wire_ble.CTL_CONFIG_SET, b'{"haptic.strength": 5}'),
@@ -196,7 +198,7 @@ def scripted_exchange(device, payload: int) -> list:
     """Drive a device with a fixed script (auth, list, read, refusals); return every packet."""
     link = GattLink(device, payload=payload)
     connection = link.connect()
-    from retrorun.ble.transport import control_service_class
+    from retrorun.link.ble.control import control_service_class
 
     ctl = ControlClient(connection[control_service_class()].control)
     service = connection[aft.FileTransferService]
@@ -304,7 +306,7 @@ def test_shim_accepts_max_packet_size_where_blinka_does_not(device_root):
 
 
 def test_sync_time_figures_of_the_docs_come_from_the_measured_trace():
-    from retrorun.ble.link import measure, sync_time
+    from retrorun.link.ble.airtime import measure, sync_time
 
     small = measure(40_000, 20)
     big = measure(40_000, 244)

@@ -1,12 +1,12 @@
-"""Fixtures for the CLI error tests: `fails(argv)` runs `retrorun.cli.main` in a scratch folder
-with its own user folders and returns the one error line after checking the contract (exit
-status 1, a single stderr line starting with `retrorun: `, no traceback)."""
+"""Fixtures for the CLI error tests: `fails(argv)` runs `retrorun.cli.main.main` in a scratch folder
+with its own user folders and returns the one error line after checking the contract (exit status 1,
+a single stderr line starting with `retrorun: `, no traceback)."""
 
 from __future__ import annotations
 
 import pytest
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 
 @pytest.fixture

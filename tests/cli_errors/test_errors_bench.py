@@ -18,7 +18,7 @@ def test_out_of_range(fails, argv, message):
 
 
 def test_bench_obstacles_negative_seeds(capsys):
-    from retrorun.cli import main
+    from retrorun.cli.main import main
 
     assert main(["bench", "obstacles", "--seeds", "-1"]) == 1
     err = capsys.readouterr().err

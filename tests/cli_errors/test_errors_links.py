@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from retrorun.ble import transport as ble
+from retrorun.link.ble import pairing
 
 
 @pytest.mark.parametrize("argv", [
@@ -25,7 +25,7 @@ def test_known_url_protocols_still_pass_to_the_link(fails):
 
 
 def _secrets(work, content: str) -> None:
-    path = work / "home" / "data" / "retrorun" / ble.SECRETS_FILE
+    path = work / "home" / "data" / "retrorun" / pairing.SECRETS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content)
 
@@ -53,20 +53,20 @@ def test_ble_scan_time_out_of_range(fails, timeout):
 
 
 def test_pairing_keeps_a_damaged_secrets_file(tmp_path):
-    path = tmp_path / ble.SECRETS_FILE
+    path = tmp_path / pairing.SECRETS_FILE
     path.write_text('["not", "an object"]')
-    ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+    pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
     assert json.loads(path.read_text()) == {"retrorun-ABCD": "01" * 16}
-    assert (tmp_path / (ble.SECRETS_FILE + ".damaged")).read_text() == '["not", "an object"]'
+    assert (tmp_path / (pairing.SECRETS_FILE + ".damaged")).read_text() == '["not", "an object"]'
 
 
 def test_pairing_keeps_other_devices_secrets(tmp_path):
-    path = tmp_path / ble.SECRETS_FILE
+    path = tmp_path / pairing.SECRETS_FILE
     path.write_text(json.dumps({"retrorun-OLD1": "02" * 16}))
-    ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
-    assert ble.load_secret("retrorun-OLD1", path) == b"\x02" * 16
-    assert ble.load_secret("retrorun-ABCD", path) == b"\x01" * 16
-    assert not (tmp_path / (ble.SECRETS_FILE + ".damaged")).exists()
+    pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+    assert pairing.load_secret("retrorun-OLD1", path) == b"\x02" * 16
+    assert pairing.load_secret("retrorun-ABCD", path) == b"\x01" * 16
+    assert not (tmp_path / (pairing.SECRETS_FILE + ".damaged")).exists()
 
 
 @pytest.mark.parametrize("baud", ["0", "-1", "99999999"])
@@ -80,9 +80,9 @@ def test_flash_baud_out_of_range(fails, baud):
 def test_pairing_secret_that_cannot_be_saved(tmp_path):
     from retrorun.errors import RetrorunError
 
-    path = tmp_path / "no-such-folder" / ble.SECRETS_FILE
+    path = tmp_path / "no-such-folder" / pairing.SECRETS_FILE
     with pytest.raises(RetrorunError) as caught:
-        ble.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+        pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
     assert str(caught.value).startswith(f"cannot save the pairing secret for retrorun-ABCD in "
                                         f"{path} (")
     assert str(caught.value).endswith("make the folder writable and run retrorun pair again")

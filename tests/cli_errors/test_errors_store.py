@@ -11,10 +11,10 @@ import sqlite3
 import pytest
 from session_factory import make_session
 
-import retrorun.commands.sync
-import retrorun.store
-from retrorun.local_transport import MicroPythonTransport
-from retrorun.store import Store
+import retrorun.cli.commands.sync
+import retrorun.sessions.store
+from retrorun.link.local_transport import MicroPythonTransport
+from retrorun.sessions.store import Store
 
 
 @pytest.fixture
@@ -33,15 +33,15 @@ def test_sync_into_read_only_store(fails, work, device, monkeypatch):
         db.execute("PRAGMA query_only = ON")
         return db
 
-    monkeypatch.setattr(retrorun.store.sqlite3, "connect", read_only_connect)
-    monkeypatch.setattr(retrorun.commands.sync, "open_transport",
+    monkeypatch.setattr(retrorun.sessions.store.sqlite3, "connect", read_only_connect)
+    monkeypatch.setattr(retrorun.cli.commands.sync, "open_transport",
                         lambda args: MicroPythonTransport(work / "device"))
     err = fails(["sync", "--store", "s.sqlite3"])
     assert err == ("retrorun: cannot write to the session store s.sqlite3 (attempt to write a "
                    "readonly database); make it writable (and free disk space) or pass "
                    "--store PATH")
     assert device.stat().st_size > 0  # still on the device for the next sync
-    monkeypatch.setattr(retrorun.store.sqlite3, "connect", real_connect)
+    monkeypatch.setattr(retrorun.sessions.store.sqlite3, "connect", real_connect)
     with Store(work / "s.sqlite3") as store:
         assert store.sessions() == []
 

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from retrofw import boardcheck
-from retrorun.boards import all_boards, get_board, load_profile
 from retrorun.errors import RetrorunError
 from retrorun.paths import boards_dir
+from retrorun.provision.boards import all_boards, get_board, load_profile
 
 PROFILES = sorted(boards_dir().glob("*.json"))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def test_config_out_of_range_is_refused_and_the_device_keeps_its_config(board, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "alert.stop_m" in err and "0.2..8.0" in err
     # the device refuses too when the host check is bypassed (cross-field rule)
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.serial_transport import SerialTransport
 
     with SerialTransport(board.port) as link, pytest.raises(Exception, match=r"alert\.stop_m"):
         link.config_set({"alert.stop_m": 3.0})  # above warning_m 2.5

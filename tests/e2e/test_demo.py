@@ -49,7 +49,7 @@ def test_steps_match_the_synthesized_gait(demo):
 
 
 def test_session_file_on_the_board_decodes_and_equals_the_store(demo):
-    from retrorun.store import Store
+    from retrorun.sessions.store import Store
 
     files = sorted((demo.fs_dir / "sessions").glob("*.rrl"))
     assert len(files) == 1
@@ -97,8 +97,8 @@ def test_haptic_timeline_shows_warning_pulses_at_4_hz(demo):
 
 
 def test_alerts_match_the_pure_pipeline_on_the_same_scenario(demo):
+    from retrorun.sessions.store import Store
     from retrorun.sim.run import run_scenario
-    from retrorun.store import Store
 
     sim = run_scenario(DEMO_SCENARIO)
     sim_first = {}

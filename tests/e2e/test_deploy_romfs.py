@@ -9,8 +9,8 @@ import time
 import pytest
 from romfs_board import ROMFS, flash_file
 
-from retrorun.cli import main
-from retrorun.serial_transport import SerialTransport
+from retrorun.cli.main import main
+from retrorun.link.serial_transport import SerialTransport
 
 pytestmark = pytest.mark.slow
 
@@ -100,9 +100,9 @@ def _vboard(tmp_path, flash_path):
 def test_a_write_cut_short_leaves_no_valid_image(tmp_path):
     """The header block is erased first and written last: a deploy that dies mid-write must not
     leave a valid ROMFS header over a half-written body (it would shadow /lib)."""
-    from retrorun.boards import get_board
-    from retrorun.deploy import deploy
     from retrorun.errors import RetrorunError
+    from retrorun.provision.boards import get_board
+    from retrorun.provision.deploy import deploy
 
     class CutLink(SerialTransport):
         writes = 0
@@ -134,8 +134,8 @@ def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_o
         tmp_path, capsys):
     """A stale image in a partition the new image does not fit is erased: it would shadow the
     files deploy writes (and report its own old version)."""
-    from retrorun import partition_table as pt
-    from retrorun.romfs import build_image
+    from retrorun.provision import partition_table as pt
+    from retrorun.provision.romfs import build_image
     from retrorun.vboard.rom import Flash
 
     small = pt.with_romfs(pt.MICROPYTHON_ESP32_4MB, size=0x10000)  # 64 KB: the image is bigger

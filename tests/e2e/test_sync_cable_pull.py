@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_cable_pulled_or_board_reset_mid_sync_every_session_lands_once_and_intact(tmp_path):
+    from retrorun.link.serial_transport import SerialTransport
     from retrorun.paths import retrofw_parent
-    from retrorun.serial_transport import SerialTransport
-    from retrorun.store import Store
-    from retrorun.sync import pull_sessions
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.throttle import ThrottledLine
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrorun import fit
+from retrorun.sessions import fit
 
 try:
     from garmin_fit_sdk import Decoder, Stream

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from retrorun import __version__
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 
 def test_version(capsys):
@@ -18,7 +18,7 @@ def test_version(capsys):
 
 
 def test_help_lists_only_implemented_commands(capsys):
-    from retrorun.cli import COMMANDS, build_parser
+    from retrorun.cli.main import COMMANDS, build_parser
 
     build_parser()
     with pytest.raises(SystemExit):

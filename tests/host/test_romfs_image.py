@@ -1,5 +1,5 @@
-"""retrorun.romfs.build_image: byte-identical to mpremote's ROMFS writer, and MicroPython's
-VfsRom mounts it and imports from it in place."""
+"""retrorun.provision.romfs.build_image: byte-identical to mpremote's ROMFS writer, and
+MicroPython's VfsRom mounts it and imports from it in place."""
 
 import contextlib
 import io
@@ -9,7 +9,7 @@ from mpremote.romfs import make_romfs
 
 from retrorun.errors import RetrorunError
 from retrorun.mpy import NO_GC_HEAP_KB
-from retrorun.romfs import ROMFS_MAGIC, build_image
+from retrorun.provision.romfs import ROMFS_MAGIC, build_image
 
 FILES = {"lib/pkg/__init__.py": b"", "lib/pkg/mod.py": b"X = 41\ndef f():\n    return X + 1\n",
          "lib/data.bin": bytes(range(256)) * 5, "top.txt": b"hello", "empty.txt": b""}

@@ -18,7 +18,7 @@ def test_wheel_contents(tmp_path):
     (wheel,) = tmp_path.glob("retrorun-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("retrofw/wire.py", "retrofw/app.py", "retrofw/drivers/hcsr04.py",
-                     "retrofw/ble/gatt.py", "retrorun/cli.py", "retrorun/mpy/probe.py",
+                     "retrofw/ble/gatt.py", "retrorun/cli/main.py", "retrorun/mpy/probe.py",
                      "retrorun/_firmware/main.py", "retrorun/_firmware/boot.py",
                      "retrorun/_boards/esp32-devkitc.json", "retrorun/sim/demo/backward_run.json",
                      "retrorun/sim/scenarios/wall_2.0mps_hcsr04.json",

@@ -8,8 +8,8 @@ import pytest
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
-from retrorun.cli import main
-from retrorun.devices import classify, find_devices
+from retrorun.cli.main import main
+from retrorun.link.devices import classify, find_devices
 
 
 def _usb_port(device, vid, pid, product, manufacturer, serial="0001", interface=None):

@@ -1,4 +1,4 @@
-"""retrorun.firmware_fetch against a loopback HTTP server (127.0.0.1 only): sha256 check,
+"""retrorun.provision.firmware_fetch against a loopback HTTP server (127.0.0.1 only): sha256 check,
 cache, offline and refusal messages."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import pytest
 
-from retrorun import firmware_fetch
 from retrorun.errors import RetrorunError
-from retrorun.firmware_fetch import Pin, fetch_firmware
+from retrorun.provision import firmware_fetch
+from retrorun.provision.firmware_fetch import Pin, fetch_firmware
 
 BOARD, VERSION, DATE = "ESP32_GENERIC", "1.27.0", "20251209"
 CONTENT = b"\xe9\x03\x02\x20" + bytes(range(256)) * 64

@@ -1,4 +1,4 @@
-"""retrorun.flash without a board: image headers, chip checks, and the flashing sequence
+"""retrorun.provision.flash without a board: image headers, chip checks, and the flashing sequence
 driven against a fake esptool connection (the real esptool runs in test_flash_vboard.py)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from esptool.bin_image import LoadFirmwareImage
 from esptool.util import FatalError
 
-from retrorun import flash
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
+from retrorun.provision import flash
 
 PAYLOAD = bytes((i * 37 + 11) & 0xFF for i in range(3000))
 
@@ -257,8 +257,8 @@ def test_cli_version_without_a_pin_says_what_to_download(capsys, fake_esptool):
 
 
 def test_cli_port_is_picked_when_only_one_board_is_plugged(monkeypatch):
-    from retrorun import devices
-    from retrorun.devices import pick_port
+    from retrorun.link import devices
+    from retrorun.link.devices import pick_port
 
     def found(ports):
         return lambda include_all=False: [
@@ -340,8 +340,8 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
 
 def _firmware_with_stock_table() -> bytes:
     """An ESP32 whole firmware (for 0x1000) with MicroPython's stock 4 MB table at 0x8000."""
-    from retrorun.partition_table import MICROPYTHON_ESP32_4MB as stock
-    from retrorun.partition_table import encode
+    from retrorun.provision.partition_table import MICROPYTHON_ESP32_4MB as stock
+    from retrorun.provision.partition_table import encode
 
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
     image += b"\xff" * (0x7000 - len(image))
@@ -349,7 +349,7 @@ def _firmware_with_stock_table() -> bytes:
 
 
 def test_the_romfs_table_is_what_gets_written_and_verified(fake_esptool):
-    from retrorun import partition_table
+    from retrorun.provision import partition_table
 
     image = _firmware_with_stock_table()
     messages = []

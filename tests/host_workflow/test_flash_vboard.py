@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from retrorun import flash
+from retrorun.provision import flash
 
 pytestmark = [
     pytest.mark.slow,
@@ -114,8 +114,8 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
     import http.server
     import threading
 
-    from retrorun import firmware_fetch
-    from retrorun.cli import main
+    from retrorun.cli.main import main
+    from retrorun.provision import firmware_fetch
 
     port, flash_file = rom_board
     image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:7000])
@@ -155,7 +155,7 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
 def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_board,
                                                                           tmp_path: Path):
     """A whole firmware with MicroPython's stock 4 MB table at 0x8000 (0x7000 in the image)."""
-    from retrorun import partition_table
+    from retrorun.provision import partition_table
 
     port, flash_file = rom_board
     stock = partition_table.MICROPYTHON_ESP32_4MB

@@ -1,5 +1,5 @@
-"""retrorun.partition_table: the ESP-IDF binary partition table and the romfs carve-out, and
-flash.add_romfs on a whole-firmware image (no board)."""
+"""retrorun.provision.partition_table: the ESP-IDF binary partition table and the romfs carve-out,
+and flash.add_romfs on a whole-firmware image (no board)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import struct
 
 import pytest
 
-from retrorun import flash, partition_table
 from retrorun.errors import RetrorunError
-from retrorun.partition_table import TYPE_APP, TYPE_DATA, Partition
+from retrorun.provision import flash, partition_table
+from retrorun.provision.partition_table import TYPE_APP, TYPE_DATA, Partition
 
 # MicroPython ESP32_GENERIC, 4 MB flash (ports/esp32/partitions-4MiB.csv of v1.2x).
 STOCK_4MB = partition_table.MICROPYTHON_ESP32_4MB

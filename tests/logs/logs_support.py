@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from retrofw import logfmt, store, wire
-from retrorun import logs
+from retrorun.sessions import logs
 
 
 def record_session(root, seconds=300, seed=7, snapshot_hz=50):

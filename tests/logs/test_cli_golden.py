@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrofw import logfmt, wire
-from retrorun.cli import main
+from retrorun.cli.main import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "session-golden.bin"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -125,7 +125,7 @@ def test_bench_logs_density_within_budget(capsys):
 
 
 def test_salvage_keeps_exactly_the_good_frames(tmp_path):
-    from retrorun import logs
+    from retrorun.sessions import logs
 
     path, hit = _damaged_copy(tmp_path)
     clean = logs.salvage(path.read_bytes())

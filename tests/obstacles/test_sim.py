@@ -8,7 +8,7 @@ import math
 import pytest
 
 from retrofw import wire
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
 from retrorun.sim import scenario as scn
 from retrorun.sim.app_run import BoardRun

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from steps_synth import gait, standing, steps_at
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
 from retrorun.steps_eval import (
     evaluate,

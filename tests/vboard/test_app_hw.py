@@ -9,7 +9,7 @@ import json
 import pytest
 from app_helpers import Output
 
-from retrorun.boards import get_board
+from retrorun.provision.boards import get_board
 from retrorun.vboard import hw as hwmod
 from retrorun.vboard.repl import AppDevice
 

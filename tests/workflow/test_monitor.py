@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from retrorun.monitor import LIVE_PREFIX, parse_line
+from retrorun.link.monitor import LIVE_PREFIX, parse_line
 
 APP = Path(__file__).resolve().parents[2] / "firmware" / "retrofw" / "app.py"
 

@@ -7,10 +7,10 @@ import sqlite3
 import pytest
 
 from retrofw import logfmt
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
-from retrorun.report import build_report
-from retrorun.store import SCHEMA_VERSION, Store
+from retrorun.sessions.report import build_report
+from retrorun.sessions.store import SCHEMA_VERSION, Store
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from session_factory import make_session
 
 from retrofw import logfmt
 from retrorun.errors import RetrorunError
-from retrorun.local_transport import MicroPythonTransport
-from retrorun.store import Store
-from retrorun.sync import pull_sessions
+from retrorun.link.local_transport import MicroPythonTransport
+from retrorun.sessions.store import Store
+from retrorun.sessions.sync import pull_sessions
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ minus the live heap of the same VM before the step:
   profile names; `ble_code_bytes` adds the BLE modules) from `.mpy` files on the filesystem
   (deploy's fallback layout): MicroPython copies their bytecode onto the heap.
 - `in_place_code_bytes` (and `in_place_ble_code_bytes`): the same imports from the ROMFS image
-  deploy writes (`retrorun.deploy.romfs_image`, mounted with `vfs.VfsRom`), where bytecode and
-  constants are used in place from the memory-mapped image, as from a board's romfs partition;
+  deploy writes (`retrorun.provision.deploy.romfs_image`, mounted with `vfs.VfsRom`), where bytecode
+  and constants are used in place from the memory-mapped image, as from a board's romfs partition;
   only module objects, their globals and classes are on the heap.
 - `data_bytes`: the cores' working data as `App.__init__` and a session start build it:
   warning pipeline, pattern player, step counter, posture, session store and writer (1 KB write
@@ -27,9 +27,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from retrorun import output
-from retrorun.boards import get_board
+from retrorun.cli import output
 from retrorun.mpy import NO_GC_HEAP_KB, MicroPython
+from retrorun.provision.boards import get_board
 
 TARGET_KB = 48
 
@@ -126,8 +126,8 @@ def add_arguments(parser) -> None:
 
 def _deployed_fs(board) -> Path:
     """A folder holding the firmware as deploy compiles it, and fs/romfs.img: its ROMFS image
-    (`retrorun.deploy.romfs_image`, what deploy writes to the romfs partition)."""
-    from retrorun.deploy import firmware_files, romfs_image
+    (`retrorun.provision.deploy.romfs_image`, what deploy writes to the romfs partition)."""
+    from retrorun.provision.deploy import firmware_files, romfs_image
 
     fs = Path(tempfile.mkdtemp(prefix="retrorun-bench-heap-"))
     files = firmware_files(board)

@@ -82,9 +82,9 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
     """`static`: the figures of `retrorun.benchmarks.heap.measure` for the board (measured here
     when not given), whose 32-bit import figure gives the 64/32-bit ratio."""
     from retrorun.benchmarks.heap import app_modules, measure
-    from retrorun.boards import get_board
     from retrorun.demo import DEMO_SCENARIO
-    from retrorun.serial_transport import SerialTransport
+    from retrorun.link.serial_transport import SerialTransport
+    from retrorun.provision.boards import get_board
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.deployed import board_folder
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from retrorun import logs, output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.mpy import NO_GC_HEAP_KB
+from retrorun.sessions import logs
 
 BUDGET_BYTES_PER_HOUR = 40000
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from retrorun import output
+from retrorun.cli import output
 from retrorun.errors import RetrorunError
 
 TARGET_EFFICIENCY = 0.7
@@ -71,9 +71,9 @@ def _install_firmware(fs: Path) -> None:
 
 
 def measure(minutes: int = 30, baud: int = 115200) -> dict:
-    from retrorun.serial_transport import SerialTransport
-    from retrorun.store import Store
-    from retrorun.sync import pull_sessions
+    from retrorun.link.serial_transport import SerialTransport
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
     from retrorun.vboard.board import VirtualBoard
     from retrorun.vboard.throttle import ThrottledLine
 

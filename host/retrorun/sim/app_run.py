@@ -49,7 +49,7 @@ class BoardRun:
 
 def board_for(kind: str):
     """The Board (name, profile) that runs a scenario whose sensor is `kind`."""
-    from retrorun.boards import Board, get_board
+    from retrorun.provision.boards import Board, get_board
 
     if kind not in _BOARD_OF_KIND:
         raise RetrorunError(f"no board profile wires a {kind} sensor; use one of "
@@ -167,7 +167,7 @@ def _levels(fs: Path, button_reads: list[int], released_us: int, t0_us: int,
             end_ms: int) -> list[tuple[int, int, int, int, int]]:
     """The app's alert level changes from its session file, in scenario ms."""
     from retrofw import wire
-    from retrorun.logs import decode_file
+    from retrorun.sessions.logs import decode_file
 
     files = sorted((fs / "sessions").glob("*.rrl")) if (fs / "sessions").is_dir() else []
     start_us = next((t for t in button_reads if t >= released_us), None)

@@ -19,8 +19,8 @@ def board_folder(board, work: Path, layout: str = "romfs", *, main: bool = True,
                  config: dict | None = None) -> tuple[Path, Path]:
     """(fs folder, flash file). `main`: put /main.py on it (the board starts the app at boot);
     `config`: settings that differ from the defaults, written into /config.json."""
-    from retrorun import partition_table as pt
-    from retrorun.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
+    from retrorun.provision import partition_table as pt
+    from retrorun.provision.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
     from retrorun.vboard.rom import Flash, write_partition_table
 
     fs = work / "fs"

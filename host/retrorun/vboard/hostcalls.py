@@ -86,7 +86,7 @@ class HostCalls:
         ("label type subtype offset size" entries joined by ";"), "r<offset> <length>" reads
         (hex), "e<offset> <length>" erases 4 KB sectors, "w<offset> <hex>" programs (NOR: old AND
         new). Ranges outside the flash answer EINVAL."""
-        from retrorun import partition_table
+        from retrorun.provision import partition_table
 
         flash = self.flash
         if flash is None:

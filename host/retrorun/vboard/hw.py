@@ -5,10 +5,10 @@ peripheral: GPIO pins (button, LED, ultrasonic trig/echo), PWM outputs (every ch
 with its virtual timestamp: the haptic timeline), I2C buses with chip models plugged in by address,
 UARTs fed by models, ADC inputs (battery voltage), the watchdog, the RTC and machine.Timer.
 
-A board profile (boards/*.json, `retrorun.boards`) says what is wired where; `from_profile`
-plugs the chip models from `retrorun.models` it names. A model module that is missing or fails
-to build is skipped with a note in `Hardware.notes` (the device then sees a NACK / silence, like a
-board with that part unplugged).
+A board profile (boards/*.json, `retrorun.provision.boards`) says what is wired where;
+`from_profile` plugs the chip models from `retrorun.models` it names. A model module that is missing
+or fails to build is skipped with a note in `Hardware.notes` (the device then sees a NACK / silence,
+like a board with that part unplugged).
 
 The device side speaks a compact text protocol (see `handle`): one line per call, e.g.
 `Pw13 1` (pin 13 := 1), `Ir0 41 229 2 16` (I2C bus 0, device 41, register 229, 2 bytes, 16-bit

@@ -393,7 +393,7 @@ def _rom_log(cause: int) -> bytes:
 def _profile(board, fs_dir: Path) -> tuple[dict, str]:
     """The wiring: the given profile; else the board.json deployed on the board's filesystem
     (what `retrorun deploy` writes); else the esp32-devkitc profile."""
-    from retrorun.boards import get_board, load_profile
+    from retrorun.provision.boards import get_board, load_profile
 
     if board is None:
         deployed = fs_dir / "board.json"

@@ -684,7 +684,7 @@ def write_partition_table(path: str | os.PathLike, table: str = "romfs") -> None
     """Put MicroPython's ESP32_GENERIC 4 MB partition table into a flash file (created erased
     when missing), as a board flashed with the stock image has it ("stock") or as `retrorun
     flash` leaves it, with the romfs partition ("romfs"). Only the table's sectors change."""
-    from retrorun import partition_table as pt
+    from retrorun.provision import partition_table as pt
 
     if table not in TABLES:
         raise RetrorunError(f"unknown partition table {table!r}; choose stock or romfs")

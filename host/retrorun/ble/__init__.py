@@ -1,1 +1,0 @@
-"""Bluetooth LE on the laptop: the BLE transport and the file-transfer compatibility shim."""

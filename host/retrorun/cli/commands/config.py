@@ -1,0 +1,128 @@
+"""`retrorun config get [KEY] | set KEY=VALUE ... | validate FILE`: the device configuration.
+
+Values are checked on the laptop against the schema (firmware/retrofw/settings.py, the same
+file the device uses) before anything is sent, and the device checks them again; a refused
+value names the key and its valid range, and the device keeps its previous configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from retrofw import settings
+from retrorun.cli import output
+from retrorun.errors import RetrorunError
+from retrorun.link.connect import add_link_arguments, open_transport
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("config", help="read, change or check the device configuration")
+    actions = parser.add_subparsers(metavar="ACTION", required=True)
+    get = actions.add_parser("get", help="print the configuration (or one key)")
+    get.add_argument("key", nargs="?")
+    add_link_arguments(get)
+    get.add_argument("--json", action="store_true", help="machine-readable output")
+    get.set_defaults(func=run_get)
+    put = actions.add_parser("set", help="change settings: KEY=VALUE ...")
+    put.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
+    add_link_arguments(put)
+    put.add_argument("--json", action="store_true", help="machine-readable output")
+    put.set_defaults(func=run_set)
+    check = actions.add_parser("validate", help="check a config JSON file against the schema")
+    check.add_argument("file", type=Path)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=run_validate)
+    keys = actions.add_parser("keys", help="list every setting with its range and default")
+    keys.add_argument("--json", action="store_true", help="machine-readable output")
+    keys.set_defaults(func=run_keys)
+
+
+def parse_pairs(pairs: list[str]) -> dict:
+    changes = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise RetrorunError(f"'{pair}' is not KEY=VALUE (e.g. alert.stop_m=1.5)")
+        key = key.strip()
+        if key not in settings.keys():  # noqa: SIM118 (a module function, not a dict)
+            raise RetrorunError(f"unknown setting '{key}'; 'retrorun config keys' lists them")
+        value, error = settings.check_value(key, settings.parse_value(key, text.strip()))
+        if error:
+            raise RetrorunError(error)
+        changes[key] = value
+    return changes
+
+
+def run_get(args) -> int:
+    with open_transport(args) as transport:
+        answer = transport.config_get()
+    config = answer["config"]
+    if args.key:
+        if args.key not in config:
+            raise RetrorunError(f"unknown setting '{args.key}'; 'retrorun config keys' lists them")
+        config = {args.key: config[args.key]}
+    if args.json:
+        output.emit_json({"config": config, "hash": answer.get("hash"),
+                          "fallback": answer.get("fallback")})
+        return 0
+    output.table(None, ("key", "value"), [(k, json.dumps(v)) for k, v in sorted(config.items())])
+    if answer.get("fallback"):
+        output.console.print(f"[yellow]the device is using a fallback config: "
+                             f"{answer.get('message')}[/]")
+    return 0
+
+
+def run_set(args) -> int:
+    changes = parse_pairs(args.pairs)
+    with open_transport(args) as transport:
+        answer = transport.config_set(changes)
+    if args.json:
+        output.emit_json({"config": answer["config"], "hash": answer.get("hash")})
+    else:
+        for key, value in changes.items():
+            output.console.print(f"{key} = {json.dumps(value)}")
+    return 0
+
+
+def run_validate(args) -> int:
+    try:
+        values = json.loads(args.file.read_text())
+    except OSError as exc:
+        raise RetrorunError(f"cannot read {args.file} ({exc.strerror}); give the path of a "
+                            "config JSON file") from exc
+    except UnicodeDecodeError:
+        raise RetrorunError(f"{args.file} is not a text file; give a config JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise RetrorunError(f"{args.file} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    if not isinstance(values, dict):
+        raise RetrorunError(f"{args.file} must hold a JSON object of settings")
+    errors = settings.validate(values)[1]
+    if args.json:
+        output.emit_json({"valid": not errors, "errors": errors})
+        return 1 if errors else 0
+    if errors:
+        raise RetrorunError(f"{args.file}: " + "; ".join(errors))
+    output.console.print(f"{args.file}: valid ({len(values)} settings)")
+    return 0
+
+
+def run_keys(args) -> int:
+    described = settings.describe()
+    if args.json:
+        output.emit_json({"settings": described})
+        return 0
+    output.table(None, ("key", "default", "valid", "meaning"),
+                 [(d["key"], json.dumps(d["default"]), _valid(d), d["description"])
+                  for d in described])
+    return 0
+
+
+def _valid(d: dict) -> str:
+    if "choices" in d:
+        return "|".join(d["choices"])
+    if "min" in d:
+        return f"{d['min']}..{d['max']} {d['unit']}".strip()
+    if "max_length" in d:
+        return f"<= {d['max_length']} chars"
+    return "true|false"

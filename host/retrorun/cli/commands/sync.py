@@ -1,0 +1,49 @@
+"""`retrorun sync [--port P | --ble NAME] [--store PATH] [--json]`: pull new sessions."""
+
+from __future__ import annotations
+
+from retrofw import wire
+from retrorun.cli import output
+from retrorun.link.connect import add_link_arguments, open_transport
+from retrorun.sessions.store import Store
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("sync", help="copy new sessions from the device into the store")
+    add_link_arguments(parser)
+    parser.add_argument("--store", help="store file (default: the user data directory)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from retrorun.sessions.sync import pull_sessions
+
+    progress = None
+    if output.show_progress(args.json):
+        def progress(what: str, done: int, total: int) -> None:
+            output.console.print(f"\r{what}: {done}/{total} bytes", end="")
+
+    with Store(args.store) as store, open_transport(args) as transport:
+        # over BLE the transport resumes inside a file itself: ask for whole files
+        chunk = 1 << 24 if getattr(args, "ble", None) else wire.API_READ_MAX
+        result = pull_sessions(transport, store, chunk_size=chunk, progress=progress)
+    if args.json:
+        output.emit_json({"device": result.device, "stored": result.stored,
+                          "already_in_store": result.already,
+                          "skipped_recording": result.skipped_recording,
+                          "payload_bytes": result.payload_bytes,
+                          "resumed_bytes": result.resumed_bytes, "problems": result.problems})
+        return 0
+    if progress:
+        output.console.print()
+    if not result.stored:
+        output.console.print("nothing new to sync")
+    for key in result.stored:
+        note = f" ({len(result.problems[key])} damaged regions salvaged)" \
+            if key in result.problems else ""
+        output.console.print(f"stored {key}{note}")
+    if result.skipped_recording:
+        output.console.print(f"still recording: session {result.skipped_recording[0]} "
+                             "(stop the run to sync it)")
+    return 0

@@ -1,1 +1,0 @@
-"""Command modules of the CLI: each has `register(subparsers)`; see retrorun.cli.COMMANDS."""

@@ -1,0 +1,94 @@
+"""Sync: pull every unsynced session from a device into the local store.
+
+`pull_sessions(transport, store)` is resumable and idempotent:
+- each chunk is checked (offset, length, CRC-32) by the transport and kept in the store as it
+  arrives, so a dropped link or a device reset costs at most the chunk in flight;
+- the whole file is checked against the device's SHA-256 before it is decoded and committed
+  in one transaction;
+- only then is the session marked synced on the device; a session already in the store is
+  just marked (the mark was lost) and never stored twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from retrofw import logfmt, wire
+from retrorun.errors import RetrorunError
+from retrorun.link.transport import TransferError, Transport
+from retrorun.sessions.store import Store, session_key
+
+CHUNK_RETRIES = 3
+
+
+@dataclass
+class SyncResult:
+    device: str = ""
+    stored: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    skipped_recording: list[int] = field(default_factory=list)
+    resumed_bytes: int = 0
+    payload_bytes: int = 0
+    problems: dict[str, list] = field(default_factory=dict)
+
+
+def device_name(status: dict) -> str:
+    """The store's name for a device: its unique id when it reports one, else its board."""
+    return str(status.get("uid") or status.get("board") or "device")
+
+
+def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.API_READ_MAX,
+                  progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
+    status = transport.status()
+    result = SyncResult(device=device_name(status))
+    for info in transport.sessions()["sessions"]:
+        sid = int(info["id"])
+        key = session_key(result.device, sid)
+        if info.get("recording"):
+            result.skipped_recording.append(sid)
+            continue
+        if store.has(result.device, sid):
+            if not info.get("synced"):
+                transport.mark_synced(sid)
+            result.already.append(key)
+            continue
+        if info.get("synced"):
+            continue  # another host has it; only unsynced sessions are pulled
+        data = _download(transport, store, result, sid, int(info["size"]), chunk_size, progress)
+        digest = transport.digest(sid)
+        if digest and digest != hashlib.sha256(data).hexdigest():
+            store.drop_partial(result.device, sid)
+            raise TransferError(f"session {sid} failed its whole-file check (SHA-256 differs); "
+                                "run 'retrorun sync' again")
+        records, problems = logfmt.decode(data)
+        if problems:
+            result.problems[key] = problems
+        store.commit_session(result.device, sid, data, records, problems)
+        transport.mark_synced(sid)
+        result.stored.append(key)
+    return result
+
+
+def _download(transport, store, result, sid, size, chunk_size, progress) -> bytes:
+    data = bytearray(store.partial(result.device, sid, size))
+    result.resumed_bytes += len(data)
+    while len(data) < size:
+        want = min(chunk_size, size - len(data))
+        for attempt in range(CHUNK_RETRIES):
+            try:
+                piece = transport.read(sid, len(data), want)
+                break
+            except TransferError:
+                if attempt == CHUNK_RETRIES - 1:
+                    raise
+        if not piece:
+            raise RetrorunError(f"session {sid} ended early on the device ({len(data)} of "
+                                f"{size} bytes); run 'retrorun sync' again")
+        store.save_chunk(result.device, sid, size, len(data), piece)
+        data += piece
+        result.payload_bytes += len(piece)
+        if progress:
+            progress(f"session {sid}", len(data), size)
+    return bytes(data)
