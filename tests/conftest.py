@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from retrorun.mpy import MicroPython
+from retrorun.devtools.mpy import MicroPython
 
 
 @pytest.fixture(scope="session")

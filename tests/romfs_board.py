@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retrorun.devtools.vboard.rom import write_partition_table
 from retrorun.provision import partition_table as pt
-from retrorun.vboard.rom import write_partition_table
 
 STOCK_4MB = pt.MICROPYTHON_ESP32_4MB
 WITH_ROMFS = pt.with_romfs(STOCK_4MB)

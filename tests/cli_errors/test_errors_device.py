@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture
 def bare_board(tmp_path):
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "board-fs",
                       flash_path=tmp_path / "flash.bin")

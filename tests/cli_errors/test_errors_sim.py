@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from retrorun.sim.scenario import SCENARIO_DIR
+from retrorun.devtools.sim.scenario import SCENARIO_DIR
 
 
 def _scenario(work, **changes):

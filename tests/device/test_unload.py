@@ -4,7 +4,7 @@ and is left alone in CPython (where a second import would make a second copy).""
 import sys
 
 from retrofw.unload import unload
-from retrorun.mpy import NO_GC_HEAP_KB
+from retrorun.devtools.mpy import NO_GC_HEAP_KB
 
 BIG = "".join(f"def f{i}(a, b):\n    return a * {i} + b\n" for i in range(60))
 

@@ -13,13 +13,13 @@ from types import SimpleNamespace
 from unittest import mock
 
 from retrofw import wire
-from retrorun.models.a02yyuw import A02YYUWModel
-from retrorun.models.bus import I2CBus
-from retrorun.models.drv2605 import DRV2605Model
-from retrorun.models.hcsr04 import HCSR04Model
-from retrorun.models.pwm import Clock, Pin
-from retrorun.models.tfluna import TFLunaModel
-from retrorun.models.vl53l1x import VL53L1XModel
+from retrorun.devtools.models.a02yyuw import A02YYUWModel
+from retrorun.devtools.models.bus import I2CBus
+from retrorun.devtools.models.drv2605 import DRV2605Model
+from retrorun.devtools.models.hcsr04 import HCSR04Model
+from retrorun.devtools.models.pwm import Clock, Pin
+from retrorun.devtools.models.tfluna import TFLunaModel
+from retrorun.devtools.models.vl53l1x import VL53L1XModel
 
 DEVICE_SHIM = """
 import host

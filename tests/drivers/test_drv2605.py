@@ -4,9 +4,9 @@ import pytest
 
 from retrofw import wire
 from retrofw.drivers.drv2605 import DRV2605, STATUS_OVER_CURRENT, STATUS_OVER_TEMP
-from retrorun.models.bus import I2CBus
-from retrorun.models.drv2605 import EFFECT_US, DRV2605Model
-from retrorun.models.pwm import Clock
+from retrorun.devtools.models.bus import I2CBus
+from retrorun.devtools.models.drv2605 import EFFECT_US, DRV2605Model
+from retrorun.devtools.models.pwm import Clock
 
 
 def rig(actuator="erm", device_id=7, **kw):

@@ -6,7 +6,7 @@ import pytest
 from driver_rigs import MP_CLOCK
 
 from retrofw.drivers.erm import ERM
-from retrorun.models.pwm import PWM, Clock, ERMMotor, Pin
+from retrorun.devtools.models.pwm import PWM, Clock, ERMMotor, Pin
 
 
 def rig(**kw):

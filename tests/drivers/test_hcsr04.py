@@ -4,8 +4,8 @@ import pytest
 
 from retrofw import wire
 from retrofw.drivers.hcsr04 import HCSR04
-from retrorun.models.hcsr04 import HCSR04Model, echo_width_us
-from retrorun.models.pwm import Clock, Pin
+from retrorun.devtools.models.hcsr04 import HCSR04Model, echo_width_us
+from retrorun.devtools.models.pwm import Clock, Pin
 
 
 def rig(variant="hcsr04", target=None, irq=False, **kw):

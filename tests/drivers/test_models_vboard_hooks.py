@@ -6,9 +6,9 @@ import heapq
 from retrofw import wire
 from retrofw.drivers.tfluna import TFLuna
 from retrofw.drivers.uart_ultrasonic import UARTUltrasonic
-from retrorun.models.a02yyuw import A02YYUWModel
-from retrorun.models.bus import UARTPort
-from retrorun.models.tfluna import TFLunaModel
+from retrorun.devtools.models.a02yyuw import A02YYUWModel
+from retrorun.devtools.models.bus import UARTPort
+from retrorun.devtools.models.tfluna import TFLunaModel
 
 
 class BoardClock:

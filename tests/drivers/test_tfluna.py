@@ -7,9 +7,9 @@ from driver_rigs import run as run_every
 
 from retrofw import wire
 from retrofw.drivers.tfluna import FrameParser, TFLuna
-from retrorun.models.a02yyuw import ListeningUART
-from retrorun.models.pwm import Clock
-from retrorun.models.tfluna import TFLunaModel, frame
+from retrorun.devtools.models.a02yyuw import ListeningUART
+from retrorun.devtools.models.pwm import Clock
+from retrorun.devtools.models.tfluna import TFLunaModel, frame
 
 
 def rig(target=2000, **kw):

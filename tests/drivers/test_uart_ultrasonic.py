@@ -4,8 +4,8 @@ from driver_rigs import MP_CLOCK, MP_UART, run
 
 from retrofw import wire
 from retrofw.drivers.uart_ultrasonic import FrameParser, UARTUltrasonic
-from retrorun.models.a02yyuw import A02YYUWModel, frame
-from retrorun.models.pwm import Clock
+from retrorun.devtools.models.a02yyuw import A02YYUWModel, frame
+from retrorun.devtools.models.pwm import Clock
 
 
 def rig(mode="auto", target=1000, **kw):

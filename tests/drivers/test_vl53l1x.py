@@ -5,9 +5,9 @@ from driver_rigs import MP_CLOCK, run
 
 from retrofw import wire
 from retrofw.drivers.vl53l1x import VL53L1X
-from retrorun.models.bus import I2CBus
-from retrorun.models.pwm import Clock
-from retrorun.models.vl53l1x import VL53L1XModel
+from retrorun.devtools.models.bus import I2CBus
+from retrorun.devtools.models.pwm import Clock
+from retrorun.devtools.models.vl53l1x import VL53L1XModel
 
 
 def rig(target=1500, **kw):

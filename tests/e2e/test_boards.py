@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrorun.demo import run_demo
+from retrorun.devtools.demo import run_demo
 
 SESSION_START_S = 1.15  # the scenario presses the button at 1.0 s for 150 ms; release starts
 

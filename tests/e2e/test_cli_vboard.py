@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     work = tmp_path_factory.mktemp("vboard")
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=work / "fs",

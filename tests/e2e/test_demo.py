@@ -10,7 +10,7 @@ import itertools
 import pytest
 
 from retrofw import haptics, logfmt, wire
-from retrorun.demo import DEMO_SCENARIO, run_demo
+from retrorun.devtools.demo import DEMO_SCENARIO, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_report_and_plot(demo):
 
 
 def test_steps_match_the_synthesized_gait(demo):
-    from retrorun.vboard.hw import ScenarioWorld
+    from retrorun.devtools.vboard.hw import ScenarioWorld
 
     world = ScenarioWorld(str(DEMO_SCENARIO))
     dt = 0.01
@@ -97,8 +97,8 @@ def test_haptic_timeline_shows_warning_pulses_at_4_hz(demo):
 
 
 def test_alerts_match_the_pure_pipeline_on_the_same_scenario(demo):
+    from retrorun.devtools.sim.run import run_scenario
     from retrorun.sessions.store import Store
-    from retrorun.sim.run import run_scenario
 
     sim = run_scenario(DEMO_SCENARIO)
     sim_first = {}

@@ -19,7 +19,7 @@ WHERE = "import retrofw.app as a\nprint(a.__file__)\n"
 
 @pytest.fixture
 def board(tmp_path):
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs",
                       flash_path=flash_file(tmp_path / "flash.bin"))
@@ -67,7 +67,7 @@ def test_deploy_writes_a_romfs_image_the_app_runs_from(board, capsys):
 
 
 def test_a_board_without_the_partition_gets_files_and_a_note(tmp_path, capsys):
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs",
                       flash_path=flash_file(tmp_path / "flash.bin", romfs=False))
@@ -89,7 +89,7 @@ def test_a_board_without_the_partition_gets_files_and_a_note(tmp_path, capsys):
 
 
 def _vboard(tmp_path, flash_path):
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs", flash_path=flash_path)
     thread = threading.Thread(target=vb.serve_forever, daemon=True)
@@ -134,9 +134,9 @@ def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_o
         tmp_path, capsys):
     """A stale image in a partition the new image does not fit is erased: it would shadow the
     files deploy writes (and report its own old version)."""
+    from retrorun.devtools.vboard.rom import Flash
     from retrorun.provision import partition_table as pt
     from retrorun.provision.romfs import build_image
-    from retrorun.vboard.rom import Flash
 
     small = pt.with_romfs(pt.MICROPYTHON_ESP32_4MB, size=0x10000)  # 64 KB: the image is bigger
     part = pt.find(small, pt.ROMFS_LABEL)

@@ -16,12 +16,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_cable_pulled_or_board_reset_mid_sync_every_session_lands_once_and_intact(tmp_path):
+    from retrorun.devtools.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.throttle import ThrottledLine
     from retrorun.link.serial_transport import SerialTransport
     from retrorun.paths import retrofw_parent
     from retrorun.sessions.store import Store
     from retrorun.sessions.sync import pull_sessions
-    from retrorun.vboard.board import VirtualBoard
-    from retrorun.vboard.throttle import ThrottledLine
 
     fs = tmp_path / "fs"
     fs.mkdir()

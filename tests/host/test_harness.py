@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrorun.mpy import MicroPythonError
+from retrorun.devtools.mpy import MicroPythonError
 
 
 def test_runs_real_micropython(mpy):

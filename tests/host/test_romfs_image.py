@@ -7,8 +7,8 @@ import io
 import pytest
 from mpremote.romfs import make_romfs
 
+from retrorun.devtools.mpy import NO_GC_HEAP_KB
 from retrorun.errors import RetrorunError
-from retrorun.mpy import NO_GC_HEAP_KB
 from retrorun.provision.romfs import ROMFS_MAGIC, build_image
 
 FILES = {"lib/pkg/__init__.py": b"", "lib/pkg/mod.py": b"X = 41\ndef f():\n    return X + 1\n",

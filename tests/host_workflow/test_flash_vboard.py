@@ -21,8 +21,8 @@ from retrorun.provision import flash
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("retrorun.vboard.board") is None,
-                       reason="the virtual board (retrorun.vboard.board) is not there yet"),
+    pytest.mark.skipif(importlib.util.find_spec("retrorun.devtools.vboard.board") is None,
+                       reason="the virtual board (retrorun.devtools.vboard.board) is not there yet"),
 ]
 
 PAYLOAD = bytes((i * 131 + 7) & 0xFF for i in range(20000))

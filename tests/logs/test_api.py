@@ -10,7 +10,7 @@ from retrofw import wire
 
 # The WASI build's garbage collector can free frames that only wasm locals hold; a heap this
 # large keeps it from running during these allocation-heavy calls (see docs/device-api.md).
-from retrorun.mpy import NO_GC_HEAP_KB
+from retrorun.devtools.mpy import NO_GC_HEAP_KB
 
 
 def _device_call(mpy, fs, code):

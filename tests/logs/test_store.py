@@ -11,7 +11,7 @@ import pytest
 from logs_support import frames_of, record_session
 
 from retrofw import logfmt, store, wire
-from retrorun.mpy import NO_GC_HEAP_KB
+from retrorun.devtools.mpy import NO_GC_HEAP_KB
 
 
 def _cut_offsets(data, frames):

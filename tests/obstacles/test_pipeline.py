@@ -240,7 +240,7 @@ result = [levels, tr.level]
 
 
 def test_no_alloc_probe_would_catch_an_allocating_update(mpy):
-    from retrorun.mpy import MicroPythonError
+    from retrorun.devtools.mpy import MicroPythonError
 
     with pytest.raises(MicroPythonError, match="MemoryError"):
         mpy.eval("""

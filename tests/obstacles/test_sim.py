@@ -9,13 +9,13 @@ import pytest
 
 from retrofw import wire
 from retrorun.cli.main import main
+from retrorun.devtools.sim import scenario as scn
+from retrorun.devtools.sim.app_run import BoardRun
+from retrorun.devtools.sim.metrics import Timeline
+from retrorun.devtools.sim.run import run_scenario, summarize
+from retrorun.devtools.sim.sensors import KINDS, SensorModel
+from retrorun.devtools.sim.world import Runner, build_objects
 from retrorun.errors import RetrorunError
-from retrorun.sim import scenario as scn
-from retrorun.sim.app_run import BoardRun
-from retrorun.sim.metrics import Timeline
-from retrorun.sim.run import run_scenario, summarize
-from retrorun.sim.sensors import KINDS, SensorModel
-from retrorun.sim.world import Runner, build_objects
 
 WALL = {
     "name": "wall_test", "seed": 5, "duration_s": 20,
@@ -208,7 +208,7 @@ def test_marking_an_easy_scenario_physics_limited_is_caught():
 def test_the_scenario_runs_the_deployed_app_on_the_board():
     """The levels are the app's own log records and the motor is the board's PWM output: a
     scenario whose sensor is an HC-SR04 runs on esp32-devkitc, whose ERM is on GPIO27."""
-    from retrorun.sim.app_run import board_for, run_on_board
+    from retrorun.devtools.sim.app_run import board_for, run_on_board
 
     sc = scenario()
     run = run_on_board(sc, 14_000)

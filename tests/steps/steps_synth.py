@@ -1,7 +1,7 @@
 """Synthetic accelerometer signals with known answers for the step-counter tests.
 
 Everything here is deterministic (an LCG for noise, no `random`) and made on the host; the
-samples go to the counter as int16 mg triplets, the format `retrorun.steps_eval` feeds it.
+samples go to the counter as int16 mg triplets, the format `retrorun.devtools.steps_eval` feeds it.
 """
 
 from __future__ import annotations

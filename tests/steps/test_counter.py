@@ -6,7 +6,7 @@ import pytest
 from steps_synth import fidget, gait, pack, standing, steps_at, vehicle
 
 from retrofw.steps import StepCounter
-from retrorun.steps_eval import count
+from retrorun.devtools.steps_eval import count
 
 
 def _both(samples: list[bytes], rate: int) -> list[int]:

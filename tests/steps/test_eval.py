@@ -12,14 +12,14 @@ import pytest
 from steps_synth import gait, standing, steps_at
 
 from retrorun.cli.main import main
-from retrorun.errors import RetrorunError
-from retrorun.steps_eval import (
+from retrorun.devtools.steps_eval import (
     evaluate,
     group_of,
     load_dir,
     match_times,
     resample,
 )
+from retrorun.errors import RetrorunError
 
 DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "steps" / "dev"
 SUBSET = ["alcantara-run03", "ipol-2-2", "ipol-9-3", "oxford-Samsung_Dario_Hard_BackPocket_1"]

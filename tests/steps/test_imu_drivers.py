@@ -10,9 +10,9 @@ import pytest
 from retrofw import wire
 from retrofw.drivers.lsm6ds import LSM6DS
 from retrofw.drivers.mpu6050 import MPU6050
-from retrorun.models.bus import I2CBus
-from retrorun.models.lsm6ds import LSM6DSModel
-from retrorun.models.mpu6050 import MPU6050Model
+from retrorun.devtools.models.bus import I2CBus
+from retrorun.devtools.models.lsm6ds import LSM6DSModel
+from retrorun.devtools.models.mpu6050 import MPU6050Model
 
 # (chip name, model factory, driver class, I2C address)
 CHIPS = [
@@ -172,7 +172,7 @@ def test_recording_through_chip_model_driver_and_counter_gives_the_evaluator_cou
     from pathlib import Path
 
     from retrofw.steps import StepCounter
-    from retrorun.steps_eval import count, load_recording, resample
+    from retrorun.devtools.steps_eval import count, load_recording, resample
 
     path = Path(__file__).resolve().parents[2].parent / "shared/data/steps/dev/ipol-1-1.csv.gz"
     if not path.exists():

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from retrorun.vboard.repl import AppDevice
+from retrorun.devtools.vboard.repl import AppDevice
 
 
 class Output:

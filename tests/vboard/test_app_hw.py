@@ -1,4 +1,4 @@
-"""The device's machine shim reaching the host hardware models (retrorun.vboard.hw)."""
+"""The device's machine shim reaching the host hardware models (retrorun.devtools.vboard.hw)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 import pytest
 from app_helpers import Output
 
+from retrorun.devtools.vboard import hw as hwmod
+from retrorun.devtools.vboard.repl import AppDevice
 from retrorun.provision.boards import get_board
-from retrorun.vboard import hw as hwmod
-from retrorun.vboard.repl import AppDevice
 
 
 class RegisterModel:
@@ -154,7 +154,7 @@ def test_profile_with_missing_models_degrades_gracefully(monkeypatch):
     real = importlib.import_module
 
     def fake(name, *args):
-        if name.startswith("retrorun.models.") and not name.endswith(".bus"):
+        if name.startswith("retrorun.devtools.models.") and not name.endswith(".bus"):
             raise ImportError(f"No module named {name!r}")
         return real(name, *args)
 
@@ -195,7 +195,7 @@ def test_firmware_drivers_range_through_the_board_models(tmp_path):
 def test_scenario_file_drives_the_echo_distance(tmp_path):
     """A simulator scenario as the world: the person walking toward the runner is only heard
     (HC-SR04, weak echo from clothing) in the last ~2.6 m, around 13-14 s after power-on."""
-    from retrorun.sim.scenario import SCENARIO_DIR
+    from retrorun.devtools.sim.scenario import SCENARIO_DIR
 
     device = make(tmp_path, board="esp32-devkitc",
                   scenario=str(SCENARIO_DIR / "person_toward_hcsr04.json"))

@@ -8,8 +8,8 @@ import time
 import pytest
 from app_helpers import LoopbackBoard, Output, mpremote
 
-from retrorun.vboard.console import RAW_PASTE_WINDOW
-from retrorun.vboard.repl import AppDevice
+from retrorun.devtools.vboard.console import RAW_PASTE_WINDOW
+from retrorun.devtools.vboard.repl import AppDevice
 
 RAW = b"raw REPL; CTRL-B to exit\r\n"
 

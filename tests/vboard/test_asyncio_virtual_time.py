@@ -12,7 +12,7 @@ import time
 import pytest
 from app_helpers import Output
 
-from retrorun.vboard.repl import AppDevice
+from retrorun.devtools.vboard.repl import AppDevice
 
 pytestmark = pytest.mark.micropython
 

@@ -4,7 +4,7 @@ can measure the live heap between steps of a running app."""
 
 from app_helpers import Output
 
-from retrorun.vboard.repl import AppDevice
+from retrorun.devtools.vboard.repl import AppDevice
 
 COLLECT = "_vb.REAL_GC = True\ngc.collect()\n_vb.REAL_GC = False\n"
 

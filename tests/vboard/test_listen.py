@@ -9,7 +9,7 @@ import time
 import pytest
 import serial
 
-from retrorun.vboard.listen import ListenerEvents, make_listener
+from retrorun.devtools.vboard.listen import ListenerEvents, make_listener
 
 
 class Recorder(ListenerEvents):

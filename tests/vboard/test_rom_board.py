@@ -15,8 +15,15 @@ import pytest
 import serial
 from esp_pylib.serial_reset import classic_bootloader_reset, hard_reset
 
-from retrorun.vboard.board import VirtualBoard
-from retrorun.vboard.rom import FLASH_BEGIN, FLASH_END, SYNC, SYNC_PAYLOAD, SlipDecoder, slip_encode
+from retrorun.devtools.vboard.board import VirtualBoard
+from retrorun.devtools.vboard.rom import (
+    FLASH_BEGIN,
+    FLASH_END,
+    SYNC,
+    SYNC_PAYLOAD,
+    SlipDecoder,
+    slip_encode,
+)
 
 
 class StandInApp:

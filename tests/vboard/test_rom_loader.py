@@ -9,9 +9,8 @@ import zlib
 
 import pytest
 
-from retrorun.errors import RetrorunError
-from retrorun.vboard.autoreset import AutoReset
-from retrorun.vboard.rom import (
+from retrorun.devtools.vboard.autoreset import AutoReset
+from retrorun.devtools.vboard.rom import (
     CHIP_MAGIC_ADDR,
     ERASE_REGION,
     ESP32_MAGIC,
@@ -35,6 +34,7 @@ from retrorun.vboard.rom import (
     slip_encode,
     xor_checksum,
 )
+from retrorun.errors import RetrorunError
 
 
 class Host:

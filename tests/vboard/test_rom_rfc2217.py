@@ -1,7 +1,7 @@
 """esptool's default reset over RFC 2217: DTR/RTS through the DevKitC circuit into the loader,
 flashing, and esptool's hard reset back to the app on the same port.
 
-Uses the real app device (`retrorun.vboard.repl.AppDevice`, MicroPython) when it imports, and a
+Uses the real app device (`retrorun.devtools.vboard.repl.AppDevice`, MicroPython) when it imports, and a
 tiny stand-in otherwise, so the reset-to-app switch is checked either way.
 """
 
@@ -16,7 +16,7 @@ import time
 import pytest
 import serial
 
-from retrorun.vboard.board import VirtualBoard
+from retrorun.devtools.vboard.board import VirtualBoard
 
 
 class StandInApp:
@@ -41,7 +41,7 @@ class StandInApp:
 
 def real_app_available() -> bool:
     try:
-        from retrorun.vboard.repl import AppDevice  # noqa: F401
+        from retrorun.devtools.vboard.repl import AppDevice  # noqa: F401
     except Exception:
         return False
     return True

@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrorun.benchmarks.heap import TARGET_KB, measure
+from retrorun.devtools.benchmarks.heap import TARGET_KB, measure
 
 
 def test_heap_figures_are_measured_and_the_hot_paths_allocate_nothing():
@@ -26,7 +26,7 @@ def test_heap_figures_are_measured_and_the_hot_paths_allocate_nothing():
 
 @pytest.mark.slow
 def test_session_high_water_on_the_virtual_board_meets_the_target_with_romfs():
-    from retrorun.benchmarks.heap_session import measure_session
+    from retrorun.devtools.benchmarks.heap_session import measure_session
 
     static = measure("esp32-devkitc")
     romfs = measure_session("esp32-devkitc", seconds=8, static=static)

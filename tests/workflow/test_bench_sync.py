@@ -2,7 +2,7 @@
 
 import pytest
 
-from retrorun.benchmarks.sync import TARGET_EFFICIENCY, measure
+from retrorun.devtools.benchmarks.sync import TARGET_EFFICIENCY, measure
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retrorun.devtools.mpy import MicroPython
 from retrorun.link.serial_transport import decode_read_answer, parse_answer
 from retrorun.link.transport import Transport
-from retrorun.mpy import MicroPython
 
 
 class MicroPythonTransport(Transport):

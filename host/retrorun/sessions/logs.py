@@ -234,7 +234,7 @@ def synthetic_run_source() -> str:
 def run_synthetic_in_micropython(fs: Path, seconds: int, seed: int, *, snapshot_hz: int = 50,
                                  board: str = "synthetic", mpy=None) -> Path:
     """Run synthetic_run in real MicroPython with `fs` as the device's `/`; return the file."""
-    from retrorun.mpy import NO_GC_HEAP_KB, MicroPython
+    from retrorun.devtools.mpy import NO_GC_HEAP_KB, MicroPython
 
     mpy = mpy or MicroPython()
     code = ("from retrofw import store, wire\n" + synthetic_run_source()

@@ -1,5 +1,5 @@
 """`retrorun bench NAME [--json]`: measured figures. Each benchmark is a module in
-retrorun.benchmarks with `add_arguments(parser)` and `run(args) -> int`; only existing ones show."""
+retrorun.devtools.benchmarks with `add_arguments(parser)` and `run(args) -> int`; only existing ones show."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
                             description="Run a benchmark and print its figures.")
     bench_sub = parser.add_subparsers(metavar="NAME", required=True)
     for name, help_text in BENCHMARKS.items():
-        module_name = f"retrorun.benchmarks.{name}"
+        module_name = f"retrorun.devtools.benchmarks.{name}"
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)

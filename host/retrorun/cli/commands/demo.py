@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from retrorun.cli.commands.report import print_report
-    from retrorun.demo import run_demo
+    from retrorun.devtools.demo import run_demo
 
     say = (lambda _text: None) if args.json else output.console.print
     report = run_demo(args.store, args.plot, say=say).report

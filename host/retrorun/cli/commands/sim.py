@@ -20,7 +20,7 @@ def register(sub) -> None:
 
 
 def run_cmd(args) -> int:
-    from retrorun.sim.run import run_scenario
+    from retrorun.devtools.sim.run import run_scenario
 
     result = run_scenario(args.scenario)
     if args.json:

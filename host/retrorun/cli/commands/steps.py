@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrorun.cli import output
-from retrorun.steps_eval import RUNTIMES, evaluate
+from retrorun.devtools.steps_eval import RUNTIMES, evaluate
 
 
 def register(sub) -> None:

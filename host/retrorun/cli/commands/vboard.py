@@ -39,14 +39,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.vboard.board import VirtualBoard
+    from retrorun.devtools.vboard.board import VirtualBoard
 
     if not 0 <= args.tcp_port < 65536:
         raise RetrorunError(f"--tcp-port {args.tcp_port} is not a TCP port; use 0-65535")
     fs_dir = args.fs or data_dir() / "vboard" / "fs"
     flash = args.flash or data_dir() / "vboard" / "flash.bin"
     if args.table:
-        from retrorun.vboard.rom import write_partition_table
+        from retrorun.devtools.vboard.rom import write_partition_table
 
         write_partition_table(flash, args.table)
     board = VirtualBoard(mode=args.mode, listen=args.listen, flash_path=flash, fs_dir=fs_dir,

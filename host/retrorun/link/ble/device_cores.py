@@ -123,7 +123,7 @@ class MicroPythonDevice:
 
     def __init__(self, root: Path, *, random_bytes: Callable[[int], bytes] = os.urandom,
                  timeout: float = 60.0, heap_kb: int = 256):
-        from retrorun.mpy import MicroPython
+        from retrorun.devtools.mpy import MicroPython
 
         self._requests: queue.Queue = queue.Queue()
         self._answers: queue.Queue = queue.Queue()

@@ -1,0 +1,176 @@
+"""Model of an ST VL53L1X time-of-flight ranger as an I2C register file, on virtual time.
+
+Register facts from the datasheet and ST's ultra-lite driver (UM2510), as in retrofw.wire:
+16-bit register addresses; model ID 0xEA at 0x010F and module type 0xCC at 0x0110; firmware
+boot bit 0x00E5 bit 0 (set 1.2 ms after power-up); interrupt polarity 0x0030 bit 4 (0 = active
+high) and data ready when 0x0031 bit 0 equals it; 0x0087 = 0x40 starts continuous ranging,
+0x00 stops it; writing 1 to 0x0086 clears the interrupt; results at 0x0089 (raw range status,
+ambient rate 0x0090, distance 0x0096, signal rate 0x0098: rates in MCPS 9.7 fixed point, read
+by the ULD as kcps = raw * 8). The measurement period is the larger of the timing budget (decoded
+from RANGE_CONFIG__TIMEOUT_MACROP_A) and the inter-measurement period (0x006C, in oscillator
+ticks: ms * (0x00DE & 0x3FF) * 1.075).
+
+Physics, simplified: the signal rate falls with the square of the distance (a 90 %-reflective
+target gives a usable signal to 4 m in the dark in long mode, 1.3 m in short mode); strong
+ambient light cuts the long-mode range to about 0.73 m (datasheet table, "strong light"); a
+smaller region of interest (0x0080) narrows the cone (`fov_deg`) and collects less signal;
+noise of the distance grows with it; below 40 mm the status is "min range clipped".
+
+Faults (`fault`): "frozen" (data ready keeps coming but the result registers never change),
+"never_ready" (ranging never completes), "sunlight" (ambient 8 Mcps: failures beyond 0.73 m),
+"hw_fail" (raw status 3: VCSEL failure), "no_boot" (0x00E5 stays 0). Unplugging is the bus's
+business: `I2CBus.unplugged.add(0x29)`; `power_cycle()` is what replugging does to the chip.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from retrofw import wire
+from retrorun.devtools.models.pwm import Clock
+
+FAULTS = (None, "frozen", "never_ready", "sunlight", "hw_fail", "no_boot")
+BOOT_US = 1200
+OSC_CALIBRATE = 0x01F4  # oscillator ticks per ms (a plausible trimmed value)
+RAW_VALID, RAW_SIGMA_FAIL, RAW_SIGNAL_FAIL, RAW_HW_FAIL, RAW_MIN_RANGE = 9, 6, 4, 3, 8
+_BUDGET_BY_A = {a: ms for ms, a, _b in wire.VL53_LONG_BUDGETS}
+
+
+class VL53L1XModel:
+    """VL53L1X register file. `target`: mm, None, or callable(now_us) -> mm | None."""
+
+    def __init__(self, clock: Clock, target: int | Callable[[int], int | None] | None = None,
+                 reflectivity: float = 0.9, ambient_kcps: int = 40, noise: bool = True,
+                 seed: int = 1):
+        self.clock = clock
+        self.target = target
+        self.reflectivity = reflectivity
+        self.ambient_kcps = ambient_kcps
+        self.noise = noise
+        self._rng = random.Random(seed)
+        self.fault: str | None = None
+        self.regs = bytearray(0x200)
+        self.power_cycle()
+        self.starts = 0
+        self.results_read = 0
+        self.writes: list[tuple[int, bytes]] = []
+
+    def power_cycle(self) -> None:
+        """Power-on state: registers at their defaults, not ranging, booting for 1.2 ms."""
+        regs = self.regs
+        regs[:] = bytes(len(regs))
+        regs[0x010F], regs[0x0110] = 0xEA, 0xCC
+        regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] = 0x01
+        regs[wire.VL53_REG_ROI_CENTRE], regs[wire.VL53_REG_ROI_SIZE] = 199, 0xFF
+        regs[wire.VL53_REG_OSC_CALIBRATE:wire.VL53_REG_OSC_CALIBRATE + 2] = \
+            OSC_CALIBRATE.to_bytes(2, "big")
+        self._power_on_us = self.clock.now_us
+        self._running = False
+        self._start_us = 0
+        self._consumed = 0
+        self._result = bytes(wire.VL53_RESULT_SIZE)
+
+    # -- derived configuration -------------------------------------------------------------
+    def _u16(self, reg: int) -> int:
+        return (self.regs[reg] << 8) | self.regs[reg + 1]
+
+    def long_mode(self) -> bool:
+        return self.regs[wire.VL53_REG_VCSEL_PERIOD_A] == 0x0F
+
+    def roi(self) -> tuple[int, int]:
+        """(width, height) of the region of interest in SPADs (0x0080)."""
+        size = self.regs[wire.VL53_REG_ROI_SIZE]
+        return (size & 0x0F) + 1, (size >> 4) + 1
+
+    def fov_deg(self) -> float:
+        """Full cone angle seen through the ROI: 27 degrees with all 16x16 SPADs (datasheet),
+        about 15 degrees at the smallest 4x4 ROI; linear in between (an approximation)."""
+        side = min(self.roi())
+        return 15.0 + 12.0 * (side - 4) / 12
+
+    def budget_ms(self) -> int:
+        return _BUDGET_BY_A.get(self._u16(wire.VL53_REG_TIMEOUT_A), 50)
+
+    def period_ms(self) -> float:
+        r = wire.VL53_REG_INTERMEASUREMENT
+        ticks = int.from_bytes(self.regs[r:r + 4], "big")
+        imp = ticks / ((self._u16(wire.VL53_REG_OSC_CALIBRATE) & 0x3FF) * 1.075)
+        return max(float(self.budget_ms()), imp)
+
+    def _completed(self) -> int:
+        if not self._running or self.fault == "never_ready":
+            return 0
+        return int((self.clock.now_us - self._start_us) // (self.period_ms() * 1000))
+
+    def _polarity(self) -> int:
+        return 0 if self.regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] & 0x10 else 1
+
+    # -- I2C device interface --------------------------------------------------------------
+    def read(self, register: int, count: int) -> bytes:
+        regs = self.regs
+        booted = (self.clock.now_us - self._power_on_us >= BOOT_US
+                  and self.fault != "no_boot")
+        regs[wire.VL53_REG_SYSTEM_STATUS] = 0x03 if booted else 0x00
+        pol = self._polarity()
+        ready = self._completed() > self._consumed
+        regs[wire.VL53_REG_GPIO_TIO_HV_STATUS] = (regs[wire.VL53_REG_GPIO_TIO_HV_STATUS] & 0xFE) | (
+            pol if ready else 1 - pol)
+        if register <= wire.VL53_REG_RESULT < register + count:
+            if ready and self.fault != "frozen":
+                self._result = self._measurement()
+            regs[wire.VL53_REG_RESULT:wire.VL53_REG_RESULT + wire.VL53_RESULT_SIZE] = self._result
+            self.results_read += 1
+        return bytes(regs[register:register + count])
+
+    def write(self, register: int, data: bytes) -> None:
+        self.writes.append((register, bytes(data)))
+        self.regs[register:register + len(data)] = data
+        end = register + len(data)
+        if register <= wire.VL53_REG_INTERRUPT_CLEAR < end and \
+                self.regs[wire.VL53_REG_INTERRUPT_CLEAR] & 1:
+            self._consumed = self._completed()
+        if register <= wire.VL53_REG_MODE_START < end:
+            if self.regs[wire.VL53_REG_MODE_START] == wire.VL53_START_RANGING:
+                self._running = True
+                self._start_us = self.clock.now_us
+                self._consumed = 0
+                self.starts += 1
+            else:
+                self._running = False
+
+    # -- physics -------------------------------------------------------------------------------
+    def distance_now(self) -> int | None:
+        target = self.target
+        return target(self.clock.now_us) if callable(target) else target
+
+    def _measurement(self) -> bytes:
+        rng = self._rng
+        ambient = 8000 if self.fault == "sunlight" else self.ambient_kcps
+        max_range = 4000 if self.long_mode() else 1300
+        if self.fault == "sunlight":
+            max_range = 730 if self.long_mode() else 1350
+        d = self.distance_now()
+        width, height = self.roi()
+        area = width * height / 256  # fewer SPADs collect less signal
+        reach = max_range * (self.reflectivity / 0.9 * area) ** 0.5
+        if self.fault == "hw_fail":
+            raw, dist, signal = RAW_HW_FAIL, 0, 0
+        elif d is None or d > reach:
+            raw, dist = RAW_SIGNAL_FAIL, 0
+            signal = rng.randint(0, 300) if self.noise else 100
+        else:
+            signal = 200_000 * self.reflectivity * area * (100 / max(d, 40)) ** 2  # kcps
+            if self.noise:
+                signal *= 1 + rng.uniform(-0.05, 0.05)
+                d = round(d + rng.gauss(0, 1.5 + d / 500))
+            raw = RAW_MIN_RANGE if d < 40 else RAW_VALID
+            dist = max(d, 0)
+        stream = (self.regs[wire.VL53_REG_RESULT + 2] + 1) & 0xFF
+        out = bytearray(wire.VL53_RESULT_SIZE)
+        out[0] = raw
+        out[2] = stream
+        out[7:9] = min(int(ambient / 8), 0xFFFF).to_bytes(2, "big")
+        out[13:15] = min(dist, 0xFFFF).to_bytes(2, "big")
+        out[15:17] = min(int(signal / 8), 0xFFFF).to_bytes(2, "big")
+        return bytes(out)

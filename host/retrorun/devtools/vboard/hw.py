@@ -1,0 +1,799 @@
+"""Host-side hardware of the virtual board: what the device's `machine` shim talks to.
+
+`Hardware` holds the virtual clock (microseconds since power-on, never reset) and one model per
+peripheral: GPIO pins (button, LED, ultrasonic trig/echo), PWM outputs (every change recorded
+with its virtual timestamp: the haptic timeline), I2C buses with chip models plugged in by address,
+UARTs fed by models, ADC inputs (battery voltage), the watchdog, the RTC and machine.Timer.
+
+A board profile (boards/*.json, `retrorun.provision.boards`) says what is wired where;
+`from_profile` plugs the chip models from `retrorun.devtools.models` it names. A model module that is missing
+or fails to build is skipped with a note in `Hardware.notes` (the device then sees a NACK / silence,
+like a board with that part unplugged).
+
+The device side speaks a compact text protocol (see `handle`): one line per call, e.g.
+`Pw13 1` (pin 13 := 1), `Ir0 41 229 2 16` (I2C bus 0, device 41, register 229, 2 bytes, 16-bit
+register address) answered by hex bytes, or `E19` for OSError(ENODEV).
+
+World hooks (what the scenario drives): `distance_mm(t_us) -> float | None` (what an ultrasonic
+echo measures; None = no echo), `battery_v(t_us) -> float`, and `drive(pin, level, at_us)` /
+`press_button(at_us, duration_us)` for inputs. Chip models may use `hw.now_us` for time.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import importlib
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from retrorun.devtools.models.bus import I2CBus, UARTPort
+from retrorun.devtools.models.hcsr04 import pulse_width_us
+
+# machine.Pin constants of the ESP32 port
+PIN_IN, PIN_OUT, PIN_OPEN_DRAIN = 1, 3, 7
+PULL_DOWN, PULL_UP = 1, 2
+IRQ_RISING, IRQ_FALLING = 1, 2
+
+# machine.reset_cause() values of the ESP32 port
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+
+SPEED_OF_SOUND_M_S = 343.0
+ECHO_START_DELAY_US = 450  # HC-SR04: burst of 8 x 40 kHz, then ECHO rises
+ECHO_TIMEOUT_US = 38_000  # HC-SR04/JSN-SR04T: ECHO stays high ~38 ms when nothing echoes
+
+
+class Pin:
+    __slots__ = ("ext", "id", "irq_trigger", "level_cache", "mode", "out", "pull")
+
+    def __init__(self, pin_id: int):
+        self.id = pin_id
+        self.mode = PIN_IN
+        self.pull = -1
+        self.out = 0  # level the ESP32 drives (mode OUT)
+        self.ext: int | None = None  # level something outside drives (None: floating)
+        self.irq_trigger = 0
+        self.level_cache = 0
+
+    def level(self) -> int:
+        if self.mode == PIN_OUT:
+            return self.out
+        if self.mode == PIN_OPEN_DRAIN and self.out == 0:
+            return 0
+        if self.ext is not None:
+            return self.ext
+        if self.pull == PULL_UP:
+            return 1
+        return 0
+
+
+class Hardware:
+    """The virtual board's peripherals and clock. Thread-safe (one lock)."""
+
+    def __init__(self, *, mac: bytes | None = None, cpu_hz: int = 240_000_000,
+                 rtc_start: datetime | None = None):
+        if mac is None:  # the MAC the ROM loader reports, so esptool and unique_id() agree
+            try:
+                from retrorun.devtools.vboard.rom import DEFAULT_MAC as mac
+            except ImportError:
+                mac = bytes.fromhex("240ac4a1b2c3")
+        self.lock = threading.RLock()
+        self.now_us = 0
+        self._events: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.pins: dict[int, Pin] = {}
+        self.pwm: dict[int, tuple[int, int]] = {}  # pin -> (freq, duty_u16) while active
+        self.pwm_timeline: list[tuple[int, int, int, int]] = []  # (t_us, pin, freq, duty_u16)
+        self.i2c: dict[int, I2CBus] = {}
+        self._i2c_pointer: dict[tuple[int, int], int] = {}
+        self.uarts: dict[int, UARTPort] = {}
+        self.uart_models: dict[int, object] = {}
+        self.adc_inputs: dict[int, Callable[[int], float] | float] = {}
+        self.adc_atten: dict[int, int] = {}
+        self.wdt_timeout_us: int | None = None
+        self.wdt_deadline_us: int | None = None
+        self.timers: dict[int, tuple[int, int]] = {}  # id -> (period_us, generation)
+        self.irq_pending: dict[str, None] = {}  # ordered set of IRQ keys ("p13", "t0")
+        self.reset_request: tuple[str, int] | None = None  # ("hard"|"soft", reset cause)
+        self.reset_cause = PWRON_RESET
+        self.wake_reason = 0
+        self.wake_pin: tuple[int, int] | None = None  # esp32.wake_on_ext0(pin, level)
+        self.mac = mac
+        self.cpu_hz = cpu_hz
+        start = rtc_start or datetime(2026, 1, 1, tzinfo=UTC)
+        self.rtc_base_s = start.timestamp()
+        self.rtc_memory = b""
+        self.distance_mm: Callable[[int], float | None] | None = None
+        self.accel: Callable[[float], tuple[float, float, float]] | None = None  # IMU, in g
+        self.battery_v: float | Callable[[int], float] = 3.9  # volts at the cell
+        self.profile: dict | None = None  # what wire_profile plugged
+        self.echo: tuple[int, int] | None = None  # (trig pin, echo pin) of an ultrasonic sensor
+        self.echo_unplugged = False  # the ultrasonic module's cable is off: ECHO never rises
+        self.notes: list[str] = []
+        self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
+        self.on_event: Callable[[], None] | None = None  # called when an outside input changes
+        self.read_log: dict[int, list[int]] = {}  # pin -> times the device read it (opt-in)
+
+    # ---- time -------------------------------------------------------------------------------
+    def schedule(self, at_us: int, action: Callable[[], None]) -> None:
+        with self.lock:
+            self._seq += 1
+            heapq.heappush(self._events, (int(at_us), self._seq, action))
+
+    def next_event_us(self) -> int | None:
+        with self.lock:
+            return self._events[0][0] if self._events else None
+
+    def advance_to(self, t_us: int) -> None:
+        """Move the clock to t_us, running every model event due on the way, in order."""
+        with self.lock:
+            while self._events and self._events[0][0] <= t_us:
+                at, _, action = heapq.heappop(self._events)
+                self.now_us = max(self.now_us, at)
+                action()
+            self.now_us = max(self.now_us, int(t_us))
+
+    def advance(self, us: int) -> None:
+        self.advance_to(self.now_us + us)
+
+    # ---- outside world --------------------------------------------------------------------
+    def pin(self, pin_id: int) -> Pin:
+        pin = self.pins.get(pin_id)
+        if pin is None:
+            pin = self.pins[pin_id] = Pin(pin_id)
+            pin.level_cache = pin.level()
+        return pin
+
+    def _changed(self, pin: Pin) -> None:
+        old, new = pin.level_cache, pin.level()
+        pin.level_cache = new
+        if old == new or not pin.irq_trigger:
+            return
+        if (new and pin.irq_trigger & IRQ_RISING) or (not new and pin.irq_trigger & IRQ_FALLING):
+            self.irq_pending[f"p{pin.id}"] = None
+
+    def drive(self, pin_id: int, level: int | None, at_us: int | None = None) -> None:
+        """Something outside the ESP32 drives `pin_id` to `level` (None: releases it)."""
+        def act():
+            pin = self.pin(pin_id)
+            pin.ext = level
+            self._changed(pin)
+        if at_us is None:
+            with self.lock:
+                act()
+            if self.on_event:
+                self.on_event()
+        else:
+            self.schedule(at_us, act)
+
+    def press_button(self, pin_id: int, at_us: int, duration_us: int, active_low: bool = True):
+        self.drive(pin_id, 0 if active_low else 1, at_us)
+        self.drive(pin_id, None, at_us + duration_us)
+
+    def set_adc(self, pin_id: int, volts: float | Callable[[int], float]) -> None:
+        """Voltage on an ADC pin: a number, or a function of virtual time (us)."""
+        self.adc_inputs[pin_id] = volts
+
+    def plug_i2c(self, bus_id: int, address: int, model: object) -> None:
+        self.i2c.setdefault(bus_id, I2CBus()).devices[address] = model
+
+    def attach_uart(self, uart_id: int, model: object) -> None:
+        """A UART model: `poll(hw, port)` is called before every read to push due bytes in,
+        and `received(hw, data)` (optional) gets what the ESP32 writes."""
+        port = getattr(model, "uart", None)
+        self.uarts[uart_id] = port if isinstance(port, UARTPort) else UARTPort()
+        self.uart_models[uart_id] = model
+
+    def haptic_timeline(self, pin_id: int | None = None) -> list[tuple[int, int, int, int]]:
+        return [e for e in self.pwm_timeline if pin_id is None or e[1] == pin_id]
+
+    # ---- resets -------------------------------------------------------------------------------
+    def request_reset(self, kind: str, cause: int) -> None:
+        with self.lock:
+            if self.reset_request is None:
+                self.reset_request = (kind, cause)
+                self.log.append((self.now_us, f"reset {kind} cause {cause}"))
+
+    def on_reboot(self, hard: bool, cause: int) -> None:
+        """Called by the device when it restarts: a hard reset stops the peripherals."""
+        with self.lock:
+            self.reset_request = None
+            self.irq_pending.clear()
+            self.timers.clear()
+            for pin in self.pins.values():
+                pin.irq_trigger = 0
+            if hard:
+                self.reset_cause = cause
+                self.wdt_timeout_us = self.wdt_deadline_us = None
+                for p in list(self.pwm):
+                    self._pwm_set(p, None)
+                for pin in self.pins.values():
+                    pin.mode, pin.pull, pin.out = PIN_IN, -1, 0
+                    self._changed(pin)
+
+    def _wdt_check(self) -> None:
+        if self.wdt_deadline_us is not None and self.now_us >= self.wdt_deadline_us:
+            self.log.append((self.now_us, "watchdog expired"))
+            self.wdt_deadline_us = None
+            self.request_reset("hard", WDT_RESET)
+
+    # ---- the device protocol ---------------------------------------------------------------
+    def handle(self, cmd: str) -> str:
+        """Answer one command from the device's machine shim (see module docstring)."""
+        with self.lock:
+            try:
+                return self._handle(cmd)
+            except OSError as exc:
+                return f"E{exc.errno or errno.EIO}"
+            except (ValueError, IndexError, KeyError) as exc:
+                self.notes.append(f"bad command {cmd!r}: {exc}")
+                return f"E{errno.EINVAL}"
+
+    def _handle(self, cmd: str) -> str:
+        kind, op, args = cmd[0], cmd[1], cmd[2:].split()
+        n = [int(a) for a in args] if kind != "I" or op not in "wW" else None
+        if kind == "P":
+            return self._pin_cmd(op, n)
+        if kind == "W":
+            return self._pwm_cmd(op, n)
+        if kind == "I":
+            return self._i2c_cmd(op, args)
+        if kind == "U":
+            return self._uart_cmd(op, args)
+        if kind == "A":
+            return self._adc_cmd(op, n)
+        if kind == "D":
+            return self._wdt_cmd(op, n)
+        if kind == "R":
+            return self._rtc_cmd(op, args)
+        if kind == "C":
+            return self._timer_cmd(op, n)
+        if kind == "M":
+            return self._machine_cmd(op, n)
+        raise ValueError("unknown command")
+
+    def _pin_cmd(self, op: str, n: list[int]) -> str:
+        pin = self.pin(n[0])
+        if op == "i":  # init: id mode pull value(-1 = keep)
+            if n[1] != -1:
+                pin.mode = n[1]
+            if n[2] != -1:
+                pin.pull = n[2]
+            if n[3] != -1:
+                pin.out = 1 if n[3] else 0
+            self._changed(pin)
+            return ""
+        if op == "v":
+            reads = self.read_log.get(pin.id)
+            if reads is not None:
+                reads.append(self.now_us)
+            return str(pin.level())
+        if op == "w":
+            old = pin.out
+            pin.out = 1 if n[1] else 0
+            self._changed(pin)
+            if self.echo and pin.id == self.echo[0] and old == 1 and pin.out == 0:
+                self._trigger_echo()
+            return ""
+        if op == "q":  # irq: id trigger
+            pin.irq_trigger = n[1]
+            pin.level_cache = pin.level()
+            return ""
+        raise ValueError("pin op")
+
+    def _trigger_echo(self) -> None:
+        if self.echo_unplugged:
+            return
+        echo = self.echo[1]
+        d = self.distance_mm(self.now_us) if self.distance_mm else None
+        rise = self.now_us + ECHO_START_DELAY_US
+        width = ECHO_TIMEOUT_US if d is None else max(1, round(2 * d / 1000 / SPEED_OF_SOUND_M_S * 1e6))
+        self.drive(echo, 1, rise)
+        self.drive(echo, 0, rise + width)
+
+    def _pwm_set(self, pin_id: int, value: tuple[int, int] | None) -> None:
+        if value is None:
+            if self.pwm.pop(pin_id, None) is not None:
+                self.pwm_timeline.append((self.now_us, pin_id, 0, 0))
+            return
+        if self.pwm.get(pin_id) != value:
+            self.pwm[pin_id] = value
+            self.pwm_timeline.append((self.now_us, pin_id, value[0], value[1]))
+
+    def _pwm_cmd(self, op: str, n: list[int]) -> str:
+        pin = n[0]
+        if op == "i":  # init: pin freq duty_u16
+            self._pwm_set(pin, (n[1], n[2]))
+        elif op == "d":
+            self._pwm_set(pin, (self.pwm.get(pin, (5000, 0))[0], n[1]))
+        elif op == "f":
+            self._pwm_set(pin, (n[1], self.pwm.get(pin, (5000, 0))[1]))
+        elif op == "x":
+            self._pwm_set(pin, None)
+        else:
+            raise ValueError("pwm op")
+        return ""
+
+    def _bus(self, bus_id: int) -> I2CBus:
+        return self.i2c.setdefault(bus_id, I2CBus())
+
+    def _i2c_cmd(self, op: str, args: list[str]) -> str:
+        bus = self._bus(int(args[0]))
+        now_s = self.now_us / 1e6
+        for model in bus.devices.values():
+            if hasattr(model, "advance") and hasattr(model, "t") and model.t < now_s:
+                model.advance(now_s - model.t)
+        if op == "i":  # init: bus scl sda freq
+            return ""
+        if op == "s":
+            return " ".join(str(a) for a in bus.scan())
+        addr = int(args[1])
+        self.advance(30)  # a short transaction at 400 kHz
+        if op == "r":  # readfrom_mem: bus addr reg n
+            return bus.readfrom_mem(addr, int(args[2]), int(args[3])).hex()
+        if op == "w":  # writeto_mem: bus addr reg hex
+            bus.writeto_mem(addr, int(args[2]), bytes.fromhex(args[3] if len(args) > 3 else ""))
+            return ""
+        if op == "R":  # readfrom: bus addr n
+            device = bus._device(addr)
+            if hasattr(device, "readfrom"):
+                return bytes(device.readfrom(int(args[2]))).hex()
+            return bytes(device.read(self._i2c_pointer.get((bus_id_of(args), addr), 0),
+                                     int(args[2]))).hex()
+        if op == "W":  # writeto: bus addr hex
+            data = bytes.fromhex(args[2] if len(args) > 2 else "")
+            device = bus._device(addr)
+            if hasattr(device, "writeto"):
+                device.writeto(data)
+            elif data:
+                self._i2c_pointer[(bus_id_of(args), addr)] = data[0]
+                if len(data) > 1:
+                    device.write(data[0], data[1:])
+            return str(len(data))
+        raise ValueError("i2c op")
+
+    def _uart_cmd(self, op: str, args: list[str]) -> str:
+        uid = int(args[0])
+        port = self.uarts.setdefault(uid, UARTPort())
+        model = self.uart_models.get(uid)
+        if model is not None and hasattr(model, "poll"):
+            model.poll(self, port)
+        if op == "i":  # init: id baud tx rx
+            return ""
+        if op == "a":
+            return str(port.any())
+        if op == "r":  # read: id n (-1 = all)
+            nbytes = int(args[1])
+            data = port.read(None if nbytes < 0 else nbytes)
+            return "N" if data is None else data.hex()
+        if op == "w":
+            data = bytes.fromhex(args[1] if len(args) > 1 else "")
+            port.write(data)
+            if model is not None and hasattr(model, "received"):
+                model.received(self, data)
+            return str(len(data))
+        raise ValueError("uart op")
+
+    def _adc_cmd(self, op: str, n: list[int]) -> str:
+        pin = n[0]
+        if op == "i":
+            return ""
+        if op == "t":  # attenuation
+            self.adc_atten[pin] = n[1]
+            return ""
+        source = self.adc_inputs.get(pin, 0.0)
+        volts = source(self.now_us) if callable(source) else float(source)
+        full = {0: 0.95, 1: 1.25, 2: 1.75}.get(self.adc_atten.get(pin, 3), 3.1)
+        volts = min(max(volts, 0.0), full)
+        if op == "v":  # read_uv
+            return str(round(volts * 1e6))
+        if op == "u":  # read_u16
+            return str(round(volts / full * 65535))
+        raise ValueError("adc op")
+
+    def _wdt_cmd(self, op: str, n: list[int]) -> str:
+        if op == "i":  # timeout_ms
+            self.wdt_timeout_us = n[0] * 1000
+        if op in "if" and self.wdt_timeout_us is not None:
+            self.wdt_deadline_us = self.now_us + self.wdt_timeout_us
+            self.schedule(self.wdt_deadline_us, self._wdt_check)
+            return ""
+        raise ValueError("wdt op")
+
+    def rtc_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.rtc_base_s + self.now_us / 1e6, tz=UTC)
+
+    def _rtc_cmd(self, op: str, args: list[str]) -> str:
+        if op == "d":  # datetime -> y m d wd h m s us
+            t = self.rtc_datetime()
+            return f"{t.year} {t.month} {t.day} {t.weekday()} {t.hour} {t.minute} {t.second} " \
+                   f"{t.microsecond}"
+        if op == "s":  # set y m d wd h m s us
+            y, mo, d, _wd, h, mi, s, us = (int(a) for a in args[:8])
+            target = datetime(y, mo, d, h, mi, s, us, tzinfo=UTC)
+            self.rtc_base_s = target.timestamp() - self.now_us / 1e6
+            return ""
+        if op == "m":  # memory: read, or write hex
+            if args:
+                self.rtc_memory = bytes.fromhex(args[0])
+                return ""
+            return self.rtc_memory.hex()
+        raise ValueError("rtc op")
+
+    def _timer_cmd(self, op: str, n: list[int]) -> str:
+        tid = n[0]
+        if op == "i":  # id mode(0 one-shot, 1 periodic) period_us
+            gen = self.timers.get(tid, (0, 0))[1] + 1
+            period = max(1, n[2])
+            self.timers[tid] = (period if n[1] else 0, gen)
+            self.schedule(self.now_us + period, lambda: self._timer_fire(tid, gen))
+            return ""
+        if op == "x":
+            if tid in self.timers:
+                self.timers[tid] = (0, self.timers[tid][1] + 1)
+            return ""
+        raise ValueError("timer op")
+
+    def _timer_fire(self, tid: int, gen: int) -> None:
+        period, current = self.timers.get(tid, (0, -1))
+        if current != gen:
+            return
+        self.irq_pending[f"t{tid}"] = None
+        if period:
+            self.schedule(self.now_us + period, lambda: self._timer_fire(tid, gen))
+
+    def _machine_cmd(self, op: str, n: list[int]) -> str:
+        if op == "r":  # reset
+            self.request_reset("hard", SOFT_RESET)
+            return ""
+        if op == "s":  # soft_reset
+            self.request_reset("soft", self.reset_cause)
+            return ""
+        if op == "e":  # esp32.wake_on_ext0: pin level (pin -1: none)
+            self.wake_pin = None if n[0] < 0 else (n[0], n[1])
+            return ""
+        if op == "c":
+            return str(self.reset_cause)
+        if op == "w":
+            return str(self.wake_reason)
+        if op == "u":
+            return self.mac.hex()
+        if op == "f":
+            if n:
+                self.cpu_hz = n[0]
+            return str(self.cpu_hz)
+        if op == "p":  # time_pulse_us: pin level timeout_us
+            return str(self._time_pulse(n[0], n[1], n[2]))
+        raise ValueError("machine op")
+
+    def _time_pulse(self, pin_id: int, level: int, timeout_us: int) -> int:
+        """machine.time_pulse_us: busy-waits, so virtual time passes while it measures."""
+        return pulse_width_us(self, self.pin(pin_id).level, level, timeout_us)
+
+
+def bus_id_of(args: list[str]) -> int:
+    return int(args[0])
+
+
+# ---- building from a board profile --------------------------------------------------------
+_MODEL_MODULES = {"mpu6500": "mpu6050", "lsm6ds3": "lsm6ds", "lsm6dso": "lsm6ds",
+                  "lsm6dsox": "lsm6ds", "uart_ultrasonic": "a02yyuw"}
+
+
+def _target(hw: Hardware):
+    """The world's distance for a chip model, in whole mm (None: nothing in range)."""
+    def target(now_us: int) -> int | None:
+        d = hw.distance_mm(now_us) if hw.distance_mm else None
+        return None if d is None else round(d)
+    return target
+
+
+def _imu_source(hw: Hardware):
+    world = hw.accel
+    return world if world is not None else (lambda t: (0.0, 0.0, 1.0))
+
+
+def _build(kind: str, module, hw: Hardware, spec: dict):
+    """The known models of retrorun.devtools.models, built on the board's clock and world."""
+    from retrofw import wire
+
+    if kind == "vl53l1x":
+        return module.VL53L1XModel(hw, target=_target(hw))
+    if kind == "tfluna":
+        return module.TFLunaModel(hw, target=_target(hw))
+    if kind == "uart_ultrasonic":
+        return module.A02YYUWModel(hw, mode=spec.get("mode", "auto"), target=_target(hw))
+    if kind == "drv2605":
+        return module.DRV2605Model(hw)
+    if kind in ("mpu6050", "mpu6500"):
+        who = wire.MPU6500_WHO_AM_I if kind == "mpu6500" else wire.MPU6050_WHO_AM_I
+        return module.MPU6050Model(_imu_source(hw), who_am_i=who)
+    if kind in ("lsm6ds3", "lsm6dso", "lsm6dsox"):
+        who = wire.LSM6DS3_WHO_AM_I if kind == "lsm6ds3" else wire.LSM6DSO_WHO_AM_I
+        return module.LSM6DSModel(_imu_source(hw), who_am_i=who)
+    return None
+
+
+def load_model(kind: str, hw: Hardware, spec: dict) -> object | None:
+    """A chip model for `kind` from retrorun.devtools.models, or None (with a note) when unavailable.
+
+    A model module may define `vboard_model(hw, spec)` returning the device model; the known
+    kinds are built on the board's clock (`hw`, which has `now_us`/`schedule`) and world;
+    otherwise the first class whose name matches the kind is built without arguments.
+    Models with `advance(seconds)` and a `t` attribute (the IMUs) are advanced to the board's
+    time before every bus transaction."""
+    name = _MODEL_MODULES.get(kind, kind)
+    try:
+        module = importlib.import_module(f"retrorun.devtools.models.{name}")
+    except ImportError as exc:
+        hw.notes.append(f"no model for {kind} ({exc}); it will not answer")
+        return None
+    try:
+        if hasattr(module, "vboard_model"):
+            return module.vboard_model(hw, spec)
+        model = _build(kind, module, hw, spec)
+        if model is not None:
+            return model
+        for attr in dir(module):
+            obj = getattr(module, attr)
+            if isinstance(obj, type) and attr.lower().replace("_", "").startswith(
+                    name.replace("_", "")):
+                return obj()
+    except Exception as exc:  # a model that cannot be built must not stop the board
+        hw.notes.append(f"model {kind} failed to build: {exc}")
+        return None
+    hw.notes.append(f"module retrorun.devtools.models.{name} has no model class for {kind}")
+    return None
+
+
+def from_profile(profile: dict, *, distance_mm: Callable[[int], float | None] | None = None,
+                 battery_v: float | Callable[[int], float] = 3.9,
+                 accel: Callable[[float], tuple[float, float, float]] | None = None) -> Hardware:
+    """Hardware wired as a board profile says (pins, I2C chips, UART sensor, ADC battery).
+
+    distance_mm(t_us): what the distance sensor sees (None: nothing); battery_v: volts or
+    volts(t_us); accel(t_s) -> (x, y, z) in g: what the IMU feels (default: lying still)."""
+    hw = Hardware()
+    hw.distance_mm = distance_mm
+    hw.accel = accel
+    hw.battery_v = battery_v
+    wire_profile(hw, profile)
+    return hw
+
+
+def wire_profile(hw: Hardware, profile: dict) -> None:
+    """Plug into `hw` what `profile` wires (after removing any earlier wiring: buses, UARTs,
+    echo pins, ADC inputs), with the world hooks already on `hw`."""
+    with hw.lock:
+        hw.i2c.clear()
+        hw.uarts.clear()
+        hw.uart_models.clear()
+        hw.adc_inputs.clear()
+        hw.echo = None
+        hw.profile = profile
+    battery_v = hw.battery_v
+    i2c_id = profile.get("i2c", {}).get("id", 0)
+    distance = profile.get("distance", {})
+    if distance.get("kind") in ("hcsr04", "jsnsr04t"):
+        hw.echo = (distance["trig"], distance["echo"])
+    elif "address" in distance:
+        model = load_model(distance["kind"], hw, distance)
+        if model is not None:
+            hw.plug_i2c(i2c_id, distance["address"], model)
+    elif "uart" in distance:
+        model = load_model(distance["kind"], hw, distance)
+        if model is not None:
+            hw.attach_uart(distance["uart"]["id"], model)
+    for part in ("imu", "haptic"):
+        spec = profile.get(part, {})
+        if "address" in spec:
+            model = load_model(spec["kind"], hw, spec)
+            if model is not None:
+                hw.plug_i2c(i2c_id, spec["address"], model)
+    battery = profile.get("battery")
+    if battery:
+        divider = float(battery.get("divider", 1.0))
+        if callable(battery_v):
+            hw.set_adc(battery["adc"], lambda t, f=battery_v: f(t) / divider)
+        else:
+            hw.set_adc(battery["adc"], float(battery_v) / divider)
+    button = profile.get("button")
+    if button:
+        hw.pin(button["pin"])  # idle: released (pull-up / pull-down does the rest)
+
+
+# scenario fault type -> chip model fault per sensor kind (retrorun.devtools.models)
+_CHIP_FAULTS = {"stuck": {"vl53l1x": "frozen", "tfluna": "frozen", "uart_ultrasonic": "silent"},
+                "blinded": {"vl53l1x": "sunlight", "tfluna": "overexposed",
+                            "uart_ultrasonic": "silent"}}
+
+
+class ScenarioWorld:
+    """A scenario file of the obstacle simulator (docs/scenarios.md) as the board's world.
+
+    `accel(t_s)` is a synthesized gait for the runner's speed (and `runner.cadence_spm` if the
+    scenario gives one), for the IMU models.
+
+    Scenario time 0 is the board's power-on, and the scenario starts again at every hard reset
+    (`restart`): deploy and configure, reset, and the run plays out. The scenario's
+    `device.button_presses_s` are short presses of the board's button at those times. `distance_mm(t_us)`: the nearest object (or the
+    ground, for a tilted sensor) inside the sensor's beam that the simulator's sensor model
+    detects with probability >= 0.5, None when nothing is; the chip models add their noise. The sensor's
+    `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
+    on its bus (I2C NACK, UART silence, no echo) for the fault's duration."""
+
+    def __init__(self, scenario, *, readings: bool = False):
+        from retrorun.devtools.sim import scenario as scn
+        from retrorun.devtools.sim.sensors import SensorModel
+        from retrorun.devtools.sim.world import Runner, build_objects
+
+        if isinstance(scenario, dict):
+            scenario = scn.parse(scenario)
+        elif not isinstance(scenario, scn.Scenario):
+            scenario = scn.load(scenario)
+        self.scenario = scenario
+        self.runner = Runner(scenario.runner)
+        self.objects = build_objects(scenario.objects)
+        self.sensor = SensorModel(scenario.sensor)
+        self.ground = self.sensor.ground_range()
+        self.unplugged = False
+        self.t0_us = 0  # board time of the scenario's start
+        self._gen = 0  # restarts so far: actions scheduled by an earlier start are void
+        self._phase = 0.0  # steps taken so far (fractional)
+        self._phase_t = 0.0
+        # readings=True: what the sensor sees is the simulator's sensor model, reading by
+        # reading (noise, dropouts, spurious echoes, the ground), drawn when the chip model
+        # measures (the echo, the frame, the ranging), from the scenario's seed
+        self.readings = readings
+        self.measured: list[tuple[int, int]] = []  # (scenario t_ms, mm or NO_READING)
+        self._rnd = None
+        self._last: tuple[int, float | None] | None = None
+
+    def distance_mm(self, t_us: int) -> float | None:
+        if self.unplugged:
+            return None
+        if self.readings:
+            return self._reading(t_us)
+        t = (t_us - self.t0_us) / 1e6
+        xr = self.runner.position(t)
+        best = None
+        for obj in self.objects:
+            rng, in_beam, _corr, _gap, width = obj.geometry(t, xr, self.sensor.half_beam)
+            if in_beam and self.sensor.detect_probability(
+                    rng, self.sensor.reliable_range(obj, width, rng)) >= 0.5 \
+                    and (best is None or rng < best):
+                best = rng
+        if self.ground is not None and self.ground <= self.sensor.kind.max_m \
+                and (best is None or self.ground < best):
+            best = self.ground
+        return None if best is None else best * 1000
+
+    def _reading(self, t_us: int) -> float | None:
+        import random
+
+        if self._last is not None and self._last[0] == t_us:
+            return self._last[1]
+        if self._rnd is None:
+            self._rnd = random.Random(self.scenario.seed)
+        t = (t_us - self.t0_us) / 1e6
+        value = self.sensor.reading_at(t, self.runner, self.objects, self.ground, self._rnd)
+        self.measured.append((int(t * 1000), value))
+        mm = float(value) if value >= 0 else None
+        self._last = (t_us, mm)
+        return mm
+
+    def cadence_spm(self, t_s: float) -> float:
+        """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
+        from the speed (backward running: ~150 spm slow, ~185 spm at 3 m/s); 0 when still."""
+        speed = abs(self.runner.travel_speed(t_s))  # the hip sway is not walking
+        if speed < 0.3:
+            return 0.0
+        given = self.scenario.runner.get("cadence_spm")
+        return float(given) if given else min(190.0, 140.0 + 15.0 * speed)
+
+    def accel(self, t_s: float) -> tuple[float, float, float]:
+        """Synthesized gait at the waist, in g (device Z up): 1 g plus a heel-strike bump per
+        step (amplitude growing with speed) and a lateral sway at the stride rate; lying-still
+        1 g on Z when the runner stands. Step phase is integrated, so cadence changes are
+        smooth."""
+        import math
+
+        t_s -= self.t0_us / 1e6
+        self._advance_phase(t_s)
+        spm = self.cadence_spm(t_s)
+        if spm <= 0:
+            return (0.0, 0.0, 1.0)
+        amp = 0.35 + 0.2 * min(abs(self.runner.travel_speed(t_s)), 4.0)
+        ph = 2 * math.pi * self._phase
+        bump = math.sin(ph) + 0.35 * math.sin(2 * ph + 0.6)
+        return (0.08 * math.sin(ph / 2), 0.05 * math.cos(ph), 1.0 + amp * bump)
+
+    def _advance_phase(self, t_s: float) -> None:
+        """Step phase (in steps) up to t_s, integrated in 10 ms steps from the last call."""
+        t0 = self._phase_t
+        if t_s <= t0:
+            return
+        dt = 0.01
+        while t0 < t_s:
+            step = min(dt, t_s - t0)
+            self._phase += self.cadence_spm(t0) / 60.0 * step
+            t0 += step
+        self._phase_t = t_s
+
+    def apply(self, hw: Hardware, profile: dict) -> None:
+        """Start the scenario now: its "unplugged" faults on the distance sensor's bus and its
+        button presses are scheduled from this moment."""
+        self.restart(hw, profile)
+
+    def restart(self, hw: Hardware, profile: dict) -> None:
+        """(Re)start the scenario at the board's current time (called at every hard reset)."""
+        self._gen += 1
+        gen = self._gen
+        self.t0_us = hw.now_us
+        self._rnd = None  # the same readings again after a reset
+        self._last = None
+        self.measured.clear()
+        self._phase = 0.0
+        self._phase_t = 0.0
+        if self.unplugged:
+            self._plug(hw, profile.get("distance", {}), profile.get("i2c", {}).get("id", 0),
+                       True, gen)
+        distance = profile.get("distance", {})
+        bus_id = profile.get("i2c", {}).get("id", 0)
+        for fault in self.scenario.sensor.get("faults", []):
+            start = self.t0_us + int(fault["at_s"] * 1e6)
+            end = start + int(fault.get("duration_s", 1e9) * 1e6)
+            if fault.get("type") == "unplugged":
+                hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False, gen))
+                hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True, gen))
+            elif fault.get("type") in _CHIP_FAULTS:
+                kind = fault["type"]
+                hw.schedule(start, lambda k=kind: self._chip_fault(hw, distance, k, gen))
+                hw.schedule(end, lambda: self._chip_fault(hw, distance, None, gen))
+        button = profile.get("button")
+        for at_s in self.scenario.device.get("button_presses_s", []):
+            if button:
+                hw.schedule(self.t0_us + int(at_s * 1e6),
+                            lambda: self._press(hw, button, gen))
+
+    def _chip_fault(self, hw: Hardware, distance: dict, fault: str | None, gen: int) -> None:
+        """A scenario's "stuck" / "blinded" sensor: the chip model's fault of that kind (an
+        HC-SR04 whose ECHO never rises, an overexposed TF-Luna, a VL53L1X in sunlight)."""
+        if gen != self._gen:
+            return
+        kind = distance.get("kind", "")
+        hw.log.append((hw.now_us, f"{kind} {fault or 'fault cleared'}"))
+        if kind in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = fault is not None
+            return
+        model = None
+        if "address" in distance:
+            bus = hw.i2c.get((hw.profile or {}).get("i2c", {}).get("id", 0))
+            model = bus.devices.get(distance["address"]) if bus is not None else None
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+        if model is not None and hasattr(model, "fault"):
+            model.fault = _CHIP_FAULTS.get(fault, {}).get(kind) if fault else None
+
+    def _press(self, hw: Hardware, button: dict, gen: int) -> None:
+        if gen == self._gen:
+            hw.press_button(button["pin"], hw.now_us, 150_000,
+                            active_low=button.get("active_low", True))
+
+    def _plug(self, hw: Hardware, distance: dict, bus_id: int, present: bool,
+              gen: int | None = None) -> None:
+        if gen is not None and gen != self._gen:
+            return
+        self.unplugged = not present
+        hw.log.append((hw.now_us, ("replugged " if present else "unplugged ") + distance.get(
+            "kind", "sensor")))
+        if distance.get("kind") in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = not present
+        elif "address" in distance:
+            unplugged = hw.i2c.setdefault(bus_id, I2CBus()).unplugged
+            (unplugged.discard if present else unplugged.add)(distance["address"])
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+            if model is not None and hasattr(model, "fault"):
+                model.fault = None if present else "silent"
