@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retrorun.devtools.vboard.rom import write_partition_table
+from retrorun.devtools.vboard.flash import write_partition_table
 from retrorun.provision import partition_table as pt
 
 STOCK_4MB = pt.MICROPYTHON_ESP32_4MB

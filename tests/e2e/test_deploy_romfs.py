@@ -134,7 +134,7 @@ def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_o
         tmp_path, capsys):
     """A stale image in a partition the new image does not fit is erased: it would shadow the
     files deploy writes (and report its own old version)."""
-    from retrorun.devtools.vboard.rom import Flash
+    from retrorun.devtools.vboard.flash import Flash
     from retrorun.provision import partition_table as pt
     from retrorun.provision.romfs import build_image
 

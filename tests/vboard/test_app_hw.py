@@ -10,6 +10,8 @@ import pytest
 from app_helpers import Output
 
 from retrorun.devtools.vboard import hw as hwmod
+from retrorun.devtools.vboard import wiring
+from retrorun.devtools.vboard import world as worldmod
 from retrorun.devtools.vboard.repl import AppDevice
 from retrorun.provision.boards import get_board
 
@@ -58,7 +60,7 @@ def run(device, code: str, timeout: float = 20) -> str:
 
 @pytest.fixture
 def board(tmp_path):
-    hw = hwmod.from_profile(get_board("esp32-devkitc").profile, distance_mm=World(1000).distance_mm,
+    hw = wiring.from_profile(get_board("esp32-devkitc").profile, distance_mm=World(1000).distance_mm,
                             battery_v=3.9)
     device = make(tmp_path, hardware=hw)
     yield device
@@ -158,8 +160,8 @@ def test_profile_with_missing_models_degrades_gracefully(monkeypatch):
             raise ImportError(f"No module named {name!r}")
         return real(name, *args)
 
-    monkeypatch.setattr(hwmod.importlib, "import_module", fake)
-    hw = hwmod.from_profile(get_board("esp32-s3-devkitc-1").profile)
+    monkeypatch.setattr(wiring.importlib, "import_module", fake)
+    hw = wiring.from_profile(get_board("esp32-s3-devkitc-1").profile)
     assert hw.i2c.get(0) is None or hw.i2c[0].scan() == []
     assert len(hw.notes) == 3 and all("no model" in n for n in hw.notes)
     assert hw.handle("Is0") == ""
@@ -179,7 +181,7 @@ def test_firmware_drivers_range_through_the_board_models(tmp_path):
         ("xiao-esp32s3", "from retrofw.drivers.tfluna import TFLuna\nfrom machine import UART\n"
                          "s = TFLuna(UART(1, 115200, tx=43, rx=44))\n"),
     ):
-        hw = hwmod.from_profile(get_board(name).profile, distance_mm=world.distance_mm)
+        hw = wiring.from_profile(get_board(name).profile, distance_mm=world.distance_mm)
         device = make(tmp_path / name, hardware=hw, mounts={"/_fw": retrofw_parent()})
         try:
             out = run(device, setup + "import time\nr = []\nfor i in range(10):\n"
@@ -255,7 +257,7 @@ def _running_scenario(cadence=None):
 
 @pytest.mark.parametrize("cadence", [None, 150])
 def test_scenario_gait_has_one_bump_per_step(cadence):
-    world = hwmod.ScenarioWorld(_running_scenario(cadence))
+    world = worldmod.ScenarioWorld(_running_scenario(cadence))
     expected = world.cadence_spm(1.0) / 60 * 10  # steps in 10 s
     if cadence:
         assert world.cadence_spm(1.0) == cadence

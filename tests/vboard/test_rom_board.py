@@ -16,7 +16,7 @@ import serial
 from esp_pylib.serial_reset import classic_bootloader_reset, hard_reset
 
 from retrorun.devtools.vboard.board import VirtualBoard
-from retrorun.devtools.vboard.rom import (
+from retrorun.devtools.vboard.loader_protocol import (
     FLASH_BEGIN,
     FLASH_END,
     SYNC,

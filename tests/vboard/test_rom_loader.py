@@ -10,7 +10,8 @@ import zlib
 import pytest
 
 from retrorun.devtools.vboard.autoreset import AutoReset
-from retrorun.devtools.vboard.rom import (
+from retrorun.devtools.vboard.flash import Flash
+from retrorun.devtools.vboard.loader_protocol import (
     CHIP_MAGIC_ADDR,
     ERASE_REGION,
     ESP32_MAGIC,
@@ -28,12 +29,11 @@ from retrorun.devtools.vboard.rom import (
     SPI_FLASH_MD5,
     SYNC,
     SYNC_PAYLOAD,
-    Flash,
-    RomLoader,
     SlipDecoder,
     slip_encode,
     xor_checksum,
 )
+from retrorun.devtools.vboard.rom import RomLoader
 from retrorun.errors import RetrorunError
 
 

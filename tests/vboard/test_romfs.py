@@ -12,8 +12,8 @@ from app_helpers import LoopbackBoard, Output, mpremote
 from mpremote.romfs import make_romfs
 from romfs_board import ROMFS, flash_file
 
+from retrorun.devtools.vboard.flash import Flash
 from retrorun.devtools.vboard.repl import AppDevice
-from retrorun.devtools.vboard.rom import Flash
 
 
 def _flash(tmp_path, romfs: bool = True) -> Flash:

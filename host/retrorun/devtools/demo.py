@@ -44,7 +44,7 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
              work_dir: Path | None = None, board_name: str = DEMO_BOARD) -> DemoResult:
     """Run the demo; return the report of the recorded session and what the board felt."""
     from retrorun.devtools.vboard.board import VirtualBoard
-    from retrorun.devtools.vboard.rom import write_partition_table
+    from retrorun.devtools.vboard.flash import write_partition_table
     from retrorun.link.serial_transport import SerialTransport
     from retrorun.provision.boards import get_board
     from retrorun.provision.deploy import deploy

@@ -46,7 +46,7 @@ def run(args) -> int:
     fs_dir = args.fs or data_dir() / "vboard" / "fs"
     flash = args.flash or data_dir() / "vboard" / "flash.bin"
     if args.table:
-        from retrorun.devtools.vboard.rom import write_partition_table
+        from retrorun.devtools.vboard.flash import write_partition_table
 
         write_partition_table(flash, args.table)
     board = VirtualBoard(mode=args.mode, listen=args.listen, flash_path=flash, fs_dir=fs_dir,

@@ -3,7 +3,7 @@
 The firmware is laid out as `retrorun flash` + `retrorun deploy` leave a board
 (`vboard.deployed`), with the scenario's alert settings in /config.json and a board profile
 whose distance sensor is the scenario's. The scenario is the board's world
-(`vboard.hw.ScenarioWorld` with the simulator's sensor model reading by reading): it drives the
+(`vboard.world.ScenarioWorld` with the simulator's sensor model reading by reading): it drives the
 chip models, which the app's drivers read over the board's buses. The button is pressed at the
 start and after the end, so the app records a session. What comes out:
 
@@ -69,10 +69,10 @@ def app_config(config: dict) -> dict:
 
 def run_on_board(sc, end_ms: int) -> BoardRun:
     """Run the deployed app through scenario `sc` (a `Scenario`) for `end_ms` of its time."""
-    from retrorun.devtools.vboard import hw as hwmod
     from retrorun.devtools.vboard.deployed import board_folder
+    from retrorun.devtools.vboard.flash import Flash
     from retrorun.devtools.vboard.repl import AppDevice
-    from retrorun.devtools.vboard.rom import Flash
+    from retrorun.devtools.vboard.world import ScenarioWorld
 
     kind = sc.sensor["kind"]
     board = board_for(kind)
@@ -87,7 +87,7 @@ def run_on_board(sc, end_ms: int) -> BoardRun:
 
     try:
         fs, flash_path = board_folder(board, work, config=app_config(sc.config))
-        world = hwmod.ScenarioWorld(scenario, readings=True)
+        world = ScenarioWorld(scenario, readings=True)
         button = board.profile["button"]["pin"]
         flash = Flash(flash_path)
         start = time.monotonic()

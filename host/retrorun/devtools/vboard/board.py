@@ -34,13 +34,10 @@ from pathlib import Path
 from typing import Protocol
 
 from retrorun.devtools.vboard.autoreset import AutoReset
+from retrorun.devtools.vboard.flash import Flash
 from retrorun.devtools.vboard.listen import ListenerEvents, make_listener
-from retrorun.devtools.vboard.rom import (
-    BOOT_LOG_DOWNLOAD,
-    DEFAULT_MAC,
-    Flash,
-    RomLoader,
-)
+from retrorun.devtools.vboard.loader_protocol import BOOT_LOG_DOWNLOAD, DEFAULT_MAC
+from retrorun.devtools.vboard.rom import RomLoader
 from retrorun.errors import RetrorunError
 
 MODES = ("app", "rom")

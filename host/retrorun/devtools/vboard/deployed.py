@@ -19,7 +19,7 @@ def board_folder(board, work: Path, layout: str = "romfs", *, main: bool = True,
                  config: dict | None = None) -> tuple[Path, Path]:
     """(fs folder, flash file). `main`: put /main.py on it (the board starts the app at boot);
     `config`: settings that differ from the defaults, written into /config.json."""
-    from retrorun.devtools.vboard.rom import Flash, write_partition_table
+    from retrorun.devtools.vboard.flash import Flash, write_partition_table
     from retrorun.provision import partition_table as pt
     from retrorun.provision.deploy import DEVICE_LIB, default_config, firmware_files, romfs_image
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from retrorun.devtools.vboard import hw as hwmod
+from retrorun.devtools.vboard import wiring, world
 from retrorun.devtools.vboard.console import RAW_BANNER, Console, Reboot
 from retrorun.devtools.vboard.hostcalls import HostCalls
 from retrorun.errors import RetrorunError
@@ -67,7 +68,7 @@ class AppDevice(Console, HostCalls):
     scenario: a world to drive the models with (used when `hw` is built here): an object with
         any of `distance_mm(t_us) -> mm | None`, `battery_v(t_us) -> V` (or a number),
         `accel(t_s) -> (x, y, z) g`; or a scenario file path / dict / `Scenario` of the obstacle
-        simulator (see `hw.ScenarioWorld`); or None (nothing in range, 3.9 V, lying still).
+        simulator (see `world.ScenarioWorld`); or None (nothing in range, 3.9 V, lying still).
     Options: board (profile dict, `Board` or name; default: the board.json on the board's
         filesystem, else esp32-devkitc), hardware (a ready
         `Hardware`), heap_kb (256 MB, see DEFAULT_HEAP_KB), speed (None: as fast as possible;
@@ -78,7 +79,7 @@ class AppDevice(Console, HostCalls):
         ESP32 ROM boot log on hard resets), real_gc (False: automatic collection off and
         gc.collect() a no-op, because the WASI build's collector can free live frames; True:
         the real collector, e.g. with heap_kb=110 for memory experiments, at that risk),
-        flash (a `rom.Flash`, the board's SPI flash: `esp32.Partition` and `vfs.rom_ioctl`
+        flash (a `flash.Flash`, the board's SPI flash: `esp32.Partition` and `vfs.rom_ioctl`
         read the partition table in it, and a "romfs" partition holding a ROMFS image is mounted
         at /rom at boot, as MicroPython's esp32 port does; None: no partitions, no ROMFS),
         runtime ("native": the Unix port with its frozen asyncio, heap_kb default 2 MB;
@@ -104,9 +105,9 @@ class AppDevice(Console, HostCalls):
         self._own_hw = hardware is None
         self.profile, profile_note = _profile(board, self.fs_dir)
         if isinstance(scenario, (str, Path, dict)):
-            scenario = hwmod.ScenarioWorld(scenario)
+            scenario = world.ScenarioWorld(scenario)
         if hardware is None:
-            hardware = hwmod.from_profile(
+            hardware = wiring.from_profile(
                 self.profile,
                 distance_mm=getattr(scenario, "distance_mm", None),
                 battery_v=getattr(scenario, "battery_v", 3.9),
@@ -115,7 +116,7 @@ class AppDevice(Console, HostCalls):
         self.hw.on_event = self._wake
         if profile_note:
             self.hw.notes.append(profile_note)
-        if isinstance(scenario, hwmod.ScenarioWorld):
+        if isinstance(scenario, world.ScenarioWorld):
             scenario.apply(hardware, self.profile)
         self.scenario = scenario
         self.runtime = runtime
@@ -298,7 +299,7 @@ class AppDevice(Console, HostCalls):
                 self._paste = None
                 self._boot_us = self.hw.now_us
                 self._rewire()
-                if isinstance(self.scenario, hwmod.ScenarioWorld) and kind == "hard":
+                if isinstance(self.scenario, world.ScenarioWorld) and kind == "hard":
                     self.scenario.restart(self.hw, self.profile)
                 self.hw.on_reboot(True, reason.cause if kind == "hard" else hwmod.PWRON_RESET)
                 if self.rom_log:
@@ -333,7 +334,7 @@ class AppDevice(Console, HostCalls):
         if profile == self.profile or note:
             return
         self.profile = profile
-        hwmod.wire_profile(self.hw, profile)  # (scenario faults stay as first scheduled)
+        wiring.wire_profile(self.hw, profile)  # (scenario faults stay as first scheduled)
         self.banner = (f"MicroPython {VERSION}; {_banner_machine(profile)}\r\n"
                        "Type \"help()\" for more information.\r\n").encode()
 

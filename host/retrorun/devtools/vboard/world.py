@@ -1,0 +1,206 @@
+"""A scenario of the obstacle simulator as the virtual board's world (`ScenarioWorld`).
+
+The scenario (docs/scenarios.md) drives the board's chip models: what the distance sensor sees,
+the runner's gait for the IMU, the sensor faults (unplugged, stuck, blinded) and the button
+presses, all in scenario time from the board's power-on (again after every hard reset).
+"""
+
+from __future__ import annotations
+
+from retrorun.devtools.models.bus import I2CBus
+from retrorun.devtools.vboard.hw import Hardware
+
+# scenario fault type -> chip model fault per sensor kind (retrorun.devtools.models)
+_CHIP_FAULTS = {"stuck": {"vl53l1x": "frozen", "tfluna": "frozen", "uart_ultrasonic": "silent"},
+                "blinded": {"vl53l1x": "sunlight", "tfluna": "overexposed",
+                            "uart_ultrasonic": "silent"}}
+
+
+class ScenarioWorld:
+    """A scenario file of the obstacle simulator (docs/scenarios.md) as the board's world.
+
+    `accel(t_s)` is a synthesized gait for the runner's speed (and `runner.cadence_spm` if the
+    scenario gives one), for the IMU models.
+
+    Scenario time 0 is the board's power-on, and the scenario starts again at every hard reset
+    (`restart`): deploy and configure, reset, and the run plays out. The scenario's
+    `device.button_presses_s` are short presses of the board's button at those times. `distance_mm(t_us)`: the nearest object (or the
+    ground, for a tilted sensor) inside the sensor's beam that the simulator's sensor model
+    detects with probability >= 0.5, None when nothing is; the chip models add their noise. The sensor's
+    `faults` of type "unplugged" are applied by `apply(hw)`: the distance chip stops answering
+    on its bus (I2C NACK, UART silence, no echo) for the fault's duration."""
+
+    def __init__(self, scenario, *, readings: bool = False):
+        from retrorun.devtools.sim import scenario as scn
+        from retrorun.devtools.sim.sensors import SensorModel
+        from retrorun.devtools.sim.world import Runner, build_objects
+
+        if isinstance(scenario, dict):
+            scenario = scn.parse(scenario)
+        elif not isinstance(scenario, scn.Scenario):
+            scenario = scn.load(scenario)
+        self.scenario = scenario
+        self.runner = Runner(scenario.runner)
+        self.objects = build_objects(scenario.objects)
+        self.sensor = SensorModel(scenario.sensor)
+        self.ground = self.sensor.ground_range()
+        self.unplugged = False
+        self.t0_us = 0  # board time of the scenario's start
+        self._gen = 0  # restarts so far: actions scheduled by an earlier start are void
+        self._phase = 0.0  # steps taken so far (fractional)
+        self._phase_t = 0.0
+        # readings=True: what the sensor sees is the simulator's sensor model, reading by
+        # reading (noise, dropouts, spurious echoes, the ground), drawn when the chip model
+        # measures (the echo, the frame, the ranging), from the scenario's seed
+        self.readings = readings
+        self.measured: list[tuple[int, int]] = []  # (scenario t_ms, mm or NO_READING)
+        self._rnd = None
+        self._last: tuple[int, float | None] | None = None
+
+    def distance_mm(self, t_us: int) -> float | None:
+        if self.unplugged:
+            return None
+        if self.readings:
+            return self._reading(t_us)
+        t = (t_us - self.t0_us) / 1e6
+        xr = self.runner.position(t)
+        best = None
+        for obj in self.objects:
+            rng, in_beam, _corr, _gap, width = obj.geometry(t, xr, self.sensor.half_beam)
+            if in_beam and self.sensor.detect_probability(
+                    rng, self.sensor.reliable_range(obj, width, rng)) >= 0.5 \
+                    and (best is None or rng < best):
+                best = rng
+        if self.ground is not None and self.ground <= self.sensor.kind.max_m \
+                and (best is None or self.ground < best):
+            best = self.ground
+        return None if best is None else best * 1000
+
+    def _reading(self, t_us: int) -> float | None:
+        import random
+
+        if self._last is not None and self._last[0] == t_us:
+            return self._last[1]
+        if self._rnd is None:
+            self._rnd = random.Random(self.scenario.seed)
+        t = (t_us - self.t0_us) / 1e6
+        value = self.sensor.reading_at(t, self.runner, self.objects, self.ground, self._rnd)
+        self.measured.append((int(t * 1000), value))
+        mm = float(value) if value >= 0 else None
+        self._last = (t_us, mm)
+        return mm
+
+    def cadence_spm(self, t_s: float) -> float:
+        """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
+        from the speed (backward running: ~150 spm slow, ~185 spm at 3 m/s); 0 when still."""
+        speed = abs(self.runner.travel_speed(t_s))  # the hip sway is not walking
+        if speed < 0.3:
+            return 0.0
+        given = self.scenario.runner.get("cadence_spm")
+        return float(given) if given else min(190.0, 140.0 + 15.0 * speed)
+
+    def accel(self, t_s: float) -> tuple[float, float, float]:
+        """Synthesized gait at the waist, in g (device Z up): 1 g plus a heel-strike bump per
+        step (amplitude growing with speed) and a lateral sway at the stride rate; lying-still
+        1 g on Z when the runner stands. Step phase is integrated, so cadence changes are
+        smooth."""
+        import math
+
+        t_s -= self.t0_us / 1e6
+        self._advance_phase(t_s)
+        spm = self.cadence_spm(t_s)
+        if spm <= 0:
+            return (0.0, 0.0, 1.0)
+        amp = 0.35 + 0.2 * min(abs(self.runner.travel_speed(t_s)), 4.0)
+        ph = 2 * math.pi * self._phase
+        bump = math.sin(ph) + 0.35 * math.sin(2 * ph + 0.6)
+        return (0.08 * math.sin(ph / 2), 0.05 * math.cos(ph), 1.0 + amp * bump)
+
+    def _advance_phase(self, t_s: float) -> None:
+        """Step phase (in steps) up to t_s, integrated in 10 ms steps from the last call."""
+        t0 = self._phase_t
+        if t_s <= t0:
+            return
+        dt = 0.01
+        while t0 < t_s:
+            step = min(dt, t_s - t0)
+            self._phase += self.cadence_spm(t0) / 60.0 * step
+            t0 += step
+        self._phase_t = t_s
+
+    def apply(self, hw: Hardware, profile: dict) -> None:
+        """Start the scenario now: its "unplugged" faults on the distance sensor's bus and its
+        button presses are scheduled from this moment."""
+        self.restart(hw, profile)
+
+    def restart(self, hw: Hardware, profile: dict) -> None:
+        """(Re)start the scenario at the board's current time (called at every hard reset)."""
+        self._gen += 1
+        gen = self._gen
+        self.t0_us = hw.now_us
+        self._rnd = None  # the same readings again after a reset
+        self._last = None
+        self.measured.clear()
+        self._phase = 0.0
+        self._phase_t = 0.0
+        if self.unplugged:
+            self._plug(hw, profile.get("distance", {}), profile.get("i2c", {}).get("id", 0),
+                       True, gen)
+        distance = profile.get("distance", {})
+        bus_id = profile.get("i2c", {}).get("id", 0)
+        for fault in self.scenario.sensor.get("faults", []):
+            start = self.t0_us + int(fault["at_s"] * 1e6)
+            end = start + int(fault.get("duration_s", 1e9) * 1e6)
+            if fault.get("type") == "unplugged":
+                hw.schedule(start, lambda: self._plug(hw, distance, bus_id, False, gen))
+                hw.schedule(end, lambda: self._plug(hw, distance, bus_id, True, gen))
+            elif fault.get("type") in _CHIP_FAULTS:
+                kind = fault["type"]
+                hw.schedule(start, lambda k=kind: self._chip_fault(hw, distance, k, gen))
+                hw.schedule(end, lambda: self._chip_fault(hw, distance, None, gen))
+        button = profile.get("button")
+        for at_s in self.scenario.device.get("button_presses_s", []):
+            if button:
+                hw.schedule(self.t0_us + int(at_s * 1e6),
+                            lambda: self._press(hw, button, gen))
+
+    def _chip_fault(self, hw: Hardware, distance: dict, fault: str | None, gen: int) -> None:
+        """A scenario's "stuck" / "blinded" sensor: the chip model's fault of that kind (an
+        HC-SR04 whose ECHO never rises, an overexposed TF-Luna, a VL53L1X in sunlight)."""
+        if gen != self._gen:
+            return
+        kind = distance.get("kind", "")
+        hw.log.append((hw.now_us, f"{kind} {fault or 'fault cleared'}"))
+        if kind in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = fault is not None
+            return
+        model = None
+        if "address" in distance:
+            bus = hw.i2c.get((hw.profile or {}).get("i2c", {}).get("id", 0))
+            model = bus.devices.get(distance["address"]) if bus is not None else None
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+        if model is not None and hasattr(model, "fault"):
+            model.fault = _CHIP_FAULTS.get(fault, {}).get(kind) if fault else None
+
+    def _press(self, hw: Hardware, button: dict, gen: int) -> None:
+        if gen == self._gen:
+            hw.press_button(button["pin"], hw.now_us, 150_000,
+                            active_low=button.get("active_low", True))
+
+    def _plug(self, hw: Hardware, distance: dict, bus_id: int, present: bool,
+              gen: int | None = None) -> None:
+        if gen is not None and gen != self._gen:
+            return
+        self.unplugged = not present
+        hw.log.append((hw.now_us, ("replugged " if present else "unplugged ") + distance.get(
+            "kind", "sensor")))
+        if distance.get("kind") in ("hcsr04", "jsnsr04t"):
+            hw.echo_unplugged = not present
+        elif "address" in distance:
+            unplugged = hw.i2c.setdefault(bus_id, I2CBus()).unplugged
+            (unplugged.discard if present else unplugged.add)(distance["address"])
+        elif "uart" in distance:
+            model = hw.uart_models.get(distance["uart"]["id"])
+            if model is not None and hasattr(model, "fault"):
+                model.fault = None if present else "silent"
