@@ -6,8 +6,6 @@ import time
 
 from machine import PWM, UART, Pin
 
-from retrofw import wire
-
 PROFILE_FILE = "/board.json"
 
 
@@ -78,7 +76,9 @@ def _make_uart_ultrasonic(entry, i2c):
 def _make_vl53l1x(entry, i2c):
     from retrofw.drivers.vl53l1x import VL53L1X
 
-    return VL53L1X(i2c, address=entry.get("address", wire.VL53_ADDR))
+    if "address" in entry:  # else the driver's default (0x29)
+        return VL53L1X(i2c, address=entry["address"])
+    return VL53L1X(i2c)
 
 
 def _make_tfluna(entry, i2c):
@@ -104,8 +104,10 @@ def _make_erm(entry, i2c):
 def _make_drv2605(entry, i2c):
     from retrofw.drivers.drv2605 import DRV2605
 
-    return DRV2605(i2c, address=entry.get("address", wire.DRV_ADDR),
-                   actuator=entry.get("actuator", "erm"))
+    actuator = entry.get("actuator", "erm")
+    if "address" in entry:  # else the driver's default (0x5A)
+        return DRV2605(i2c, address=entry["address"], actuator=actuator)
+    return DRV2605(i2c, actuator=actuator)
 
 
 HAPTIC_FACTORIES = {"erm_pwm": _make_erm, "drv2605": _make_drv2605}
