@@ -9,7 +9,7 @@ import json
 import pytest
 from session_factory import make_session
 
-from retrofw import logfmt
+from retrorun import logdecode
 from retrorun.cli import main
 from retrorun.store import Store
 
@@ -18,7 +18,7 @@ from retrorun.store import Store
 def store(work):
     (work / "device").mkdir()
     data = make_session(work / "device", seconds=30).read_bytes()
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     with Store(work / "s.sqlite3") as s:
         s.commit_session("dev1", 1, data, records, problems)
     return "s.sqlite3"
