@@ -1,5 +1,6 @@
 """The board's parts, built from its profile (/board.json): tables from a part's `kind` to
-the driver that runs it. Used by the app at start-up and by main.py for the safe-mode check."""
+the driver that runs it, and `boot`, which assembles the app from profile and settings. Used by
+main.py for the safe-mode check and by the app at start-up only: the app unloads it after."""
 
 import json
 import time
@@ -28,6 +29,25 @@ def checked_profile(path=PROFILE_FILE):
         boardcheck = None
         unload("retrofw.boardcheck")
     return profile
+
+
+def boot(app_class):
+    """Boot: check the board profile, load the settings, recover sessions a power loss cut
+    short, build the app (`app_class(profile, values, fallback, config_hash)`). None when
+    /board.json is missing or wrong (the board stays at the REPL to be fixed)."""
+    from retrofw import settings
+    from retrofw.store import SessionStore
+
+    try:
+        profile = checked_profile()
+    except (OSError, ValueError) as exc:
+        print("retrorun: cannot start:", exc, "- run 'retrorun deploy --board ...'")
+        return None
+    values, fallback, message = settings.load("/")
+    if fallback:
+        print("retrorun: config fallback:", message)
+    SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
+    return app_class(profile, values, fallback, settings.config_hash(values))
 
 
 def button_pin(profile):
