@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from retrofw import wire, wire_ble
-from retrofw.ble.control import Reassembler, device_tag, frame, host_tag
+from retrofw.ble.control import Reassembler, frame
+from retrofw.ble.pairing import device_tag, host_tag
 from retrorun.ble import shim
 from retrorun.errors import RetrorunError
 
@@ -507,7 +508,7 @@ def save_secret(name: str, secret: bytes, path: Path | None = None) -> Path:
 
 def pair_code(secret: bytes) -> str:
     """REPL code that stores `secret` on the device and prints its BLE name."""
-    return ("from retrofw.ble.control import pair_from_hex\n"
+    return ("from retrofw.ble.pairing import pair_from_hex\n"
             f"pair_from_hex({secret.hex()!r})\n"
             "from retrofw.ble.gatt import local_name\n"
             "print(local_name())\n")
