@@ -3,8 +3,8 @@ posture, the session logger, the button, the battery, the status LED and the wat
 
 Every decision is made by the pure modules (alerts, haptics, steps, posture, store); the tasks
 here only move data between them and the hardware. Hardware comes from the board profile
-(/board.json) through the factory tables of retrofw.parts, which also boots the app (`boot`);
-the settings come from /config.json (retrofw.settings); Bluetooth starts in retrofw.ble.
+(/board.json) through the factory tables of retrofw.parts, which also boots the app (`boot`)
+and starts Bluetooth (`start_ble`); the settings come from /config.json (retrofw.settings).
 
 Tasks (all created in `main()`):
 - ranging: one distance reading per sensor period -> Pipeline.update -> alert level; a level
@@ -130,9 +130,7 @@ class App:
         api.live["config_fallback"] = config_fault
         api.attach(None, self.on_config, "/")
         if config["ble.enabled"]:
-            from retrofw.ble import start_server  # the BLE modules load only when enabled
-
-            self.ble = start_server(config, self.on_config)
+            self.ble = parts.start_ble(config, self.on_config)
 
     # -- shared actions ------------------------------------------------------------------------
     def beat(self, name):

@@ -1,6 +1,7 @@
 """The board's parts, built from its profile (/board.json): tables from a part's `kind` to
-the driver that runs it, and `boot`, which assembles the app from profile and settings. Used by
-main.py for the safe-mode check and by the app at start-up only: the app unloads it after."""
+the driver that runs it, `boot`, which assembles the app from profile and settings, and
+`start_ble`. Used by main.py for the safe-mode check and by the app at start-up only: the app
+unloads it after."""
 
 import json
 import time
@@ -48,6 +49,41 @@ def boot(app_class):
         print("retrorun: config fallback:", message)
     SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
     return app_class(profile, values, fallback, settings.config_hash(values))
+
+
+def start_ble(config, on_config):
+    """The GATT server, or None where the board has no Bluetooth or aioble is missing. Nothing
+    of the BLE code stays in RAM when it cannot run (bench heap: ~7 KB even run in place)."""
+    try:
+        import aioble  # noqa: F401  # pyright: ignore[reportMissingImports]  # micropython-lib
+        import bluetooth  # noqa: F401
+
+        from retrofw.ble import gatt
+
+        return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
+    except (ImportError, OSError, MemoryError) as exc:
+        import gc
+
+        from retrofw.unload import unload
+
+        # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
+        # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
+        _radio_off()
+        unload("retrofw.ble", "aioble")
+        gc.collect()
+        hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
+        print("retrorun: Bluetooth off:", exc, hint)
+        return None
+
+
+def _radio_off():
+    """Leave no half-started Bluetooth behind (radio on, IRQ handler set) when BLE fails."""
+    try:
+        import bluetooth
+
+        bluetooth.BLE().active(False)
+    except (ImportError, OSError, MemoryError):
+        pass
 
 
 def button_pin(profile):
