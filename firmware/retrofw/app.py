@@ -3,7 +3,8 @@ posture, the session logger, the button, the battery, the status LED and the wat
 
 Every decision is made by the pure modules (alerts, haptics, steps, posture, store); the tasks
 here only move data between them and the hardware. Hardware comes from the board profile
-(/board.json) through the factory tables below, the settings from /config.json (retrofw.settings).
+(/board.json) through the factory tables of retrofw.parts, which also boots the app (`boot`)
+and starts Bluetooth (`start_ble`); the settings come from /config.json (retrofw.settings).
 
 Tasks (all created in `main()`):
 - ranging: one distance reading per sensor period -> Pipeline.update -> alert level; a level
@@ -129,7 +130,7 @@ class App:
         api.live["config_fallback"] = config_fault
         api.attach(None, self.on_config, "/")
         if config["ble.enabled"]:
-            self.ble = _start_ble(config, self.on_config)
+            self.ble = parts.start_ble(config, self.on_config)
 
     # -- shared actions ------------------------------------------------------------------------
     def beat(self, name):
@@ -399,37 +400,6 @@ class App:
         deepsleep()
 
 
-def _start_ble(config, on_config):
-    """The GATT server, or None where the board has no Bluetooth or aioble is missing. Nothing
-    of the BLE code stays in RAM when it cannot run (bench heap: ~7 KB even run in place)."""
-    try:
-        import aioble  # noqa: F401  # pyright: ignore[reportMissingImports]  # micropython-lib
-        import bluetooth  # noqa: F401
-
-        from retrofw.ble import gatt
-
-        return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
-    except (ImportError, OSError, MemoryError) as exc:
-        # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
-        # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
-        _radio_off()
-        unload("retrofw.ble", "aioble")
-        gc.collect()
-        hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
-        print("retrorun: Bluetooth off:", exc, hint)
-        return None
-
-
-def _radio_off():
-    """Leave no half-started Bluetooth behind (radio on, IRQ handler set) when BLE fails."""
-    try:
-        import bluetooth
-
-        bluetooth.BLE().active(False)
-    except (ImportError, OSError, MemoryError):
-        pass
-
-
 def _battery_percent(mv):
     """Rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)."""
     if mv >= 4150:
@@ -469,23 +439,13 @@ def _log_crash(exc):
 
 
 def _build():
-    """Boot: check the board profile, load the settings, recover sessions a power loss cut
-    short, build the App. The boot-only modules (parts, settings, boardcheck) and the profile
-    are dropped after, so the running app does not carry them. None when /board.json is missing
-    or wrong (the board stays at the REPL to be fixed)."""
-    from retrofw import parts, settings
+    """Boot (`retrofw.parts.boot`: profile, settings, session recovery, the App), then drop the
+    boot-only modules (parts, settings, boardcheck) and the profile, so the running app does not
+    carry them. None when /board.json is missing or wrong."""
+    from retrofw import parts
 
-    try:
-        profile = parts.checked_profile()
-    except (OSError, ValueError) as exc:
-        print("retrorun: cannot start:", exc, "- run 'retrorun deploy --board ...'")
-        return None
-    values, fallback, message = settings.load("/")
-    if fallback:
-        print("retrorun: config fallback:", message)
-    SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
-    app = App(profile, values, fallback, settings.config_hash(values))
-    parts = settings = profile = None
+    app = parts.boot(App)
+    parts = None
     unload("retrofw.parts", "retrofw.settings")
     gc.collect()
     return app

@@ -1,4 +1,4 @@
-"""Session log records: encoder and decoder, pure, the same file on the device and the laptop.
+"""Session log records: encoder and frame checker, pure, the same file on the device and laptop.
 
 A session file is a sequence of frames (layout in wire.py and docs/log-format.md):
 
@@ -7,9 +7,10 @@ A session file is a sequence of frames (layout in wire.py and docs/log-format.md
 The encoders write into caller-owned buffers (`encode_*_into(buf, pos, ...) -> new pos`) and,
 for sample records, into a `SampleBlock` made once: adding a sample allocates nothing. The
 decoder validates each frame (sync, known kind, plausible length, CRC) and resynchronises on
-the next sync byte after damage, so one damaged frame costs that frame and nothing else.
-`decode(data) -> (records, problems)` is what the host uses; `scan_file` walks a file in a
-fixed window for boot recovery on the device.
+the next sync byte after damage, so one damaged frame costs that frame and nothing else
+(`frame_check`); `scan_file` walks a file in a fixed window for boot recovery on the device.
+Decoding whole files into records, which the device never does, is the host's
+(`retrorun.logdecode.decode`, built on `frame_check` and `snapshot_readings` from here).
 """
 
 import struct
@@ -410,109 +411,3 @@ def scan_file(f, on_frame, window=None):
             while pos < have and buf[pos] != _SYNC:
                 pos += 1
     return good_end, frames, skipped
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoding to dicts (host side, also runs in MicroPython).
-# ---------------------------------------------------------------------------------------------
-_EVENT_FIELDS = (
-    None, ("level", "distance_mm"), ("active", "code"), ("press", None),
-    ("percent", "mv"), ("full", "free_kb"), ("fallback", None), ("reason", None),
-    (None, "dropped_bytes"), ("cue", "trunk_deg10"),
-)
-
-
-def _records_of(data, pos, total):
-    kind = data[pos + 1]
-    n = data[pos + 2]
-    p = pos + _HEAD
-    if kind == wire.REC_HEADER:
-        version, sid, start, chash, period = struct.unpack_from(_HEADER_FMT, data, p)
-        q = p + wire.LOG_HEADER_SIZE
-        fw = bytes(data[q + 1:q + 1 + data[q]]).decode()
-        q += 1 + data[q]
-        board = bytes(data[q + 1:q + 1 + data[q]]).decode()
-        return [{"kind": "header", "offset": pos, "version": version, "session_id": sid,
-                 "start_unix": start, "config_hash": chash, "sample_period_ms": period,
-                 "firmware": fw, "board": board}]
-    if kind == wire.REC_SAMPLES:
-        t, steps = struct.unpack_from(_BLOCK_FMT, data, p)
-        out = []
-        for i in range((n - _BLOCK_HEAD) // _ENTRY):
-            step, d, packed, cad, ang = struct.unpack_from(
-                _ENTRY_FMT, data, p + _BLOCK_HEAD + i * _ENTRY)
-            t += step * 10
-            steps += packed & 31
-            out.append({"kind": "sample", "offset": pos, "t_ms": t,
-                        "distance_mm": dist_from_u16(d), "alert": packed >> 5, "steps": steps,
-                        "cadence": cad, "trunk_deg10": ang})
-        return out
-    if kind == wire.REC_EVENT:
-        t, ev, a, b = struct.unpack_from(_EVENT_FMT, data, p)
-        rec = {"kind": "event", "offset": pos, "t_ms": t,
-               "event": wire.EV_NAMES[ev] if 0 < ev < len(wire.EV_NAMES) else "unknown",
-               "type": ev, "a": a, "b": b}
-        if 0 < ev < len(_EVENT_FIELDS):
-            na, nb = _EVENT_FIELDS[ev]
-            if na:
-                rec[na] = a
-            if nb:
-                rec[nb] = b
-        return [rec]
-    if kind == wire.REC_SNAPSHOT:
-        t, period, level, part = struct.unpack_from(_SNAP_FMT, data, p)
-        coded = snapshot_readings(data, p + _SNAP_HEAD, p + n) or []
-        dist = [dist_from_u16(v) for v in coded]
-        return [{"kind": "snapshot", "offset": pos, "t_ms": t, "period_ms": period,
-                 "level": level, "part": part, "distances_mm": dist}]
-    f = struct.unpack_from(_FOOTER_FMT, data, p)
-    return [{"kind": "footer", "offset": pos, "duration_ms": f[0], "steps": f[1],
-             "max_cadence": f[2],
-             "alerts": {"notice": f[3], "warning": f[4], "stop": f[5], "fault": f[6]},
-             "min_distance_mm": None if f[7] == _DIST_NONE else f[7], "faults": f[8],
-             "recovered": bool(f[9] & wire.FOOTER_RECOVERED),
-             "storage_full": bool(f[9] & wire.FOOTER_STORAGE_FULL)}]
-
-
-def decode(data):
-    """Decode a whole session file. Returns (records, problems).
-
-    records: dicts with a "kind" key (header, sample, event, snapshot, footer) and the byte
-    "offset" of their frame; sample blocks are expanded into one dict per sample.
-    problems: dicts {"problem": "damaged" | "torn_tail" | "version", "offset", "length",
-    "message"}. Every valid frame is decoded, whatever surrounds it.
-    """
-    data = bytes(data)
-    n = len(data)
-    records = []
-    problems = []
-    pos = 0
-    bad_start = -1
-    while pos < n:
-        r = frame_check(data, pos, n)
-        if r > 0:
-            if bad_start >= 0:
-                problems.append({"problem": "damaged", "offset": bad_start,
-                                 "length": pos - bad_start,
-                                 "message": "%d damaged bytes at offset %d skipped"
-                                 % (pos - bad_start, bad_start)})
-                bad_start = -1
-            recs = _records_of(data, pos, r)
-            if recs[0]["kind"] == "header" and recs[0]["version"] != wire.LOG_FORMAT_VERSION:
-                problems.append({"problem": "version", "offset": pos, "length": n - pos,
-                                 "message": "log format version %d is not supported (this "
-                                 "reader knows %d)" % (recs[0]["version"],
-                                                       wire.LOG_FORMAT_VERSION)})
-                return records, problems
-            records.extend(recs)
-            pos += r
-        else:
-            if bad_start < 0:
-                bad_start = pos
-            nxt = data.find(b"\xa5", pos + 1)
-            pos = n if nxt < 0 else nxt
-    if bad_start >= 0:
-        problems.append({"problem": "torn_tail", "offset": bad_start, "length": n - bad_start,
-                         "message": "torn tail: last %d bytes (from offset %d) are not a "
-                         "complete record" % (n - bad_start, bad_start)})
-    return records, problems

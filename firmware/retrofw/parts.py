@@ -1,12 +1,12 @@
 """The board's parts, built from its profile (/board.json): tables from a part's `kind` to
-the driver that runs it. Used by the app at start-up and by main.py for the safe-mode check."""
+the driver that runs it, `boot`, which assembles the app from profile and settings, and
+`start_ble`. Used by main.py for the safe-mode check and by the app at start-up only: the app
+unloads it after."""
 
 import json
 import time
 
 from machine import PWM, UART, Pin
-
-from retrofw import wire
 
 PROFILE_FILE = "/board.json"
 
@@ -30,6 +30,60 @@ def checked_profile(path=PROFILE_FILE):
         boardcheck = None
         unload("retrofw.boardcheck")
     return profile
+
+
+def boot(app_class):
+    """Boot: check the board profile, load the settings, recover sessions a power loss cut
+    short, build the app (`app_class(profile, values, fallback, config_hash)`). None when
+    /board.json is missing or wrong (the board stays at the REPL to be fixed)."""
+    from retrofw import settings
+    from retrofw.store import SessionStore
+
+    try:
+        profile = checked_profile()
+    except (OSError, ValueError) as exc:
+        print("retrorun: cannot start:", exc, "- run 'retrorun deploy --board ...'")
+        return None
+    values, fallback, message = settings.load("/")
+    if fallback:
+        print("retrorun: config fallback:", message)
+    SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
+    return app_class(profile, values, fallback, settings.config_hash(values))
+
+
+def start_ble(config, on_config):
+    """The GATT server, or None where the board has no Bluetooth or aioble is missing. Nothing
+    of the BLE code stays in RAM when it cannot run (bench heap: ~7 KB even run in place)."""
+    try:
+        import aioble  # noqa: F401  # pyright: ignore[reportMissingImports]  # micropython-lib
+        import bluetooth  # noqa: F401
+
+        from retrofw.ble import gatt
+
+        return gatt.GattServer(**gatt.app_hooks("/", on_config), name=config["ble.name"])
+    except (ImportError, OSError, MemoryError) as exc:
+        import gc
+
+        from retrofw.unload import unload
+
+        # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
+        # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
+        _radio_off()
+        unload("retrofw.ble", "aioble")
+        gc.collect()
+        hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
+        print("retrorun: Bluetooth off:", exc, hint)
+        return None
+
+
+def _radio_off():
+    """Leave no half-started Bluetooth behind (radio on, IRQ handler set) when BLE fails."""
+    try:
+        import bluetooth
+
+        bluetooth.BLE().active(False)
+    except (ImportError, OSError, MemoryError):
+        pass
 
 
 def button_pin(profile):
@@ -78,7 +132,9 @@ def _make_uart_ultrasonic(entry, i2c):
 def _make_vl53l1x(entry, i2c):
     from retrofw.drivers.vl53l1x import VL53L1X
 
-    return VL53L1X(i2c, address=entry.get("address", wire.VL53_ADDR))
+    if "address" in entry:  # else the driver's default (0x29)
+        return VL53L1X(i2c, address=entry["address"])
+    return VL53L1X(i2c)
 
 
 def _make_tfluna(entry, i2c):
@@ -104,8 +160,10 @@ def _make_erm(entry, i2c):
 def _make_drv2605(entry, i2c):
     from retrofw.drivers.drv2605 import DRV2605
 
-    return DRV2605(i2c, address=entry.get("address", wire.DRV_ADDR),
-                   actuator=entry.get("actuator", "erm"))
+    actuator = entry.get("actuator", "erm")
+    if "address" in entry:  # else the driver's default (0x5A)
+        return DRV2605(i2c, address=entry["address"], actuator=actuator)
+    return DRV2605(i2c, actuator=actuator)
 
 
 HAPTIC_FACTORIES = {"erm_pwm": _make_erm, "drv2605": _make_drv2605}

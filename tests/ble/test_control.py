@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from retrofw import wire, wire_ble
-from retrofw.ble import control
+from retrofw.ble import control, pairing
 
 pytestmark = pytest.mark.ble
 
@@ -31,7 +31,7 @@ def test_hmac_matches_rfc4231_and_cpython_in_both_runtimes(both):
     cases = [(k.hex(), m.hex()) for k, m, _ in RFC4231]
     got = both.run(f"""
 import binascii
-from retrofw.ble.control import hmac_sha256, equal
+from retrofw.ble.pairing import hmac_sha256, equal
 result = []
 for k, m in {cases!r}:
     key = binascii.unhexlify(k)
@@ -67,7 +67,7 @@ class Device:
     def __init__(self, tmp_path, secret=SECRET):
         self.packets = []
         if secret is not None:
-            control.write_secret(secret, str(tmp_path / "ble_secret"))
+            pairing.write_secret(secret, str(tmp_path / "ble_secret"))
         self.writes = []
         self.core = control.ControlCore(
             lambda v: self.packets.append(bytes(v)), str(tmp_path / "sessions"),
@@ -102,7 +102,7 @@ def test_challenge_response_authenticates_and_the_device_proves_itself(tmp_path)
     assert dev.request(wire_ble.CTL_CONFIG_GET)[0] == wire_ble.CTL_ERR_NOT_AUTH
     host_nonce = b"\x01" * 16
     status, answer = dev.request(wire_ble.CTL_AUTH,
-                                 control.host_tag(SECRET, nonce, host_nonce) + host_nonce)
+                                 pairing.host_tag(SECRET, nonce, host_nonce) + host_nonce)
     assert status == wire_ble.CTL_OK
     expected = hmac.new(SECRET, wire_ble.AUTH_DEVICE_LABEL + nonce + host_nonce,
                         hashlib.sha256).digest()
@@ -117,15 +117,15 @@ def test_wrong_secret_replay_and_brute_force_are_refused(tmp_path):
     dev = Device(tmp_path)
     _, _, nonce = dev.hello()
     host_nonce = b"\x02" * 16
-    wrong = control.host_tag(b"\x00" * 32, nonce, host_nonce) + host_nonce
+    wrong = pairing.host_tag(b"\x00" * 32, nonce, host_nonce) + host_nonce
     assert dev.request(wire_ble.CTL_AUTH, wrong) == (wire_ble.CTL_ERR_BAD_TAG, b"wrong secret")
     # replaying a correct answer for a nonce already used fails: nonces are single use
-    right = control.host_tag(SECRET, nonce, host_nonce) + host_nonce
+    right = pairing.host_tag(SECRET, nonce, host_nonce) + host_nonce
     assert dev.request(wire_ble.CTL_AUTH, right)[0] == wire_ble.CTL_ERR_BAD_TAG
     _, _, nonce = dev.hello()
     dev.request(wire_ble.CTL_AUTH, wrong)  # third failure
     _, _, nonce = dev.hello()
-    right = control.host_tag(SECRET, nonce, host_nonce) + host_nonce
+    right = pairing.host_tag(SECRET, nonce, host_nonce) + host_nonce
     assert dev.request(wire_ble.CTL_AUTH, right)[0] == wire_ble.CTL_ERR_LOCKED
     assert not dev.core.authenticated()
     assert dev.request(wire_ble.CTL_CONFIG_SET, b'{"a": 2}')[0] == wire_ble.CTL_ERR_NOT_AUTH
@@ -136,10 +136,10 @@ def test_a_device_without_secret_refuses_everyone(tmp_path):
     dev = Device(tmp_path, secret=None)
     _, has_secret, nonce = dev.hello()
     assert has_secret == 0
-    tag = control.host_tag(b"", nonce, b"\x00" * 16) + b"\x00" * 16
+    tag = pairing.host_tag(b"", nonce, b"\x00" * 16) + b"\x00" * 16
     assert dev.request(wire_ble.CTL_AUTH, tag)[0] == wire_ble.CTL_ERR_NO_SECRET
     with pytest.raises(ValueError):
-        control.write_secret(b"short", str(tmp_path / "s"))
+        pairing.write_secret(b"short", str(tmp_path / "s"))
 
 
 def test_oversized_message_is_refused_with_a_reason(tmp_path):

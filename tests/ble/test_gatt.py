@@ -13,7 +13,7 @@ import pytest
 from ble_support import SECRET
 
 from retrofw import wire, wire_ble
-from retrofw.ble import control, rsc
+from retrofw.ble import control, pairing, rsc
 
 pytestmark = pytest.mark.ble
 
@@ -130,7 +130,7 @@ def test_gatt_table_name_and_public_vs_owner_notifications(gatt, device_root):
         await asyncio.sleep(0.01)
         rx = control.Reassembler()
         nonce = next(bytes(rx.payload()) for c, p in server.control.sent if rx.feed(p))[2:]
-        answer = control.host_tag(SECRET, nonce, b"\x01" * 16) + b"\x01" * 16
+        answer = pairing.host_tag(SECRET, nonce, b"\x01" * 16) + b"\x01" * 16
         for packet in control.frame(wire_ble.CTL_AUTH, 0, answer, 20):
             server.control.writes.put_nowait((laptop, packet))
         await asyncio.sleep(0.01)

@@ -207,7 +207,7 @@ def scripted_exchange(device, payload: int) -> list:
     with pytest.raises(ValueError):
         client.read("/sessions/000002.rrl")
     _, hello = ctl.request(wire_ble.CTL_HELLO)
-    from retrofw.ble.control import host_tag
+    from retrofw.ble.pairing import host_tag
 
     status, answer = ctl.request(wire_ble.CTL_AUTH, host_tag(SECRET, hello[2:], b"\x09" * 16)
                                  + b"\x09" * 16)

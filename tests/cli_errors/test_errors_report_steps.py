@@ -9,8 +9,8 @@ import json
 import pytest
 from session_factory import make_session
 
-from retrofw import logfmt
-from retrorun.cli.main import main
+from retrorun.sessions import logdecode
+from retrorun.cli import main
 from retrorun.sessions.store import Store
 
 
@@ -18,7 +18,7 @@ from retrorun.sessions.store import Store
 def store(work):
     (work / "device").mkdir()
     data = make_session(work / "device", seconds=30).read_bytes()
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     with Store(work / "s.sqlite3") as s:
         s.commit_session("dev1", 1, data, records, problems)
     return "s.sqlite3"
@@ -94,7 +94,7 @@ def test_steps_eval_bad_samples(fails, work, rows, problem):
 def test_demo_refuses_a_plot_file_type_before_running(capsys, tmp_path):
     import time
 
-    from retrorun.cli.main import main
+    from retrorun.cli import main
 
     started = time.monotonic()
     assert main(["demo", "--plot", str(tmp_path / "x.txt")]) == 1

@@ -21,6 +21,9 @@ from retrorun.devtools.models.pwm import Clock, Pin
 from retrorun.devtools.models.tfluna import TFLunaModel
 from retrorun.devtools.models.vl53l1x import VL53L1XModel
 
+VL53L1X_ADDRESS = 0x29  # VL53L1X datasheet: 0x52 as an 8-bit write address
+DRV2605_ADDRESS = 0x5A  # DRV2605L datasheet (SLOS854): 7-bit address 0x5A
+
 DEVICE_SHIM = """
 import host
 from binascii import hexlify, unhexlify
@@ -195,8 +198,8 @@ VL53_SCENARIO = ranging_scenario(
 def vl53_world():
     clock = Clock()
     model = VL53L1XModel(clock, target=approach, seed=7)
-    bus = I2CBus({wire.VL53_ADDR: model})
-    events = {"unplug": lambda: bus.unplugged.add(wire.VL53_ADDR),
+    bus = I2CBus({VL53L1X_ADDRESS: model})
+    events = {"unplug": lambda: bus.unplugged.add(VL53L1X_ADDRESS),
               "replug": lambda: bus.unplugged.clear(), "sun": fault(model, "sunlight")}
     return Bridge(clock, bus=bus, events=events)
 
@@ -255,13 +258,13 @@ result = out
 def drv_world():
     clock = Clock()
     model = DRV2605Model(clock)
-    bus = I2CBus({wire.DRV_ADDR: model})
+    bus = I2CBus({DRV2605_ADDRESS: model})
 
     def replug():
         model.power_cycle()
         bus.unplugged.clear()
 
-    events = {"unplug": lambda: bus.unplugged.add(wire.DRV_ADDR), "replug": replug}
+    events = {"unplug": lambda: bus.unplugged.add(DRV2605_ADDRESS), "replug": replug}
     return Bridge(clock, bus=bus, events=events)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from retrofw import wire
 from retrofw.drivers.drv2605 import DRV2605, STATUS_OVER_CURRENT, STATUS_OVER_TEMP
+from retrorun.devtools.models import drv2605 as chip
 from retrorun.devtools.models.bus import I2CBus
 from retrorun.devtools.models.drv2605 import EFFECT_US, DRV2605Model
 from retrorun.devtools.models.pwm import Clock
@@ -12,16 +12,16 @@ from retrorun.devtools.models.pwm import Clock
 def rig(actuator="erm", device_id=7, **kw):
     clock = Clock()
     model = DRV2605Model(clock, device_id=device_id)
-    bus = I2CBus({wire.DRV_ADDR: model})
+    bus = I2CBus({chip.I2C_ADDRESS: model})
     return clock, model, bus, DRV2605(bus, actuator=actuator, **kw)
 
 
 def test_setup_for_erm_and_lra():
     _, model, _, drv = rig("erm")
     assert not model.standby and not model.lra and model.library == 1
-    assert model.regs[wire.DRV_REG_CONTROL3] & 0x08  # unsigned RTP
+    assert model.regs[0x1D] & 0x08  # CONTROL3 DATA_FORMAT_RTP = 1: unsigned RTP (SLOS854)
     _, model, _, drv = rig("lra", device_id=3)
-    assert model.lra and model.library == wire.DRV_LIBRARY_LRA and drv.device_id == 3
+    assert model.lra and model.library == 6 and drv.device_id == 3  # LIBRARY_SEL 6: LRA library
     with pytest.raises(ValueError):
         rig("lra", library=1)
 
@@ -36,12 +36,12 @@ def test_wrong_or_absent_chip_raises_clear_oserror():
 def test_set_is_real_time_playback_and_off_stops():
     clock, model, _, drv = rig()
     assert drv.set(180) is True
-    assert model.mode == wire.DRV_MODE_RTP and model.level_at(clock.now_us) == 180
+    assert model.mode == 5 and model.level_at(clock.now_us) == 180
     clock.advance(50_000)
     drv.set(90)
     clock.advance(50_000)
     drv.off()
-    assert model.mode == wire.DRV_MODE_INTERNAL
+    assert model.mode == 0  # internal trigger (SLOS854 MODE[2:0])
     assert [(t, k, v) for t, k, v in model.timeline] == [
         (0, "rtp", 180), (50_000, "rtp", 90), (100_000, "off", 0)]
     with pytest.raises(ValueError):
@@ -74,7 +74,7 @@ def test_set_interrupts_a_playing_sequence():
 
 def test_fault_unplugged_returns_false_then_recovers_after_power_cycle():
     clock, model, bus, drv = rig("lra")
-    bus.unplugged.add(wire.DRV_ADDR)
+    bus.unplugged.add(chip.I2C_ADDRESS)
     assert drv.set(200) is False and not drv.ok
     assert drv.off() is False and drv.play((1,)) is False and drv.check() == -1
     model.power_cycle()  # replugged: the chip is back in standby with its defaults

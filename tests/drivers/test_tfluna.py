@@ -24,7 +24,7 @@ run = partial(run_every, step_ms=50)  # 5 frames at the default 100 Hz
 
 def test_frame_layout_and_checksum():
     f = frame(123, 4567, 25.0)
-    assert f[:2] == b"\x59\x59" and len(f) == wire.TFL_FRAME_SIZE
+    assert f[:2] == b"\x59\x59" and len(f) == 9  # product manual: 9-byte frames
     assert f[2] | f[3] << 8 == 123 and f[4] | f[5] << 8 == 4567
     assert (f[6] | f[7] << 8) / 8 - 256 == 25.0
     assert sum(f[:8]) & 0xFF == f[8]

@@ -7,11 +7,14 @@ from retrofw.drivers.uart_ultrasonic import FrameParser, UARTUltrasonic
 from retrorun.devtools.models.a02yyuw import A02YYUWModel, frame
 from retrorun.devtools.models.pwm import Clock
 
+JSN_TRIGGER = 0x55  # JSN-SR04T v3 manual, mode 3: "0x55" on RX starts a measurement
+AJ_TRIGGER = 0x01  # AJ-SR04M manual, serial-trigger mode: "0x01"
+
 
 def rig(mode="auto", target=1000, **kw):
     clock = Clock()
     model = A02YYUWModel(clock, mode=mode, target=target,
-                         trigger_byte=kw.pop("trigger_byte", wire.UUS_TRIGGER_JSN))
+                         trigger_byte=kw.pop("trigger_byte", JSN_TRIGGER))
     sensor = UARTUltrasonic(model.uart, mode=mode, ticks_ms=clock.ticks_ms,
                             trigger_byte=model.trigger_byte, **kw)
     return clock, model, sensor
@@ -38,11 +41,11 @@ def test_blind_zone_and_no_echo():
 
 
 def test_trigger_mode_is_pipelined_and_sends_the_trigger_byte():
-    clock, model, sensor = rig(mode="trigger", target=2500, trigger_byte=wire.UUS_TRIGGER_AJ)
+    clock, model, sensor = rig(mode="trigger", target=2500, trigger_byte=AJ_TRIGGER)
     got = run(clock, sensor, 1)
     assert got[0] == wire.NO_READING  # the first call only triggers
     assert got[1:] == [2500] * 9
-    assert set(model.uart.tx) == {wire.UUS_TRIGGER_AJ}
+    assert set(model.uart.tx) == {AJ_TRIGGER}
     assert model.frames_sent == 9
 
 

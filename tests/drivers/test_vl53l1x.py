@@ -5,6 +5,7 @@ from driver_rigs import MP_CLOCK, run
 
 from retrofw import wire
 from retrofw.drivers.vl53l1x import VL53L1X
+from retrorun.devtools.models import vl53l1x as chip
 from retrorun.devtools.models.bus import I2CBus
 from retrorun.devtools.models.pwm import Clock
 from retrorun.devtools.models.vl53l1x import VL53L1XModel
@@ -13,7 +14,7 @@ from retrorun.devtools.models.vl53l1x import VL53L1XModel
 def rig(target=1500, **kw):
     clock = Clock()
     model = VL53L1XModel(clock, target=target, noise=kw.pop("noise", True))
-    bus = I2CBus({wire.VL53_ADDR: model})
+    bus = I2CBus({chip.I2C_ADDRESS: model})
     sensor = VL53L1X(bus, ticks_ms=clock.ticks_ms, sleep_ms=clock.sleep_ms, **kw)
     return clock, model, bus, sensor
 
@@ -21,12 +22,20 @@ def rig(target=1500, **kw):
 def test_init_follows_the_uld_sequence():
     _clock, model, _bus, _sensor = rig(timing_budget_ms=100)
     writes = dict(model.writes)
-    assert writes[wire.VL53_REG_CONFIG_START] == wire.VL53_DEFAULT_CONFIG
-    assert writes[wire.VL53_REG_VHV_LOOP_BOUND] == b"\x09"
+    # ULD VL53L1X_SensorInit: the default configuration, registers 0x2D..0x87 (91 bytes) ...
+    config = writes[0x002D]
+    assert len(config) == 0x87 - 0x2D + 1
+    # ... with interrupt active high (0x30 = 0x01), a new-sample interrupt (0x46 = 0x20), the
+    # full 16x16 SPAD ROI around SPAD 199 (0x7F = 0xC7, 0x80 = 0xFF) and, unlike the ULD's
+    # table, 0x87 (SYSTEM__MODE_START) = 0 so that loading it does not start ranging
+    assert (config[0x30 - 0x2D], config[0x46 - 0x2D]) == (0x01, 0x20)
+    assert (config[0x7F - 0x2D], config[0x80 - 0x2D], config[-1]) == (0xC7, 0xFF, 0x00)
+    # then VHV_CONFIG__TIMEOUT_MACROP_LOOP_BOUND (0x0008) = 0x09 and 0x000B = 0 (ULD)
+    assert writes[0x0008] == b"\x09" and writes[0x000B] == b"\x00"
     assert model.long_mode() and model.budget_ms() == 100
     assert abs(model.period_ms() - 100) < 1
     assert model.starts == 2  # the VHV calibration ranging, then continuous ranging
-    assert model.regs[wire.VL53_REG_MODE_START] == wire.VL53_START_RANGING
+    assert model.regs[chip.SYSTEM__MODE_START] == 0x40  # continuous ranging (ULD StartRanging)
 
 
 def test_reads_distances_in_long_mode():
@@ -71,7 +80,7 @@ def test_wrong_chip_and_absent_chip_raise_clear_oserrors():
 def test_fault_unplugged_is_no_ack_and_recovers():
     clock, _model, bus, sensor = rig(target=1200)
     run(clock, sensor, 0.3)
-    bus.unplugged.add(wire.VL53_ADDR)
+    bus.unplugged.add(chip.I2C_ADDRESS)
     assert run(clock, sensor, 0.2) == [wire.SENSOR_NO_ACK] * 4
     bus.unplugged.clear()
     assert abs(run(clock, sensor, 0.1)[-1] - 1200) <= 30
@@ -155,7 +164,7 @@ def test_region_of_interest_narrows_the_cone_and_the_reach():
     assert model.roi() == (16, 16) and model.fov_deg() == 27.0
     assert abs(run(clock, sensor, 0.3)[-1] - 3500) <= 40
     clock, model, _bus, sensor = rig(target=3500, roi=6)
-    assert model.roi() == (6, 6) and model.regs[wire.VL53_REG_ROI_CENTRE] == 199
+    assert model.roi() == (6, 6) and model.regs[chip.ROI_CONFIG__USER_ROI_CENTRE_SPAD] == 199
     assert 15.0 < model.fov_deg() < 20.0
     assert run(clock, sensor, 0.3)[-1] == wire.NO_READING  # 36 SPADs do not reach 3.5 m
     model.target = 1200
@@ -167,7 +176,7 @@ def test_region_of_interest_narrows_the_cone_and_the_reach():
 def test_fault_power_loss_is_no_ack_then_the_chip_is_set_up_again():
     clock, model, bus, sensor = rig(target=1500)
     run(clock, sensor, 0.3)
-    bus.unplugged.add(wire.VL53_ADDR)  # loose connector: the chip loses power
+    bus.unplugged.add(chip.I2C_ADDRESS)  # loose connector: the chip loses power
     assert run(clock, sensor, 0.2) == [wire.SENSOR_NO_ACK] * 4
     model.power_cycle()
     bus.unplugged.clear()

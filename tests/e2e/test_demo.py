@@ -9,7 +9,8 @@ import itertools
 
 import pytest
 
-from retrofw import haptics, logfmt, wire
+from retrofw import haptics, wire
+from retrorun.sessions import logdecode
 from retrorun.devtools.demo import DEMO_SCENARIO, run_demo
 
 pytestmark = pytest.mark.slow
@@ -54,7 +55,7 @@ def test_session_file_on_the_board_decodes_and_equals_the_store(demo):
     files = sorted((demo.fs_dir / "sessions").glob("*.rrl"))
     assert len(files) == 1
     data = files[0].read_bytes()
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     assert problems == []
     assert records[0]["kind"] == "header" and records[-1]["kind"] == "footer"
     assert (demo.fs_dir / "sessions" / (files[0].stem + ".syn")).exists()

@@ -9,7 +9,7 @@ import time
 import pytest
 from session_factory import make_session
 
-from retrofw import logfmt
+from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_cable_pulled_or_board_reset_mid_sync_every_session_lands_once_and_intac
             for row in rows:
                 raw = store.raw(row.key)
                 assert raw == files[f"{row.session_id:06d}.rrl"]
-                assert logfmt.decode(raw)[1] == []
+                assert logdecode.decode(raw)[1] == []
             assert store.db.execute("SELECT COUNT(*) FROM partials").fetchone()[0] == 0
     finally:
         line.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from retrofw import logfmt, store, wire
-from retrorun.sessions import logs
+from retrofw import store, wire
+from retrorun.sessions import logdecode, logs
 
 
 def record_session(root, seconds=300, seed=7, snapshot_hz=50):
@@ -18,7 +18,7 @@ def record_session(root, seconds=300, seed=7, snapshot_hz=50):
 
 def frames_of(data):
     """[(offset, size)] of the valid frames, from the decoder's record offsets."""
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     assert problems == []
     offsets = sorted({r["offset"] for r in records})
     return [(o, data[o + 2] + wire.LOG_FRAME_OVERHEAD) for o in offsets]

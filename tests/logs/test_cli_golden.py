@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from retrofw import logfmt, wire
-from retrorun.cli.main import main
+from retrofw import wire
+from retrorun.sessions import logdecode
+from retrorun.cli import main
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "session-golden.bin"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -66,7 +67,7 @@ def test_device_code_still_writes_the_golden_bytes(tmp_path):
 
 def _damaged_copy(tmp_path):
     data = bytearray(GOLDEN.read_bytes())
-    frames = sorted({r["offset"] for r in logfmt.decode(bytes(data))[0]})
+    frames = sorted({r["offset"] for r in logdecode.decode(bytes(data))[0]})
     hit = frames[10]
     data[hit + 4] ^= 0x10  # one damaged record in the middle
     path = tmp_path / "damaged.rrl"
@@ -76,7 +77,7 @@ def _damaged_copy(tmp_path):
 
 def test_damaged_file_exits_1_with_one_line_and_keeps_every_good_record(tmp_path, capsys):
     path, hit = _damaged_copy(tmp_path)
-    good, _ = logfmt.decode(GOLDEN.read_bytes())
+    good, _ = logdecode.decode(GOLDEN.read_bytes())
     expected = [r for r in good if r["offset"] != hit and r["kind"] != "footer"]
     status, out, err = _run(capsys, "logs", "decode", str(path), "--json")
     assert status == 1
@@ -129,8 +130,8 @@ def test_salvage_keeps_exactly_the_good_frames(tmp_path):
 
     path, hit = _damaged_copy(tmp_path)
     clean = logs.salvage(path.read_bytes())
-    records, problems = logfmt.decode(clean)
-    good, _ = logfmt.decode(GOLDEN.read_bytes())
+    records, problems = logdecode.decode(clean)
+    good, _ = logdecode.decode(GOLDEN.read_bytes())
     expected = [r for r in good if r["offset"] != hit and r["kind"] != "footer"]
     assert problems == []
     strip = [{k: v for k, v in r.items() if k != "offset"} for r in records]

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from logs_support import frames_of
 
 from retrofw import logfmt
+from retrorun.sessions import logdecode
 
 
 def _by_offset(records):
@@ -19,12 +20,12 @@ def _by_offset(records):
 def test_a_flipped_bit_loses_at_most_two_records_and_invents_none(session_bytes):
     data = session_bytes
     frames = frames_of(data)
-    original = _by_offset(logfmt.decode(data)[0])
+    original = _by_offset(logdecode.decode(data)[0])
     flips = 0
     for bit in range(0, len(data) * 8, 7):  # every byte, a different bit each time
         damaged = bytearray(data)
         damaged[bit // 8] ^= 1 << (bit % 8)
-        records, problems = logfmt.decode(bytes(damaged))
+        records, problems = logdecode.decode(bytes(damaged))
         got = _by_offset(records)
         for off, recs in got.items():
             assert original.get(off) == recs, \
@@ -58,7 +59,7 @@ def small_session(session_bytes):
 
 
 def _check_decoder_contract(data):
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     last_end = 0
     for r in records:
         off = r["offset"]
@@ -114,7 +115,7 @@ def test_device_recovery_scan_and_host_decoder_agree(session_bytes, data):
     damaged = data.draw(_mutations(session_bytes[:2000]))
     seen = []
     end, count, _ = logfmt.scan_file(_File(damaged), lambda b, p, off: seen.append(off))
-    records, _ = logfmt.decode(damaged)
+    records, _ = logdecode.decode(damaged)
     offsets = sorted({r["offset"] for r in records})
     assert seen == offsets and count == len(offsets)
     if offsets:

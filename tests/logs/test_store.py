@@ -11,6 +11,7 @@ import pytest
 from logs_support import frames_of, record_session
 
 from retrofw import logfmt, store, wire
+from retrorun.sessions import logdecode
 from retrorun.devtools.mpy import NO_GC_HEAP_KB
 
 
@@ -32,7 +33,7 @@ def _read(path):
 def _expected_after_cut(data, frames, cut):
     """Records of the frames complete before the cut (what recovery must keep)."""
     if data not in _decoded:
-        _decoded[data] = logfmt.decode(data)[0]
+        _decoded[data] = logdecode.decode(data)[0]
     kept = [(o, n) for o, n in frames if o + n <= cut]
     end = kept[-1][0] + kept[-1][1] if kept else 0
     return [r for r in _decoded[data] if r["offset"] < end], end
@@ -43,7 +44,7 @@ def _check_recovered(path, data, frames, cut):
     if not expected:
         assert not os.path.exists(path), f"cut {cut}: a session without records must go"
         return
-    got, problems = logfmt.decode(_read(path))
+    got, problems = logdecode.decode(_read(path))
     assert problems == [], f"cut {cut}: {problems}"
     if cut == len(data):
         assert got == expected, "a finished session must not be touched"
@@ -189,7 +190,7 @@ def test_storage_full_deletes_oldest_synced_never_unsynced(tmp_path):
     w.flush()
     assert not w.full
     w.close(t + 10)
-    records, problems = logfmt.decode(_read(st.path(4)))
+    records, problems = logdecode.decode(_read(st.path(4)))
     assert problems == []
     storage = [r for r in records if r["kind"] == "event" and r["event"] == "storage"]
     assert [r["full"] for r in storage] == [1, 0]
@@ -234,7 +235,7 @@ def test_complete_records_reach_the_file_within_the_flush_interval(tmp_path):
     for i in range(12):  # a full block is a complete record
         w.sample(5200 + i * 100, 1000, 0, i, 100, 0)
     w.poll(10200)
-    records, _ = logfmt.decode(_read(path))
+    records, _ = logdecode.decode(_read(path))
     assert sum(1 for r in records if r["kind"] == "sample") == 12
 
 
@@ -249,7 +250,7 @@ def test_snapshot_ring_writes_the_window_around_a_warning(tmp_path):
         if i == 200:
             ring.trigger(t, wire.ALERT_WARNING)
     w.close(t)
-    records, problems = logfmt.decode(_read(st.path(1)))
+    records, problems = logdecode.decode(_read(st.path(1)))
     assert problems == []
     snaps = [r for r in records if r["kind"] == "snapshot"]
     readings = [d for s in snaps for d in s["distances_mm"]]

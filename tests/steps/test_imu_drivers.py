@@ -7,19 +7,20 @@ from array import array
 
 import pytest
 
-from retrofw import wire
 from retrofw.drivers.lsm6ds import LSM6DS
 from retrofw.drivers.mpu6050 import MPU6050
 from retrorun.devtools.models.bus import I2CBus
 from retrorun.devtools.models.lsm6ds import LSM6DSModel
 from retrorun.devtools.models.mpu6050 import MPU6050Model
 
+# WHO_AM_I values: RM-MPU-6000A (0x68), MPU-6500 register map (0x70), LSM6DS3 DocID026899
+# (0x69), LSM6DSO DS12140 (0x6C)
 # (chip name, model factory, driver class, I2C address)
 CHIPS = [
-    ("mpu6050", lambda src: MPU6050Model(src, who_am_i=wire.MPU6050_WHO_AM_I), MPU6050, 0x68),
-    ("mpu6500", lambda src: MPU6050Model(src, who_am_i=wire.MPU6500_WHO_AM_I), MPU6050, 0x68),
-    ("lsm6ds3", lambda src: LSM6DSModel(src, who_am_i=wire.LSM6DS3_WHO_AM_I), LSM6DS, 0x6A),
-    ("lsm6dso", lambda src: LSM6DSModel(src, who_am_i=wire.LSM6DSO_WHO_AM_I), LSM6DS, 0x6A),
+    ("mpu6050", lambda src: MPU6050Model(src, who_am_i=0x68), MPU6050, 0x68),
+    ("mpu6500", lambda src: MPU6050Model(src, who_am_i=0x70), MPU6050, 0x68),
+    ("lsm6ds3", lambda src: LSM6DSModel(src, who_am_i=0x69), LSM6DS, 0x6A),
+    ("lsm6dso", lambda src: LSM6DSModel(src, who_am_i=0x6C), LSM6DS, 0x6A),
 ]
 IDS = [c[0] for c in CHIPS]
 

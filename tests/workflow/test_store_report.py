@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from retrofw import logfmt
-from retrorun.cli.main import main
+from retrorun.sessions import logdecode
+from retrorun.cli import main
 from retrorun.errors import RetrorunError
 from retrorun.sessions.report import build_report
 from retrorun.sessions.store import SCHEMA_VERSION, Store
@@ -16,7 +16,7 @@ from retrorun.sessions.store import SCHEMA_VERSION, Store
 @pytest.fixture
 def store(tmp_path, session_file):
     data = session_file.read_bytes()
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     assert problems == []
     with Store(tmp_path / "s.sqlite3") as s:
         s.commit_session("dev1", 1, data, records, problems)
@@ -25,7 +25,7 @@ def store(tmp_path, session_file):
 
 def test_commit_is_idempotent_and_keeps_raw_bytes(store, session_file):
     data = session_file.read_bytes()
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     store.commit_session("dev1", 1, data, records, problems)
     assert [r.key for r in store.sessions()] == ["dev1/000001"]
     assert store.raw("dev1/000001") == data

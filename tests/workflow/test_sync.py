@@ -6,7 +6,7 @@ import shutil
 import pytest
 from session_factory import make_session
 
-from retrofw import logfmt
+from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 from retrorun.link.local_transport import MicroPythonTransport
 from retrorun.sessions.store import Store
@@ -92,7 +92,7 @@ def test_interrupted_sync_50_runs_every_session_exactly_once(device_template, tm
             for row in rows:
                 raw = store.raw(row.key)
                 assert raw == files[row.session_id], f"run {run} session {row.session_id}"
-                records, problems = logfmt.decode(raw)
+                records, problems = logdecode.decode(raw)
                 assert problems == []
                 n = store.db.execute("SELECT COUNT(*) FROM samples WHERE session=?",
                                      (row.key,)).fetchone()[0]

@@ -16,8 +16,8 @@ CTL_PKT_START on the first packet | a 7-bit sequence number. A missing packet is
 message dropped (the host times out and asks again). The same `Reassembler` and `frame()` serve
 the host, so there is one definition of the framing.
 
-HMAC is written here on hashlib.sha256 (MicroPython has no hmac module); tests check it against
-CPython's hmac with the RFC 4231 vectors.
+The secret, the HMAC and the tags are in retrofw.ble.pairing (which `retrorun pair` uses over USB
+without loading this module).
 """
 
 import hashlib
@@ -25,13 +25,11 @@ import json
 import os
 import struct
 
+from retrofw.ble.pairing import device_tag, equal, host_tag, load_secret
 from retrofw.wire import PROTOCOL_VERSION
 from retrofw.wire_ble import (
-    AUTH_DEVICE_LABEL,
-    AUTH_HOST_LABEL,
     AUTH_MAX_FAILURES,
     AUTH_NONCE_SIZE,
-    AUTH_SECRET_SIZE,
     AUTH_TAG_SIZE,
     BLE_PAYLOAD_MAX,
     BLE_PAYLOAD_MIN,
@@ -60,82 +58,6 @@ from retrofw.wire_ble import (
     CTL_STATUS,
     CTL_WHY,
 )
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
-
-_BLOCK = const(64)
-
-
-# -- HMAC-SHA256 --------------------------------------------------------------------------------
-def hmac_sha256(key, parts):
-    """HMAC-SHA256 (RFC 2104) of the concatenation of `parts` (a tuple of bytes) under `key`."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    ipad = bytearray(_BLOCK)
-    opad = bytearray(_BLOCK)
-    for i in range(_BLOCK):
-        k = key[i] if i < len(key) else 0
-        ipad[i] = k ^ 0x36
-        opad[i] = k ^ 0x5C
-    inner = hashlib.sha256(ipad)
-    for part in parts:
-        inner.update(part)
-    outer = hashlib.sha256(opad)
-    outer.update(inner.digest())
-    return outer.digest()
-
-
-def equal(a, b):
-    """Compare two byte strings in time that depends only on their length."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
-def host_tag(secret, device_nonce, host_nonce):
-    return hmac_sha256(secret, (AUTH_HOST_LABEL, device_nonce, host_nonce))
-
-
-def device_tag(secret, device_nonce, host_nonce):
-    return hmac_sha256(secret, (AUTH_DEVICE_LABEL, device_nonce, host_nonce))
-
-
-# -- the secret on the device -------------------------------------------------------------------
-def load_secret(path=BLE_SECRET_PATH):
-    """The pairing secret (bytes), or None when the device was never paired."""
-    try:
-        with open(path, "rb") as f:
-            secret = f.read()
-    except OSError:
-        return None
-    if len(secret) != AUTH_SECRET_SIZE:
-        return None
-    return secret
-
-
-def write_secret(secret, path=BLE_SECRET_PATH):
-    """Store the pairing secret (32 bytes); `retrorun pair` calls this over USB."""
-    if len(secret) != AUTH_SECRET_SIZE:
-        raise ValueError("the pairing secret must be %d bytes" % AUTH_SECRET_SIZE)
-    with open(path, "wb") as f:
-        f.write(secret)
-
-
-def pair_from_hex(text, path=BLE_SECRET_PATH):
-    """write_secret() from a hex string (what the host sends through the REPL); prints OK."""
-    import binascii
-
-    write_secret(binascii.unhexlify(text), path)
-    print("OK")
 
 
 # -- framing ------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ Commands (layouts in retrofw.wire_ble, FT_*_FMT): READ / READ_PACING, WRITE / WR
 MKDIR, LISTDIR, MOVE. Every request is refused with FT_ERROR, before anything on the file system
 is touched, when the connection is not authenticated (see control.py) or a path is not inside
 the sessions folder; the reason is handed to `refused(reason)` so the control characteristic can
-tell the host why. Paths are absolute device paths ("/sessions/000001.rrl"); "." and ".."
-segments are refused rather than resolved.
+tell the host why. Paths are absolute device paths ("/sessions/000001.rrl"); which ones a request
+may touch, the folder requests and the LISTDIR entries are in retrofw.ble.ftfolders. This module
+is the protocol: request framing, READ and WRITE streaming, and the answers.
 
 Memory: one packet buffer (BLE_PAYLOAD_MAX) and one command buffer are made once; file data is
 read from flash straight into the packet buffer and written from the received packet straight to
@@ -21,6 +22,7 @@ flash, so a transfer of any size needs no more RAM. READ chunks are the size the
 import os
 import struct
 
+from retrofw.ble.ftfolders import PATH_MAX, FolderRequests, Listing, is_dir
 from retrofw.fsutil import exists
 from retrofw.wire_ble import (
     BLE_PAYLOAD_MAX,
@@ -30,24 +32,18 @@ from retrofw.wire_ble import (
     FT_ERROR,
     FT_ERROR_NO_FILE,
     FT_ERROR_PROTOCOL,
-    FT_FLAG_DIRECTORY,
     FT_LISTDIR,
     FT_LISTDIR_ENTRY,
-    FT_LISTDIR_ENTRY_FMT,
-    FT_LISTDIR_ENTRY_SIZE,
     FT_MKDIR,
-    FT_MKDIR_FMT,
     FT_MKDIR_SIZE,
     FT_MKDIR_STATUS,
     FT_MKDIR_STATUS_FMT,
     FT_MKDIR_STATUS_SIZE,
     FT_MOVE,
-    FT_MOVE_FMT,
     FT_MOVE_SIZE,
     FT_MOVE_STATUS,
     FT_OK,
     FT_PACING_FMT,
-    FT_PATH_CMD_FMT,
     FT_PATH_CMD_SIZE,
     FT_READ,
     FT_READ_DATA,
@@ -75,7 +71,6 @@ except ImportError:  # CPython
         return x
 
 
-PATH_MAX = const(96)  # longest path (bytes) a request may carry
 _CMD_MAX = const(199)  # FT_MOVE_SIZE + 2 * PATH_MAX + 1
 _CHUNK_MAX = const(4096)
 _WRITE_WINDOW = const(1024)
@@ -89,17 +84,7 @@ _WRITING = const(4)  # receiving WRITE_DATA bytes
 _LISTING = const(5)  # sending LISTDIR entries
 _SKIP = const(6)  # discarding the path of a request that was too long
 
-_S_IFDIR = const(0x4000)
-
 REASON_NOT_AUTH = "not authenticated: answer the challenge on the control characteristic"
-REASON_OUTSIDE = "path outside the sessions folder"
-
-
-def _is_dir(path):
-    try:
-        return (os.stat(path)[0] & _S_IFDIR) != 0
-    except OSError:
-        return False
 
 
 def _header_size(cmd):
@@ -134,7 +119,7 @@ def _status_cmd(cmd):
     return 0
 
 
-class FileTransferCore:
+class FileTransferCore(FolderRequests):
     """One connection's file-transfer state. Make one per connection (or call `reset()`)."""
 
     def __init__(self, send, sessions_dir="/sessions", authorized=None, refused=None,
@@ -154,9 +139,7 @@ class FileTransferCore:
         self.cmd = bytearray(_CMD_MAX)
         self.cmdv = memoryview(self.cmd)
         self.file = None
-        self.names = None
-        self.sbuf = bytearray(FT_LISTDIR_ENTRY_SIZE + PATH_MAX)
-        self.sview = memoryview(self.sbuf)
+        self.listing = Listing()
         self.why = ""
         self.bytes_in = 0
         self.bytes_out = 0
@@ -189,12 +172,7 @@ class FileTransferCore:
         self.chunk_left = 0
         self.header_due = False
         self.mtime = 0
-        self.index = 0
-        self.count = 0
-        self.name = ""
-        self.slen = 0
-        self.ssent = 0
-        self.list_done = True
+        self.listing.clear()
 
     def _close(self):
         if self.file is not None:
@@ -203,7 +181,7 @@ class FileTransferCore:
             except OSError:
                 pass
             self.file = None
-        self.names = None
+        self.listing.names = None
 
     # -- input --------------------------------------------------------------------------------
     def on_packet(self, data):
@@ -265,27 +243,6 @@ class FileTransferCore:
             return -length
         return length
 
-    def _path(self, start, length):
-        """The file-system path of a request, or None (refused, reason noted) if not allowed."""
-        try:
-            path = bytes(self.cmd[start:start + length]).decode()
-        except UnicodeError:
-            path = ""
-        if len(path) > 1 and path[-1] == "/":
-            path = path[:-1]
-        if path == self.root:
-            return self.top
-        prefix = self.root if self.root == "/" else self.root + "/"
-        ok = path.startswith(prefix) and "\x00" not in path
-        if ok:
-            for part in path[len(prefix):].split("/"):
-                if part == "" or part == "." or part == "..":
-                    ok = False
-        if not ok:
-            self._refuse(REASON_OUTSIDE)
-            return None
-        return self.fs_root + path
-
     def _refuse(self, reason):
         self.why = reason
         if self.refused is not None:
@@ -323,7 +280,8 @@ class FileTransferCore:
         elif cmd == FT_MKDIR:
             self._mkdir()
         elif cmd == FT_LISTDIR:
-            self._listdir()
+            if self._listdir():
+                self.state = _LISTING
         elif cmd == FT_MOVE:
             self._move()
 
@@ -341,12 +299,8 @@ class FileTransferCore:
         elif answer == FT_MKDIR_STATUS:
             struct.pack_into(FT_MKDIR_STATUS_FMT, out, 0, answer, status, 0, 0, 0)
             self.reply = FT_MKDIR_STATUS_SIZE
-        elif answer == FT_LISTDIR_ENTRY:  # 28 bytes: may need two packets at MTU 23
-            struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, answer, status, 0, 0, 0, 0, 0,
-                             0)
-            self.slen = FT_LISTDIR_ENTRY_SIZE
-            self.ssent = 0
-            self.list_done = True
+        elif answer == FT_LISTDIR_ENTRY:
+            self.listing.error(status)
             self.state = _LISTING
         elif answer != 0:
             struct.pack_into(FT_STATUS_FMT, out, 0, answer, status)
@@ -360,7 +314,7 @@ class FileTransferCore:
             return
         try:
             size = os.stat(path)[6]
-            if _is_dir(path):
+            if is_dir(path):
                 raise OSError(21)
             self.file = open(path, "rb")
         except OSError:
@@ -404,7 +358,7 @@ class FileTransferCore:
         if path is None:
             self._error_reply(FT_WRITE, FT_ERROR, None)
             return
-        if offset > total or _is_dir(path):
+        if offset > total or is_dir(path):
             self._error_reply(FT_WRITE, FT_ERROR, "cannot write there")
             return
         try:
@@ -467,91 +421,6 @@ class FileTransferCore:
             self._write_pacing()
         return k
 
-    def _delete(self):
-        length = struct.unpack_from(FT_PATH_CMD_FMT, self.cmd, 0)[2]
-        path = self._path(FT_PATH_CMD_SIZE, length)
-        status = FT_ERROR
-        if path is None:
-            pass
-        elif path == self.top:
-            self._refuse("the sessions folder itself cannot be deleted")
-        elif not exists(path):
-            status = FT_ERROR_NO_FILE
-        else:
-            try:
-                if _is_dir(path):
-                    os.rmdir(path)
-                else:
-                    os.remove(path)
-                status = FT_OK
-            except OSError:
-                self._refuse("cannot delete (a folder must be empty)")
-        self._error_reply(FT_DELETE, status, None)
-
-    def _mkdir(self):
-        _, _, length, _, mtime = struct.unpack_from(FT_MKDIR_FMT, self.cmd, 0)
-        path = self._path(FT_MKDIR_SIZE, length)
-        status = FT_ERROR
-        if path is not None:
-            status = FT_OK
-            # make each missing folder from the sessions folder down
-            at = len(self.top)
-            while status == FT_OK:
-                at = path.find("/", at + 1)
-                part = path if at < 0 else path[:at]
-                if not _is_dir(part):
-                    try:
-                        os.mkdir(part)
-                    except OSError:
-                        status = FT_ERROR
-                        self._refuse("cannot make the folder")
-                if at < 0:
-                    break
-        struct.pack_into(FT_MKDIR_STATUS_FMT, self.out, 0, FT_MKDIR_STATUS, status, 0, 0,
-                         mtime if status == FT_OK else 0)
-        self.reply = FT_MKDIR_STATUS_SIZE
-
-    def _move(self):
-        _, _, a, b = struct.unpack_from(FT_MOVE_FMT, self.cmd, 0)
-        old = self._path(FT_MOVE_SIZE, a)
-        new = None if old is None else self._path(FT_MOVE_SIZE + a + 1, b)
-        status = FT_ERROR
-        if old is None or new is None:
-            pass
-        elif old == self.top or new == self.top:
-            self._refuse("the sessions folder itself cannot be moved")
-        elif not exists(old):
-            status = FT_ERROR_NO_FILE
-        else:
-            try:
-                os.rename(old, new)
-                status = FT_OK
-            except OSError:
-                self._refuse("cannot move the file")
-        self._error_reply(FT_MOVE, status, None)
-
-    def _listdir(self):
-        length = struct.unpack_from(FT_PATH_CMD_FMT, self.cmd, 0)[2]
-        path = self._path(FT_PATH_CMD_SIZE, length)
-        if path is None:
-            self._error_reply(FT_LISTDIR, FT_ERROR, None)
-            return
-        if not _is_dir(path):
-            self._error_reply(FT_LISTDIR, FT_ERROR_NO_FILE, "no such folder")
-            return
-        try:
-            self.names = sorted(os.listdir(path))
-        except OSError:
-            self._error_reply(FT_LISTDIR, FT_ERROR, "cannot list the folder")
-            return
-        self.count = len(self.names)
-        self.index = 0
-        self.name = path
-        self.slen = 0
-        self.ssent = 0
-        self.list_done = False
-        self.state = _LISTING
-
     # -- output -------------------------------------------------------------------------------
     def _next_packet(self):
         """Build the next packet to notify in self.out; return its length (0: nothing to send)."""
@@ -597,52 +466,10 @@ class FileTransferCore:
         return start + k
 
     def _next_list_packet(self):
-        """LISTDIR entries (header + name) as a byte stream; each entry starts a new packet.
-
-        adafruit_ble_file_transfer parses an entry header only when it starts and ends inside
-        one packet, so listing needs payloads of at least 28 bytes (ATT_MTU >= 31); below
-        that the entries still go out, split, and only a stream-reading client can use them.
-        """
-        if self.ssent >= self.slen:
-            if self.list_done:
-                self.state = _IDLE
-                self.names = None
-                return 0
-            self._build_entry()
-        k = min(self.payload, self.slen - self.ssent)
-        self.outv[0:k] = self.sview[self.ssent:self.ssent + k]
-        self.ssent += k
-        if self.ssent >= self.slen and self.list_done:
+        n = self.listing.next_packet(self.outv, self.payload)
+        if self.listing.finished():
             self.state = _IDLE
-            self.names = None
-        return k
-
-    def _build_entry(self):
-        self.ssent = 0
-        if self.index >= self.count:
-            struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, FT_LISTDIR_ENTRY, FT_OK, 0,
-                             self.count, self.count, 0, 0, 0)
-            self.slen = FT_LISTDIR_ENTRY_SIZE
-            self.list_done = True
-            return
-        names = self.names
-        name = names[self.index] if names is not None else ""
-        is_dir = False
-        size = 0
-        mtime = 0  # the device has no trustworthy wall clock: modification times are 0
-        try:
-            st = os.stat(self.name + "/" + name)
-            is_dir = (st[0] & _S_IFDIR) != 0
-            size = 0 if is_dir else st[6]
-        except OSError:
-            pass
-        encoded = name.encode()
-        n = min(len(encoded), PATH_MAX)
-        struct.pack_into(FT_LISTDIR_ENTRY_FMT, self.sbuf, 0, FT_LISTDIR_ENTRY, FT_OK, n,
-                         self.index, self.count, FT_FLAG_DIRECTORY if is_dir else 0, mtime, size)
-        self.sview[FT_LISTDIR_ENTRY_SIZE:FT_LISTDIR_ENTRY_SIZE + n] = encoded[:n]
-        self.slen = FT_LISTDIR_ENTRY_SIZE + n
-        self.index += 1
+        return n
 
     def _pump(self):
         while True:

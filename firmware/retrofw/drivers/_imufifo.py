@@ -18,9 +18,9 @@ except ImportError:  # CPython
         return x
 
 
-from retrofw import wire
-
 _CHUNK = const(16)  # FIFO words per burst read
+_RATE_MIN_HZ = const(25)  # the config schema's steps.rate_hz range (retrofw.settings)
+_RATE_MAX_HZ = const(100)
 _STUCK_SAMPLES = const(32)
 
 
@@ -33,8 +33,8 @@ class FifoAccel:
         out_reg: first of the 6 output registers (X, Y, Z) that `read` reads; big_endian: byte
         order of their 16-bit values and of the FIFO's.
         """
-        if not (wire.IMU_RATE_MIN_HZ <= rate_hz <= wire.IMU_RATE_MAX_HZ):
-            raise ValueError("rate_hz must be %d-%d" % (wire.IMU_RATE_MIN_HZ, wire.IMU_RATE_MAX_HZ))
+        if not (_RATE_MIN_HZ <= rate_hz <= _RATE_MAX_HZ):
+            raise ValueError("rate_hz must be %d-%d" % (_RATE_MIN_HZ, _RATE_MAX_HZ))
         if range_g not in (8, 16):
             raise ValueError("range_g must be 8 or 16")
         self._i2c = i2c

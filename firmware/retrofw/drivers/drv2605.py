@@ -21,8 +21,6 @@ LRA note: closed-loop LRA drive works best after the chip's auto-calibration (MO
 RATED_VOLTAGE / OD_CLAMP set for the motor); this driver keeps the chip defaults.
 """
 
-from retrofw import wire
-
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -31,9 +29,26 @@ except ImportError:  # CPython
         return x
 
 
+# Register map (8-bit registers at I2C address 0x5A), datasheet SLOS854 section 8.6
+_ADDR = const(0x5A)
+_REG_STATUS = const(0x00)  # bits 7:5 DEVICE_ID (3 DRV2605, 7 DRV2605L), 1 OVER_TEMP, 0 OC
+_REG_MODE = const(0x01)  # bit 7 DEV_RESET, bit 6 STANDBY, bits 2:0 mode
+_REG_RTP_INPUT = const(0x02)
+_REG_LIBRARY = const(0x03)  # bits 2:0: 1..5 and 7 ERM libraries A..F, 6 LRA library
+_REG_WAVESEQ1 = const(0x04)  # 0x04..0x0B: 8 sequencer slots, 0 ends the sequence
+_REG_GO = const(0x0C)
+_REG_FEEDBACK = const(0x1A)  # bit 7 N_ERM_LRA: 1 = LRA
+_REG_CONTROL3 = const(0x1D)  # bit 5 ERM_OPEN_LOOP, bit 3 DATA_FORMAT_RTP (1 = unsigned)
+_ID_DRV2605 = const(3)  # DEVICE_ID values of the parts with the licensed effect library
+_ID_DRV2605L = const(7)
+_MODE_INTERNAL = const(0)
+_MODE_RTP = const(5)
+_LIBRARY_LRA = const(6)
+_EFFECT_MAX = const(123)
+_SEQ_SLOTS = const(8)
 _N_ERM_LRA = const(0x80)
 _DATA_FORMAT_RTP = const(0x08)
-_ERM_LIBRARIES = (1, 2, 3, 4, 5, 7)
+_ERM_LIBRARIES = const((1, 2, 3, 4, 5, 7))
 STATUS_OVER_TEMP = const(0x02)
 STATUS_OVER_CURRENT = const(0x01)
 
@@ -42,13 +57,13 @@ class DRV2605:
     """DRV2605(L) on `i2c`. actuator: "erm" or "lra". library: effect library (default 1 = ERM
     library A for "erm", 6 for "lra"). Raises OSError when the chip is absent or not a DRV2605."""
 
-    def __init__(self, i2c, address=wire.DRV_ADDR, actuator="erm", library=None):
+    def __init__(self, i2c, address=_ADDR, actuator="erm", library=None):
         if actuator not in ("erm", "lra"):
             raise ValueError("actuator must be 'erm' or 'lra'")
         lra = actuator == "lra"
         if library is None:
-            library = wire.DRV_LIBRARY_LRA if lra else 1
-        if lra and library != wire.DRV_LIBRARY_LRA:
+            library = _LIBRARY_LRA if lra else 1
+        if lra and library != _LIBRARY_LRA:
             raise ValueError("an LRA needs library 6")
         if not lra and library not in _ERM_LIBRARIES:
             raise ValueError("ERM libraries are 1..5 and 7")
@@ -57,16 +72,16 @@ class DRV2605:
         self.actuator = actuator
         self.library = library
         self._b1 = bytearray(1)
-        self._seq = bytearray(wire.DRV_SEQ_SLOTS)
+        self._seq = bytearray(_SEQ_SLOTS)
         self._mode = -1
         self.ok = True
         try:
-            status = self._read(wire.DRV_REG_STATUS)
+            status = self._read(_REG_STATUS)
         except OSError:
             raise OSError("DRV2605: no answer at I2C address 0x%02x; check SDA/SCL, power and EN"
                           % address) from None
         device_id = status >> 5
-        if device_id not in wire.DRV_IDS:
+        if device_id != _ID_DRV2605 and device_id != _ID_DRV2605L:
             raise OSError("DRV2605: DEVICE_ID %d at 0x%02x, expected 3 (DRV2605) or 7 (DRV2605L)"
                           % (device_id, address))
         self.device_id = device_id
@@ -75,15 +90,15 @@ class DRV2605:
     def _setup(self):
         """Leave standby, pick the actuator and library, unsigned RTP. Also run after the
         board was unplugged: a power cycle puts the chip back to its defaults."""
-        self._write(wire.DRV_REG_MODE, wire.DRV_MODE_INTERNAL)
-        fb = self._read(wire.DRV_REG_FEEDBACK)
+        self._write(_REG_MODE, _MODE_INTERNAL)
+        fb = self._read(_REG_FEEDBACK)
         lra = self.actuator == "lra"
-        self._write(wire.DRV_REG_FEEDBACK, (fb | _N_ERM_LRA) if lra else (fb & ~_N_ERM_LRA))
-        self._write(wire.DRV_REG_LIBRARY, self.library)
-        c3 = self._read(wire.DRV_REG_CONTROL3)
-        self._write(wire.DRV_REG_CONTROL3, c3 | _DATA_FORMAT_RTP)
-        self._write(wire.DRV_REG_RTP_INPUT, 0)
-        self._mode = wire.DRV_MODE_INTERNAL
+        self._write(_REG_FEEDBACK, (fb | _N_ERM_LRA) if lra else (fb & ~_N_ERM_LRA))
+        self._write(_REG_LIBRARY, self.library)
+        c3 = self._read(_REG_CONTROL3)
+        self._write(_REG_CONTROL3, c3 | _DATA_FORMAT_RTP)
+        self._write(_REG_RTP_INPUT, 0)
+        self._mode = _MODE_INTERNAL
 
     def _read(self, reg):
         self._i2c.readfrom_mem_into(self.address, reg, self._b1)
@@ -95,7 +110,7 @@ class DRV2605:
 
     def _mode_to(self, mode):
         if self._mode != mode:
-            self._write(wire.DRV_REG_MODE, mode)
+            self._write(_REG_MODE, mode)
             self._mode = mode
 
     def set(self, strength):
@@ -107,10 +122,10 @@ class DRV2605:
         try:
             if not self.ok:
                 self._setup()
-            if self._mode != wire.DRV_MODE_RTP:
-                self._write(wire.DRV_REG_GO, 0)  # cut a sequence that may be playing
-            self._mode_to(wire.DRV_MODE_RTP)
-            self._write(wire.DRV_REG_RTP_INPUT, strength)
+            if self._mode != _MODE_RTP:
+                self._write(_REG_GO, 0)  # cut a sequence that may be playing
+            self._mode_to(_MODE_RTP)
+            self._write(_REG_RTP_INPUT, strength)
         except OSError:
             return self._failed()
         self.ok = True
@@ -121,9 +136,9 @@ class DRV2605:
         try:
             if not self.ok:
                 self._setup()
-            self._write(wire.DRV_REG_RTP_INPUT, 0)
-            self._write(wire.DRV_REG_GO, 0)
-            self._mode_to(wire.DRV_MODE_INTERNAL)
+            self._write(_REG_RTP_INPUT, 0)
+            self._write(_REG_GO, 0)
+            self._mode_to(_MODE_INTERNAL)
         except OSError:
             return self._failed()
         self.ok = True
@@ -132,23 +147,23 @@ class DRV2605:
     def play(self, effects):
         """Play up to 8 library effects (ids 1..123) back to back; returns at once."""
         n = len(effects)
-        if not 1 <= n <= wire.DRV_SEQ_SLOTS:
+        if not 1 <= n <= _SEQ_SLOTS:
             raise ValueError("play() takes 1..8 effect ids")
         seq = self._seq
-        for i in range(wire.DRV_SEQ_SLOTS):
+        for i in range(_SEQ_SLOTS):
             seq[i] = 0
         for i in range(n):
             effect = effects[i]
-            if not 1 <= effect <= wire.DRV_EFFECT_MAX:
+            if not 1 <= effect <= _EFFECT_MAX:
                 raise ValueError("effect ids are 1..123")
             seq[i] = effect
         try:
             if not self.ok:
                 self._setup()
-            self._write(wire.DRV_REG_RTP_INPUT, 0)
-            self._mode_to(wire.DRV_MODE_INTERNAL)
-            self._i2c.writeto_mem(self.address, wire.DRV_REG_WAVESEQ1, seq)
-            self._write(wire.DRV_REG_GO, 1)
+            self._write(_REG_RTP_INPUT, 0)
+            self._mode_to(_MODE_INTERNAL)
+            self._i2c.writeto_mem(self.address, _REG_WAVESEQ1, seq)
+            self._write(_REG_GO, 1)
         except OSError:
             return self._failed()
         self.ok = True
@@ -157,7 +172,7 @@ class DRV2605:
     def playing(self):
         """True while a sequence started by play() is still running (GO not yet self-cleared)."""
         try:
-            return bool(self._read(wire.DRV_REG_GO) & 1)
+            return bool(self._read(_REG_GO) & 1)
         except OSError:
             self._failed()
             return False
@@ -165,7 +180,7 @@ class DRV2605:
     def check(self):
         """STATUS fault bits: 0, or STATUS_OVER_TEMP | STATUS_OVER_CURRENT; -1 if no answer."""
         try:
-            return self._read(wire.DRV_REG_STATUS) & (STATUS_OVER_TEMP | STATUS_OVER_CURRENT)
+            return self._read(_REG_STATUS) & (STATUS_OVER_TEMP | STATUS_OVER_CURRENT)
         except OSError:
             self._failed()
             return -1

@@ -35,11 +35,19 @@ except ImportError:  # CPython
         return x
 
 
-_VARIANTS = {
-    # name: (min_mm, max_mm, period_ms, no-echo pulse us)
-    "hcsr04": (20, 4000, 60, wire.US_NO_ECHO_US_HCSR04),
-    "jsn-sr04t": (250, 4500, 100, wire.US_NO_ECHO_US_JSN),
-}
+# Datasheet facts (HC-SR04, JSN-SR04T v3): a TRIG pulse of at least 10 us starts a burst of
+# 8 x 40 kHz; ECHO stays high for the round trip, or, with no echo, for about 38 ms (HC-SR04) /
+# 60 ms (JSN-SR04T). Speed of sound in air: 331.3 m/s + 0.606 m/s per degree C.
+_TRIG_US = const(10)
+_NO_ECHO_US_HCSR04 = const(38000)
+_NO_ECHO_US_JSN = const(60000)
+_SOUND_MM_S_0C = const(331300)
+_SOUND_MM_S_PER_C = const(606)
+_VARIANTS = const((
+    # (name, min_mm, max_mm, period_ms, no-echo pulse us)
+    ("hcsr04", 20, 4000, 60, _NO_ECHO_US_HCSR04),
+    ("jsn-sr04t", 250, 4500, 100, _NO_ECHO_US_JSN),
+))
 _MARGIN_US = const(600)  # the echo rises ~250-500 us after TRIG falls (burst + processing)
 _RISE = const(0)
 _FALL = const(1)
@@ -57,19 +65,23 @@ class HCSR04:
     """
 
     def __init__(self, trig, echo, variant="hcsr04", min_mm=None, max_mm=None, period_ms=None,
-                 temperature_c=20, irq=False, stuck_after=3, trig_us=wire.US_TRIG_US,
+                 temperature_c=20, irq=False, stuck_after=3, trig_us=_TRIG_US,
                  time_pulse_us=None, ticks_us=None, sleep_us=None):
-        if variant not in _VARIANTS:
+        row = None
+        for r in _VARIANTS:
+            if r[0] == variant:
+                row = r
+        if row is None:
             raise ValueError("variant must be 'hcsr04' or 'jsn-sr04t'")
         if not -20 <= temperature_c <= 50:
             raise ValueError("temperature_c must be -20..50")
-        dmin, dmax, dperiod, no_echo = _VARIANTS[variant]
+        _name, dmin, dmax, dperiod, no_echo = row
         self.min_mm = dmin if min_mm is None else min_mm
         self.max_mm = dmax if max_mm is None else max_mm
         self.period_ms = dperiod if period_ms is None else period_ms
         if not 0 < self.max_mm <= 6000:
             raise ValueError("max_mm must be 1..6000")
-        speed = wire.US_SOUND_MM_S_0C + wire.US_SOUND_MM_S_PER_C * temperature_c  # mm/s
+        speed = _SOUND_MM_S_0C + _SOUND_MM_S_PER_C * temperature_c  # mm/s
         # mm = us * speed / 2e6, as a 16.16 fixed-point factor so the product stays a small int
         self._k = (speed * 65536) // 2000000
         self.timeout_us = (self.max_mm * 2000000) // speed + _MARGIN_US

@@ -25,8 +25,28 @@ except ImportError:  # CPython
         return x
 
 
-from retrofw import wire
 from retrofw.drivers._imufifo import FifoAccel
+
+# Register map: LSM6DS3 datasheet DocID026899, LSM6DSO datasheet DS12140
+_ADDR = const(0x6A)  # SA0 low; 0x6B with SA0 high
+_LSM6DS3_WHO_AM_I = const(0x69)
+_LSM6DSO_WHO_AM_I = const(0x6C)
+_REG_WHO_AM_I = const(0x0F)
+_REG_CTRL1_XL = const(0x10)  # ODR_XL bits 7:4 (3 = 52 Hz, 4 = 104 Hz), FS_XL bits 3:2
+_REG_CTRL3_C = const(0x12)  # BOOT 7, BDU 6, IF_INC 2, SW_RESET 0
+_REG_OUTX_L_XL = const(0x28)  # 6 bytes, little-endian X, Y, Z
+_FS_16G = const(1)  # FS_XL codes: 0 +-2 g, 1 +-16 g, 2 +-4 g, 3 +-8 g
+_FS_8G = const(3)
+# LSM6DS3 FIFO: untagged 16-bit words; reads of FIFO_DATA_OUT_L roll over within L/H.
+_DS3_REG_FIFO_CTRL3 = const(0x08)  # DEC_FIFO_XL bits 2:0 (1 = no decimation)
+_DS3_REG_FIFO_CTRL5 = const(0x0A)  # ODR_FIFO bits 6:3, FIFO_MODE bits 2:0 (6 = continuous)
+_DS3_REG_FIFO_STATUS1 = const(0x3A)  # DIFF_FIFO[7:0], unread 16-bit words; STATUS2..4 follow
+_DS3_REG_FIFO_DATA_OUT_L = const(0x3E)
+# LSM6DSO FIFO: 7-byte tagged words; reads from FIFO_DATA_OUT_TAG roll over every 7 bytes.
+_DSO_REG_FIFO_CTRL3 = const(0x09)  # BDR_XL bits 3:0 (3 = 52 Hz, 4 = 104 Hz)
+_DSO_REG_FIFO_CTRL4 = const(0x0A)  # FIFO_MODE bits 2:0 (6 = continuous)
+_DSO_REG_FIFO_DATA_OUT_TAG = const(0x78)  # tag byte, then X, Y, Z little-endian
+_DSO_TAG_XL = const(0x02)  # TAG_SENSOR (tag byte bits 7:3) of accelerometer words
 
 _CTRL3_BDU_INC = const(0x44)
 _MODE_BYPASS = const(0)
@@ -41,18 +61,18 @@ class LSM6DS(FifoAccel):
     construction for the delivered rate. range_g: 8 or 16.
     """
 
-    def __init__(self, i2c, addr=wire.LSM_ADDR, rate_hz=50, range_g=8):
-        self._attach(i2c, addr, rate_hz, range_g, wire.LSM_REG_OUTX_L_XL, False)
+    def __init__(self, i2c, addr=_ADDR, rate_hz=50, range_g=8):
+        self._attach(i2c, addr, rate_hz, range_g, _REG_OUTX_L_XL, False)
         self._status = bytearray(4)
-        who = self._read8(wire.LSM_REG_WHO_AM_I)
-        if who == wire.LSM6DS3_WHO_AM_I:
+        who = self._read8(_REG_WHO_AM_I)
+        if who == _LSM6DS3_WHO_AM_I:
             self.chip = "lsm6ds3"
-        elif who == wire.LSM6DSO_WHO_AM_I:
+        elif who == _LSM6DSO_WHO_AM_I:
             self.chip = "lsm6dso"
         else:
             raise OSError("no LSM6DS3/LSM6DSO at I2C 0x%02x: WHO_AM_I is 0x%02x, expected "
                           "0x%02x or 0x%02x; check the wiring and the board profile's imu kind"
-                          % (addr, who, wire.LSM6DS3_WHO_AM_I, wire.LSM6DSO_WHO_AM_I))
+                          % (addr, who, _LSM6DS3_WHO_AM_I, _LSM6DSO_WHO_AM_I))
         if rate_hz <= 52:
             self._odr_code = 3
             self.odr_hz = 52
@@ -64,23 +84,23 @@ class LSM6DS(FifoAccel):
             k = 1
         self.rate_hz = self.odr_hz // k
         if self.chip == "lsm6ds3":  # untagged 16-bit words X, Y, Z: one 6-byte sample
-            self._batching(6, wire.LSM3_REG_FIFO_DATA_OUT_L, -1, k, range_g)
+            self._batching(6, _DS3_REG_FIFO_DATA_OUT_L, -1, k, range_g)
         else:  # 7-byte words: tag, X, Y, Z
-            self._batching(7, wire.LSMO_REG_FIFO_DATA_OUT_TAG, wire.LSMO_TAG_XL, k, range_g)
-        self._write8(wire.LSM_REG_CTRL3_C, _CTRL3_BDU_INC)
-        fs = wire.LSM_FS_8G if range_g == 8 else wire.LSM_FS_16G
-        self._write8(wire.LSM_REG_CTRL1_XL, (self._odr_code << 4) | (fs << 2))
+            self._batching(7, _DSO_REG_FIFO_DATA_OUT_TAG, _DSO_TAG_XL, k, range_g)
+        self._write8(_REG_CTRL3_C, _CTRL3_BDU_INC)
+        fs = _FS_8G if range_g == 8 else _FS_16G
+        self._write8(_REG_CTRL1_XL, (self._odr_code << 4) | (fs << 2))
         if self.chip == "lsm6ds3":
-            self._write8(wire.LSM3_REG_FIFO_CTRL3, 0x01)  # accelerometer, no decimation
+            self._write8(_DS3_REG_FIFO_CTRL3, 0x01)  # accelerometer, no decimation
         else:
-            self._write8(wire.LSMO_REG_FIFO_CTRL3, self._odr_code)  # BDR_XL, gyro not batched
+            self._write8(_DSO_REG_FIFO_CTRL3, self._odr_code)  # BDR_XL, gyro not batched
         self.reset_fifo()
 
     def _set_mode(self, mode):
         if self.chip == "lsm6ds3":
-            self._write8(wire.LSM3_REG_FIFO_CTRL5, (self._odr_code << 3) | mode)
+            self._write8(_DS3_REG_FIFO_CTRL5, (self._odr_code << 3) | mode)
         else:
-            self._write8(wire.LSMO_REG_FIFO_CTRL4, mode)
+            self._write8(_DSO_REG_FIFO_CTRL4, mode)
 
     def reset_fifo(self):
         """Empty the FIFO (bypass mode) and restart batching (continuous mode)."""
@@ -90,7 +110,7 @@ class LSM6DS(FifoAccel):
 
     def fifo_words(self):
         """Unread FIFO words, and whether the FIFO overran (as words, or -1 on overrun)."""
-        self._i2c.readfrom_mem_into(self._addr, wire.LSM3_REG_FIFO_STATUS1, self._status)
+        self._i2c.readfrom_mem_into(self._addr, _DS3_REG_FIFO_STATUS1, self._status)
         s = self._status
         if s[1] & _OVERRUN:
             return -1

@@ -27,8 +27,24 @@ except ImportError:  # CPython
         return x
 
 
-from retrofw import wire
 from retrofw.drivers._imufifo import FifoAccel
+
+# Register map RM-MPU-6000A (MPU-6050) and the MPU-6500 register map
+_ADDR = const(0x68)  # AD0 low; 0x69 with AD0 high
+_MPU6050_WHO_AM_I = const(0x68)
+_MPU6500_WHO_AM_I = const(0x70)
+_REG_SMPLRT_DIV = const(0x19)  # sample rate = 1 kHz / (1 + div) with the DLPF on
+_REG_CONFIG = const(0x1A)  # DLPF_CFG bits 2:0; FIFO_MODE bit 6 (6500: 1 = stop when full)
+_REG_ACCEL_CONFIG = const(0x1C)  # AFS_SEL bits 4:3: 0 +-2 g, 1 +-4 g, 2 +-8 g, 3 +-16 g
+_REG_ACCEL_CONFIG2 = const(0x1D)  # MPU-6500 only: A_DLPF_CFG bits 2:0
+_REG_FIFO_EN = const(0x23)  # ACCEL_FIFO_EN bit 3
+_REG_INT_STATUS = const(0x3A)  # FIFO_OFLOW_INT bit 4 (cleared on read), DATA_RDY bit 0
+_REG_ACCEL_XOUT_H = const(0x3B)  # 6 bytes, big-endian X, Y, Z
+_REG_USER_CTRL = const(0x6A)  # FIFO_EN bit 6, FIFO_RESET bit 2
+_REG_PWR_MGMT_1 = const(0x6B)  # DEVICE_RESET bit 7, SLEEP bit 6, CLKSEL bits 2:0
+_REG_FIFO_COUNTH = const(0x72)  # 2 bytes, big-endian byte count
+_REG_FIFO_R_W = const(0x74)  # burst reads stream the FIFO
+_REG_WHO_AM_I = const(0x75)
 
 _FIFO_OFLOW = const(0x10)
 _FIFO_EN_BIT = const(0x40)
@@ -45,46 +61,46 @@ class MPU6050(FifoAccel):
     delivered rate is exact for divisors of 1000 (25, 40, 50, 100 Hz). range_g: 8 or 16.
     """
 
-    def __init__(self, i2c, addr=wire.MPU_ADDR, rate_hz=50, range_g=8):
-        self._attach(i2c, addr, rate_hz, range_g, wire.MPU_REG_ACCEL_XOUT_H, True)
+    def __init__(self, i2c, addr=_ADDR, rate_hz=50, range_g=8):
+        self._attach(i2c, addr, rate_hz, range_g, _REG_ACCEL_XOUT_H, True)
         self._b2 = bytearray(2)
-        who = self._read8(wire.MPU_REG_WHO_AM_I)
-        if who == wire.MPU6050_WHO_AM_I:
+        who = self._read8(_REG_WHO_AM_I)
+        if who == _MPU6050_WHO_AM_I:
             self.chip = "mpu6050"
-        elif who == wire.MPU6500_WHO_AM_I:
+        elif who == _MPU6500_WHO_AM_I:
             self.chip = "mpu6500"
         else:
             raise OSError("no MPU-6050/6500 at I2C 0x%02x: WHO_AM_I is 0x%02x, expected 0x%02x or "
                           "0x%02x; check the wiring and the board profile's imu kind"
-                          % (addr, who, wire.MPU6050_WHO_AM_I, wire.MPU6500_WHO_AM_I))
+                          % (addr, who, _MPU6050_WHO_AM_I, _MPU6500_WHO_AM_I))
         k = (_MIN_ODR + rate_hz - 1) // rate_hz
         div = 1000 // (rate_hz * k) - 1
         self.odr_hz = 1000 // (div + 1)
         self.rate_hz = self.odr_hz // k
-        self._batching(6, wire.MPU_REG_FIFO_R_W, -1, k, range_g)
+        self._batching(6, _REG_FIFO_R_W, -1, k, range_g)
         # DLPF: 44/41 Hz at >= 100 Hz ODR, 21/20 Hz at >= 50 Hz
         dlpf = 3 if self.odr_hz >= 100 else 4
-        self._write8(wire.MPU_REG_PWR_MGMT_1, _CLK_PLL)
-        self._write8(wire.MPU_REG_SMPLRT_DIV, div)
-        self._write8(wire.MPU_REG_CONFIG, dlpf)
-        self._write8(wire.MPU_REG_ACCEL_CONFIG, (2 if range_g == 8 else 3) << 3)
+        self._write8(_REG_PWR_MGMT_1, _CLK_PLL)
+        self._write8(_REG_SMPLRT_DIV, div)
+        self._write8(_REG_CONFIG, dlpf)
+        self._write8(_REG_ACCEL_CONFIG, (2 if range_g == 8 else 3) << 3)
         if self.chip == "mpu6500":
-            self._write8(wire.MPU_REG_ACCEL_CONFIG2, dlpf)
-        self._write8(wire.MPU_REG_FIFO_EN, _ACCEL_FIFO)
+            self._write8(_REG_ACCEL_CONFIG2, dlpf)
+        self._write8(_REG_FIFO_EN, _ACCEL_FIFO)
         self.reset_fifo()
 
     def reset_fifo(self):
         """Empty the FIFO and restart batching."""
-        self._write8(wire.MPU_REG_USER_CTRL, _FIFO_RESET_BIT)
-        self._write8(wire.MPU_REG_USER_CTRL, _FIFO_EN_BIT)
+        self._write8(_REG_USER_CTRL, _FIFO_RESET_BIT)
+        self._write8(_REG_USER_CTRL, _FIFO_EN_BIT)
         self._clear_average()
 
     def fifo_samples(self):
         """Whole samples waiting in the FIFO (chip rate, before averaging)."""
-        self._i2c.readfrom_mem_into(self._addr, wire.MPU_REG_FIFO_COUNTH, self._b2)
+        self._i2c.readfrom_mem_into(self._addr, _REG_FIFO_COUNTH, self._b2)
         return ((self._b2[0] << 8) | self._b2[1]) // 6
 
     def _available(self):
-        if self._read8(wire.MPU_REG_INT_STATUS) & _FIFO_OFLOW:
+        if self._read8(_REG_INT_STATUS) & _FIFO_OFLOW:
             return -1  # overflow (the flag clears on read)
         return self.fifo_samples()

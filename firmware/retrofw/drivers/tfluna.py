@@ -36,6 +36,13 @@ except ImportError:  # CPython
 
 _RX_CHUNK = const(45)  # 5 frames
 _MAX_CHUNKS = const(24)
+# Product manual (SJ-PM-TF-Luna): frame header, frame size, Amp limits, the frame-rate command
+_HEADER = const(0x59)
+_FRAME_SIZE = const(9)
+_AMP_MIN = const(100)  # Dist is unreliable below this signal strength
+_AMP_OVEREXPOSED = const(65535)
+_CMD_HEADER = const(0x5A)  # command: 0x5A, length, id, payload, checksum
+_ID_SAMPLE_FREQ = const(0x03)
 
 
 class FrameParser:
@@ -46,7 +53,7 @@ class FrameParser:
     """
 
     def __init__(self):
-        self.frame = bytearray(wire.TFL_FRAME_SIZE)
+        self.frame = bytearray(_FRAME_SIZE)
         self.fill = 0
         self.dist = NO_VALUE
         self.amp = 0
@@ -57,8 +64,8 @@ class FrameParser:
     def feed(self, buf, n):
         frame = self.frame
         fill = self.fill
-        head = wire.TFL_HEADER
-        size = wire.TFL_FRAME_SIZE
+        head = _HEADER
+        size = _FRAME_SIZE
         good = 0
         for i in range(n):
             byte = buf[i]
@@ -122,7 +129,7 @@ class TFLuna(FramedSensor):
         """Set the output frame rate (1..250 Hz; the chip supports 500/n Hz)."""
         if not 1 <= hz <= 250:
             raise ValueError("hz must be 1..250")
-        cmd = bytearray((wire.TFL_CMD_HEADER, 6, wire.TFL_ID_SAMPLE_FREQ, hz & 0xFF, hz >> 8, 0))
+        cmd = bytearray((_CMD_HEADER, 6, _ID_SAMPLE_FREQ, hz & 0xFF, hz >> 8, 0))
         cmd[5] = sum(cmd) & 0xFF
         self._uart.write(cmd)
         self.period_ms = 1000 // hz
@@ -135,7 +142,7 @@ class TFLuna(FramedSensor):
     def measure(self):
         """Latest reading: mm, NO_READING or a SENSOR_* code (see the module docstring)."""
         now = self._ticks_ms()
-        stale = self._uart.any() > self.rxbuf - wire.TFL_FRAME_SIZE
+        stale = self._uart.any() > self.rxbuf - _FRAME_SIZE
         good = self._drain()
         if stale:  # the receive buffer filled up: the newest frames were lost, these are old
             self.overflows += 1
@@ -147,9 +154,9 @@ class TFLuna(FramedSensor):
     def _convert(self, now):
         dist = self.parser.dist
         amp = self.parser.amp
-        if amp == wire.TFL_AMP_OVEREXPOSED:
+        if amp == _AMP_OVEREXPOSED:
             return wire.SENSOR_BLINDED
-        if dist == 0 or amp < wire.TFL_AMP_MIN:
+        if dist == 0 or amp < _AMP_MIN:
             self._forget_raw()  # weak frames may repeat exactly (open sky): never frozen
             return wire.NO_READING
         if self._frozen(dist, amp, now):

@@ -43,6 +43,10 @@ except ImportError:  # CPython
 _RX_CHUNK = const(32)
 _MAX_CHUNKS = const(8)
 _STREAM_POLL_MS = const(25)  # measure() calls per 100 ms frame of a streaming module: 4
+# Frame and trigger bytes (DFRobot SEN0311 wiki, JSN-SR04T v3 manual, AJ-SR04M manual)
+_HEADER = const(0xFF)
+_FRAME_SIZE = const(4)
+_TRIGGER_JSN = const(0x55)  # JSN-SR04T mode 3: one byte on RX starts one measurement
 
 
 class FrameParser:
@@ -54,7 +58,7 @@ class FrameParser:
     """
 
     def __init__(self):
-        self.frame = bytearray(wire.UUS_FRAME_SIZE)
+        self.frame = bytearray(_FRAME_SIZE)
         self.fill = 0
         self.value = NO_VALUE
         self.good = 0
@@ -66,11 +70,11 @@ class FrameParser:
         good = 0
         for i in range(n):
             byte = buf[i]
-            if fill == 0 and byte != 0xFF:
+            if fill == 0 and byte != _HEADER:
                 continue
             frame[fill] = byte
             fill += 1
-            if fill < 4:
+            if fill < _FRAME_SIZE:
                 continue
             if (frame[0] + frame[1] + frame[2]) & 0xFF == frame[3]:
                 self.value = (frame[1] << 8) | frame[2]
@@ -81,7 +85,7 @@ class FrameParser:
             # resync: keep the bytes from the next 0xFF on
             fill = 0
             for j in range(1, 4):
-                if frame[j] == 0xFF:
+                if frame[j] == _HEADER:
                     for k in range(j, 4):
                         frame[k - j] = frame[k]
                     fill = 4 - j
@@ -94,13 +98,13 @@ class FrameParser:
 class UARTUltrasonic(FramedSensor):
     """Distance from a UART ultrasonic module.
 
-    uart: machine.UART at 9600. mode: "auto" or "trigger". trigger_byte: wire.UUS_TRIGGER_JSN or
-    wire.UUS_TRIGGER_AJ. min_mm/max_mm: blind zone and range (A02YYUW 30..4500 mm; JSN-SR04T
+    uart: machine.UART at 9600. mode: "auto" or "trigger". trigger_byte: 0x55 (JSN-SR04T mode 3,
+    the default) or 0x01 (AJ-SR04M serial-trigger mode). min_mm/max_mm: blind zone and range (A02YYUW 30..4500 mm; JSN-SR04T
     250..4500 mm). period_ms: the module's output period (100). timeout_ms: silence that counts as
     SENSOR_TIMEOUT (default 3 periods + 100 ms). ticks_ms: time source (default time.ticks_ms).
     """
 
-    def __init__(self, uart, mode="auto", trigger_byte=wire.UUS_TRIGGER_JSN, min_mm=30,
+    def __init__(self, uart, mode="auto", trigger_byte=_TRIGGER_JSN, min_mm=30,
                  max_mm=4500, period_ms=100, timeout_ms=None, bad_after=2, frozen_ms=0,
                  ticks_ms=None):
         if mode not in ("auto", "trigger"):

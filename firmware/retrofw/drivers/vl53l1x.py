@@ -45,6 +45,52 @@ _STATUS_VALID = const(0)
 _STATUS_MIN_RANGE = const(3)
 _STATUS_HW_FAIL = const(5)
 
+# Register map (16-bit addresses, big-endian values), from the datasheet and ST's ultra-lite
+# driver (ULD, UM2510): facts and their sources in docs/drivers.md.
+_ADDR = const(0x29)
+_MODEL_ID = const(0xEACC)  # IDENTIFICATION__MODEL_ID (0x010F) and MODULE_TYPE (0x0110)
+_REG_VHV_LOOP_BOUND = const(0x0008)  # VHV_CONFIG__TIMEOUT_MACROP_LOOP_BOUND
+_REG_VHV_START = const(0x000B)
+_REG_CONFIG_START = const(0x002D)  # the default configuration block starts here
+_REG_GPIO_HV_MUX_CTRL = const(0x0030)  # bit 4: interrupt polarity (0 = active high)
+_REG_GPIO_TIO_HV_STATUS = const(0x0031)  # bit 0 == polarity: new range data ready
+_REG_PHASECAL_TIMEOUT = const(0x004B)
+_REG_TIMEOUT_A = const(0x005E)  # RANGE_CONFIG__TIMEOUT_MACROP_A_HI (16 bits)
+_REG_VCSEL_PERIOD_A = const(0x0060)
+_REG_TIMEOUT_B = const(0x0061)
+_REG_VCSEL_PERIOD_B = const(0x0063)
+_REG_VALID_PHASE_HIGH = const(0x0069)
+_REG_INTERMEASUREMENT = const(0x006C)  # 32 bits, in oscillator ticks
+_REG_WOI_SD0 = const(0x0078)
+_REG_INITIAL_PHASE_SD0 = const(0x007A)
+_REG_ROI_CENTRE = const(0x007F)  # ROI_CONFIG__USER_ROI_CENTRE_SPAD (199 = optical centre)
+_REG_ROI_SIZE = const(0x0080)  # (height - 1) << 4 | (width - 1), 4..16 SPADs each way
+_REG_INTERRUPT_CLEAR = const(0x0086)
+_REG_MODE_START = const(0x0087)  # 0x40 start continuous ranging, 0x00 stop
+_REG_RESULT = const(0x0089)  # RESULT__RANGE_STATUS; the block read spans 0x89..0x99
+_RESULT_SIZE = const(17)
+_REG_OSC_CALIBRATE = const(0x00DE)  # low 10 bits: oscillator ticks per ms
+_REG_SYSTEM_STATUS = const(0x00E5)  # bit 0: firmware booted
+_REG_MODEL_ID = const(0x010F)
+_START_RANGING = const(0x40)
+# ULD default configuration, registers 0x2D..0x87 (91 bytes; the last byte is written as 0x00
+# here so that loading it does not start ranging by itself).
+_DEFAULT_CONFIG = const(
+    b"\x00\x00\x00\x01\x02\x00\x02\x08\x00\x08\x10\x01\x01\x00\x00\x00\x00\xff\x00\x0f"
+    b"\x00\x00\x00\x00\x00\x20\x0b\x00\x00\x02\x0a\x21\x00\x00\x05\x00\x00\x00\x00\xc8"
+    b"\x00\x00\x38\xff\x01\x00\x08\x00\x00\x01\xdb\x0f\x01\xf1\x0d\x01\x68\x00\x80\x08"
+    b"\xb8\x00\x00\x00\x00\x0f\x89\x00\x00\x00\x00\x00\x00\x00\x01\x0f\x0d\x0e\x0e\x00"
+    b"\x00\x02\xc7\xff\x9b\x00\x00\x00\x01\x01\x00")
+# Raw RESULT__RANGE_STATUS & 0x1F -> ULD range status (0 valid, 1 sigma fail, 2 signal fail,
+# 3 below minimum range (clipped), 4 phase out of bounds, 5 hardware/VCSEL fail, 7 wrap-around,
+# 255 unknown). Indexed by the raw code (0..23).
+_STATUS_MAP = const(b"\xff\xff\xff\x05\x02\x04\x01\x07\x03\x00\xff\xff\x09\x0d\xff\xff\xff\xff"
+                    b"\x0a\x06\xff\xff\x0b\x0c")
+# Long distance mode: timing budget ms -> (TIMEOUT_MACROP_A, TIMEOUT_MACROP_B), ULD
+# SetTimingBudgetInMs.
+_LONG_BUDGETS = const(((20, 0x001E, 0x0022), (33, 0x0060, 0x006E), (50, 0x00AD, 0x00C6),
+                       (100, 0x01CC, 0x01EA), (200, 0x02D9, 0x02F8), (500, 0x048F, 0x04A4)))
+
 
 class VL53L1X:
     """VL53L1X in long distance mode.
@@ -58,11 +104,11 @@ class VL53L1X:
     is not a VL53L1X, or does not boot.
     """
 
-    def __init__(self, i2c, address=wire.VL53_ADDR, timing_budget_ms=50,
+    def __init__(self, i2c, address=_ADDR, timing_budget_ms=50,
                  inter_measurement_ms=None, max_mm=4000, ambient_blind_kcps=1000,
                  timeout_ms=None, frozen_ms=1000, roi=16, ticks_ms=None, sleep_ms=None):
         budget = None
-        for row in wire.VL53_LONG_BUDGETS:
+        for row in _LONG_BUDGETS:
             if row[0] == timing_budget_ms:
                 budget = row
         if budget is None:
@@ -85,7 +131,7 @@ class VL53L1X:
         self._b1 = bytearray(1)
         self._b2 = bytearray(2)
         self._b4 = bytearray(4)
-        self._res = bytearray(wire.VL53_RESULT_SIZE)
+        self._res = bytearray(_RESULT_SIZE)
         self._one = b"\x01"
         self.timing_budget_ms = timing_budget_ms
         self.period_ms = imp
@@ -95,13 +141,13 @@ class VL53L1X:
         self.frozen_ms = frozen_ms
         self._pol = 1
         try:
-            model = self._read16(wire.VL53_REG_MODEL_ID)
+            model = self._read16(_REG_MODEL_ID)
         except OSError:
             raise OSError("VL53L1X: no answer at I2C address 0x%02x; check SDA/SCL, 3.3 V and XSHUT"
                           % address) from None
-        if model != wire.VL53_MODEL_ID:
+        if model != _MODEL_ID:
             raise OSError("VL53L1X: model id 0x%04x at 0x%02x, expected 0x%04X (another chip?)"
-                          % (model, address, wire.VL53_MODEL_ID))
+                          % (model, address, _MODEL_ID))
         self._budget = budget
         self._lost = False
         self.restarts = 0
@@ -144,54 +190,54 @@ class VL53L1X:
         self._i2c.writeto_mem(self.address, reg, b, addrsize=16)
 
     def _ready(self):
-        return (self._read8(wire.VL53_REG_GPIO_TIO_HV_STATUS) & 1) == self._pol
+        return (self._read8(_REG_GPIO_TIO_HV_STATUS) & 1) == self._pol
 
     def _init(self, budget, imp):
         for _ in range(_BOOT_TRIES):
-            if self._read8(wire.VL53_REG_SYSTEM_STATUS) & 1:
+            if self._read8(_REG_SYSTEM_STATUS) & 1:
                 break
             self._sleep_ms(1)
         else:
             raise OSError("VL53L1X: firmware did not boot (0x00E5 bit 0 stays 0)")
-        self._i2c.writeto_mem(self.address, wire.VL53_REG_CONFIG_START, wire.VL53_DEFAULT_CONFIG,
+        self._i2c.writeto_mem(self.address, _REG_CONFIG_START, _DEFAULT_CONFIG,
                               addrsize=16)
-        self._pol = 0 if self._read8(wire.VL53_REG_GPIO_HV_MUX_CTRL) & 0x10 else 1
+        self._pol = 0 if self._read8(_REG_GPIO_HV_MUX_CTRL) & 0x10 else 1
         # one ranging cycle lets the chip run its VHV calibration (ULD SensorInit)
-        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+        self._write8(_REG_MODE_START, _START_RANGING)
         for _ in range(_READY_TRIES):
             if self._ready():
                 break
             self._sleep_ms(1)
         else:
             raise OSError("VL53L1X: first ranging never completed")
-        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
-        self._write8(wire.VL53_REG_MODE_START, 0)
-        self._write8(wire.VL53_REG_VHV_LOOP_BOUND, 0x09)
-        self._write8(wire.VL53_REG_VHV_START, 0)
+        self._write8(_REG_INTERRUPT_CLEAR, 1)
+        self._write8(_REG_MODE_START, 0)
+        self._write8(_REG_VHV_LOOP_BOUND, 0x09)
+        self._write8(_REG_VHV_START, 0)
         # long distance mode (ULD SetDistanceMode(2))
-        self._write8(wire.VL53_REG_PHASECAL_TIMEOUT, 0x0A)
-        self._write8(wire.VL53_REG_VCSEL_PERIOD_A, 0x0F)
-        self._write8(wire.VL53_REG_VCSEL_PERIOD_B, 0x0D)
-        self._write8(wire.VL53_REG_VALID_PHASE_HIGH, 0xB8)
-        self._write16(wire.VL53_REG_WOI_SD0, 0x0F0D)
-        self._write16(wire.VL53_REG_INITIAL_PHASE_SD0, 0x0E0E)
+        self._write8(_REG_PHASECAL_TIMEOUT, 0x0A)
+        self._write8(_REG_VCSEL_PERIOD_A, 0x0F)
+        self._write8(_REG_VCSEL_PERIOD_B, 0x0D)
+        self._write8(_REG_VALID_PHASE_HIGH, 0xB8)
+        self._write16(_REG_WOI_SD0, 0x0F0D)
+        self._write16(_REG_INITIAL_PHASE_SD0, 0x0E0E)
         # region of interest: a square of roi x roi SPADs around the optical centre (ULD SetROI)
-        self._write8(wire.VL53_REG_ROI_CENTRE, 199)
-        self._write8(wire.VL53_REG_ROI_SIZE, ((self.roi - 1) << 4) | (self.roi - 1))
-        self._write16(wire.VL53_REG_TIMEOUT_A, budget[1])
-        self._write16(wire.VL53_REG_TIMEOUT_B, budget[2])
-        osc = self._read16(wire.VL53_REG_OSC_CALIBRATE) & 0x3FF
-        self._write32(wire.VL53_REG_INTERMEASUREMENT, osc * imp * 1075 // 1000)
-        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
-        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+        self._write8(_REG_ROI_CENTRE, 199)
+        self._write8(_REG_ROI_SIZE, ((self.roi - 1) << 4) | (self.roi - 1))
+        self._write16(_REG_TIMEOUT_A, budget[1])
+        self._write16(_REG_TIMEOUT_B, budget[2])
+        osc = self._read16(_REG_OSC_CALIBRATE) & 0x3FF
+        self._write32(_REG_INTERMEASUREMENT, osc * imp * 1075 // 1000)
+        self._write8(_REG_INTERRUPT_CLEAR, 1)
+        self._write8(_REG_MODE_START, _START_RANGING)
 
     def stop(self):
         """Stop ranging until `start()`."""
-        self._write8(wire.VL53_REG_MODE_START, 0)
+        self._write8(_REG_MODE_START, 0)
 
     def start(self):
-        self._write8(wire.VL53_REG_INTERRUPT_CLEAR, 1)
-        self._write8(wire.VL53_REG_MODE_START, wire.VL53_START_RANGING)
+        self._write8(_REG_INTERRUPT_CLEAR, 1)
+        self._write8(_REG_MODE_START, _START_RANGING)
         self._last_ms = self._ticks_ms()
 
     # -- per reading --------------------------------------------------------------------------
@@ -206,14 +252,14 @@ class VL53L1X:
         if self._lost and not self._restart():
             return self._result
         try:
-            i2c.readfrom_mem_into(addr, wire.VL53_REG_GPIO_TIO_HV_STATUS, b1, addrsize=16)
+            i2c.readfrom_mem_into(addr, _REG_GPIO_TIO_HV_STATUS, b1, addrsize=16)
             if (b1[0] & 1) != self._pol:
                 if ticks_diff(now, self._last_ms) > self.timeout_ms:
                     self._result = wire.SENSOR_TIMEOUT
                     self._restart()
                 return self._result
-            i2c.readfrom_mem_into(addr, wire.VL53_REG_RESULT, res, addrsize=16)
-            i2c.writeto_mem(addr, wire.VL53_REG_INTERRUPT_CLEAR, self._one, addrsize=16)
+            i2c.readfrom_mem_into(addr, _REG_RESULT, res, addrsize=16)
+            i2c.writeto_mem(addr, _REG_INTERRUPT_CLEAR, self._one, addrsize=16)
         except OSError:
             self._lost = True
             self._result = wire.SENSOR_NO_ACK
@@ -229,7 +275,7 @@ class VL53L1X:
         calibration ranging, about 0.1 s) only then. False if the chip still does not answer.
         The result code stays until a new result arrives."""
         try:
-            if self._read8(wire.VL53_REG_MODE_START) != wire.VL53_START_RANGING:
+            if self._read8(_REG_MODE_START) != _START_RANGING:
                 self.restarts += 1
                 self._init(self._budget, self.period_ms)
                 self._last_ms = self._ticks_ms()
@@ -243,7 +289,7 @@ class VL53L1X:
 
     def _convert(self, res, now):
         raw = res[0] & 0x1F
-        status = wire.VL53_STATUS_MAP[raw] if raw < 24 else 255
+        status = _STATUS_MAP[raw] if raw < 24 else 255
         self.status = status
         dist = (res[_OFF_RANGE] << 8) | res[_OFF_RANGE + 1]
         signal = (res[_OFF_SIGNAL] << 8) | res[_OFF_SIGNAL + 1]

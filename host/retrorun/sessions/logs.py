@@ -1,8 +1,9 @@
 """Session log files on the laptop: decode, salvage, check, and synthetic runs for benchmarks.
 
-The decoder is the firmware's own (`retrofw.logfmt`), so the host reads exactly what the device
-writes. Every valid record is decoded whatever damage surrounds it; damage is reported as
-problems (damaged regions, a torn tail) rather than raised, so callers salvage what is good.
+The decoder (`retrorun.sessions.logdecode`) uses the firmware's own frame checker, so the host reads
+exactly what the device writes. Every valid record is decoded whatever damage surrounds it;
+damage is reported as problems (damaged regions, a torn tail) rather than raised, so callers
+salvage what is good.
 
 `synthetic_run` is a runner's session driven through the device's SessionWriter. It is written
 in the subset MicroPython runs: `run_synthetic_in_micropython` sends its source to real
@@ -15,7 +16,8 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrofw import logfmt, wire
+from retrofw import wire
+from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 
 
@@ -62,7 +64,7 @@ def read_session_file(path: str | Path) -> bytes:
 
 def decode_bytes(data: bytes) -> Decoded:
     """Decode a session file's bytes (never raises on damage)."""
-    records, problems = logfmt.decode(data)
+    records, problems = logdecode.decode(data)
     frames = len({r["offset"] for r in records})
     by_kind: dict[str, int] = {}
     for r in records:
@@ -77,7 +79,7 @@ def decode_file(path: str | Path) -> Decoded:
 def salvage(data: bytes) -> bytes:
     """The valid frames of a damaged file, back to back: a clean file with every good record
     (damaged regions and a torn tail left out)."""
-    offsets = sorted({r["offset"] for r in logfmt.decode(data)[0]})
+    offsets = sorted({r["offset"] for r in logdecode.decode(data)[0]})
     return b"".join(data[o:o + data[o + 2] + wire.LOG_FRAME_OVERHEAD] for o in offsets)
 
 

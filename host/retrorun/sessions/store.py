@@ -40,7 +40,7 @@ MIGRATIONS: list[str] = [
         size INTEGER NOT NULL,
         sha256 TEXT NOT NULL,
         raw BLOB NOT NULL,
-        problems TEXT NOT NULL,          -- JSON list from logfmt.decode
+        problems TEXT NOT NULL,          -- JSON list from logdecode.decode
         footer TEXT,                     -- JSON footer record, or null
         synced_unix REAL NOT NULL
     );

@@ -15,7 +15,8 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from retrofw import logfmt, wire
+from retrofw import wire
+from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 from retrorun.link.transport import TransferError, Transport
 from retrorun.sessions.store import Store, session_key
@@ -62,7 +63,7 @@ def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.
             store.drop_partial(result.device, sid)
             raise TransferError(f"session {sid} failed its whole-file check (SHA-256 differs); "
                                 "run 'retrorun sync' again")
-        records, problems = logfmt.decode(data)
+        records, problems = logdecode.decode(data)
         if problems:
             result.problems[key] = problems
         store.commit_session(result.device, sid, data, records, problems)

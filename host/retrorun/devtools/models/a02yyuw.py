@@ -17,10 +17,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from retrofw import wire
 from retrorun.devtools.models.bus import UARTPort
 from retrorun.devtools.models.pwm import Clock
 
+HEADER = 0xFF  # first byte of every frame
+TRIGGER_JSN = 0x55  # JSN-SR04T mode 3 (R27 = 120 k): this byte on RX starts a measurement
+TRIGGER_AJ = 0x01  # AJ-SR04M serial-trigger mode
 FAULTS = (None, "silent", "bad_checksum", "frozen", "garbage")
 PROCESSING_US = 8_000
 SOUND_MM_S = 343_420  # 20 C
@@ -55,10 +57,10 @@ class ListeningUART(UARTPort):
 
 def frame(distance_mm: int, *, corrupt: bool = False) -> bytes:
     high, low = (distance_mm >> 8) & 0xFF, distance_mm & 0xFF
-    checksum = (wire.UUS_HEADER + high + low) & 0xFF
+    checksum = (HEADER + high + low) & 0xFF
     if corrupt:
         checksum ^= 0x5A
-    return bytes((wire.UUS_HEADER, high, low, checksum))
+    return bytes((HEADER, high, low, checksum))
 
 
 class A02YYUWModel:
@@ -69,7 +71,7 @@ class A02YYUWModel:
     whose writes reach `received()`."""
 
     def __init__(self, clock: Clock, uart: UARTPort | None = None, mode: str = "auto",
-                 trigger_byte: int = wire.UUS_TRIGGER_JSN, period_ms: int = 100,
+                 trigger_byte: int = TRIGGER_JSN, period_ms: int = 100,
                  target: int | Callable[[int], int | None] | None = None, min_mm: int = 30,
                  max_mm: int = 4500, noise_mm: int = 0, seed: int = 1):
         self.clock = clock

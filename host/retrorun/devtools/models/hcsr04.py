@@ -17,13 +17,17 @@ import random
 from collections.abc import Callable
 from typing import Protocol
 
-from retrofw import wire
 from retrorun.devtools.models.pwm import Clock, Pin
 
+TRIG_MIN_US = 10  # shortest TRIG pulse that starts a ping (both datasheets)
+NO_ECHO_US_HCSR04 = 38_000  # HC-SR04: ECHO falls after 38 ms when nothing answers
+NO_ECHO_US_JSN = 60_000  # JSN-SR04T
+SOUND_MM_S_AT_0C = 331_300  # speed of sound in dry air: 331.3 m/s + 0.606 m/s per degree C
+SOUND_MM_S_PER_C = 606
 VARIANTS = {
     # name: (min_mm, max_mm, no-echo pulse us)
-    "hcsr04": (20, 4000, wire.US_NO_ECHO_US_HCSR04),
-    "jsn-sr04t": (250, 4500, wire.US_NO_ECHO_US_JSN),
+    "hcsr04": (20, 4000, NO_ECHO_US_HCSR04),
+    "jsn-sr04t": (250, 4500, NO_ECHO_US_JSN),
 }
 ECHO_DELAY_US = 450
 FAULTS = (None, "stuck_high", "stuck_low", "unplugged")
@@ -68,7 +72,7 @@ def pulse_width_us(clock: EventClock, read: Callable[[], int], level: int,
 
 
 def speed_of_sound_mm_s(temperature_c: float) -> float:
-    return wire.US_SOUND_MM_S_0C + wire.US_SOUND_MM_S_PER_C * temperature_c
+    return SOUND_MM_S_AT_0C + SOUND_MM_S_PER_C * temperature_c
 
 
 def echo_width_us(distance_mm: float, temperature_c: float = 20.0) -> int:
@@ -122,7 +126,7 @@ class HCSR04Model:
         if level:
             self._rise_us = now
             return
-        if now - self._rise_us < wire.US_TRIG_US or self._fault is not None:
+        if now - self._rise_us < TRIG_MIN_US or self._fault is not None:
             return
         if now < self._busy_until:
             return

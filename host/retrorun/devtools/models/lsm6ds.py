@@ -23,10 +23,31 @@ from __future__ import annotations
 
 from collections import deque
 
-from retrofw import wire
 from retrorun.devtools.models.accel import AccelSource, SampledAccelModel, still
 
 __all__ = ["AccelSource", "LSM6DSModel", "still"]
+
+I2C_ADDRESS = 0x6A  # SA0 low (0x6B with SA0 high)
+WHO_AM_I_LSM6DS3 = 0x69
+WHO_AM_I_LSM6DSO = 0x6C
+# Registers (datasheet names; the LSM6DSO calls OUTX_L_XL OUTX_L_A)
+WHO_AM_I = 0x0F
+CTRL1_XL = 0x10  # ODR_XL 7:4, FS_XL 3:2
+CTRL3_C = 0x12  # BOOT 7, BDU 6, IF_INC 2 (set at reset), SW_RESET 0
+OUTX_L_XL = 0x28  # 0x28..0x2D: X, Y, Z low byte first
+FIFO_STATUS1 = 0x3A  # both: DIFF_FIFO low byte
+FIFO_STATUS2 = 0x3B  # both: overrun flag bit 6 (DS3 OVER_RUN, DSO FIFO_OVR_IA)
+# LSM6DS3 (DocID026899 section 9)
+DS3_FIFO_CTRL3 = 0x08  # DEC_FIFO_XL 2:0
+DS3_FIFO_CTRL5 = 0x0A  # ODR_FIFO 6:3, FIFO_MODE 2:0
+DS3_FIFO_DATA_OUT_L = 0x3E  # and FIFO_DATA_OUT_H 0x3F; FIFO_STATUS3/4 (0x3C/0x3D) pattern
+DS3_FIFO_WORDS = 4096  # 8 kbyte of 16-bit words
+# LSM6DSO (DS12140 section 9)
+DSO_FIFO_CTRL3 = 0x09  # BDR_GY 7:4, BDR_XL 3:0
+DSO_FIFO_CTRL4 = 0x0A  # FIFO_MODE 2:0
+DSO_FIFO_DATA_OUT_TAG = 0x78  # tag byte then 0x79..0x7E: X, Y, Z
+DSO_TAG_ACCEL = 0x02  # TAG_SENSOR (tag bits 7:3) of accelerometer words
+DSO_FIFO_WORDS = 512  # 3 kbyte of sample data in 7-byte tagged words
 
 _LSB_PER_G = {0: 16384, 1: 2048, 2: 8192, 3: 4096}
 _ODR_HZ = {1: 12.5, 2: 26.0, 3: 52.0, 4: 104.0, 5: 208.0, 6: 416.0, 7: 833.0, 8: 1660.0,
@@ -42,18 +63,18 @@ class LSM6DSModel(SampledAccelModel):
 
     BYTEORDER = "little"
 
-    def __init__(self, source: AccelSource = still, *, who_am_i: int = wire.LSM6DS3_WHO_AM_I,
+    def __init__(self, source: AccelSource = still, *, who_am_i: int = WHO_AM_I_LSM6DS3,
                  variant: str | None = None):
         super().__init__(source, who_am_i)
         if variant is None:
-            variant = "lsm6dso" if who_am_i == wire.LSM6DSO_WHO_AM_I else "lsm6ds3"
+            variant = "lsm6dso" if who_am_i == WHO_AM_I_LSM6DSO else "lsm6ds3"
         self.variant = variant
-        self.fifo_words = wire.LSMO_FIFO_WORDS if variant == "lsm6dso" else wire.LSM3_FIFO_WORDS
+        self.fifo_words = DSO_FIFO_WORDS if variant == "lsm6dso" else DS3_FIFO_WORDS
         self._power_on()
 
     def _power_on(self) -> None:
         self.regs = bytearray(128)
-        self.regs[wire.LSM_REG_CTRL3_C] = 0x04  # IF_INC on by default
+        self.regs[CTRL3_C] = 0x04  # IF_INC on by default
         self.fifo: deque[bytes] = deque()  # words: 2 bytes (DS3) or 7 bytes (DSO)
         self._pattern = 0  # DS3: index of the next word to be read (0 = X)
         self._tag_cnt = 0
@@ -69,30 +90,30 @@ class LSM6DSModel(SampledAccelModel):
 
     @property
     def odr_hz(self) -> float:
-        return _odr_hz(self.regs[wire.LSM_REG_CTRL1_XL] >> 4)
+        return _odr_hz(self.regs[CTRL1_XL] >> 4)
 
     def _sample_rate_hz(self) -> float:
         return self.odr_hz
 
     @property
     def lsb_per_g(self) -> int:
-        return _LSB_PER_G[(self.regs[wire.LSM_REG_CTRL1_XL] >> 2) & 0x03]
+        return _LSB_PER_G[(self.regs[CTRL1_XL] >> 2) & 0x03]
 
     def _fifo_mode(self) -> int:
-        reg = wire.LSMO_REG_FIFO_CTRL4 if self.dso else wire.LSM3_REG_FIFO_CTRL5
+        reg = DSO_FIFO_CTRL4 if self.dso else DS3_FIFO_CTRL5
         return self.regs[reg] & 0x07
 
     def _collecting(self) -> bool:
         if self._fifo_mode() == 0:
             return False
         if self.dso:
-            return (self.regs[wire.LSMO_REG_FIFO_CTRL3] & 0x0F) != 0
-        return ((self.regs[wire.LSM3_REG_FIFO_CTRL3] & 0x07) != 0
-                and (self.regs[wire.LSM3_REG_FIFO_CTRL5] >> 3) & 0x0F != 0)
+            return (self.regs[DSO_FIFO_CTRL3] & 0x0F) != 0
+        return ((self.regs[DS3_FIFO_CTRL3] & 0x07) != 0
+                and (self.regs[DS3_FIFO_CTRL5] >> 3) & 0x0F != 0)
 
     def _push(self, sample: bytes) -> None:
         if self.dso:
-            words = [bytes([(wire.LSMO_TAG_XL << 3) | (self._tag_cnt << 1)]) + sample]
+            words = [bytes([(DSO_TAG_ACCEL << 3) | (self._tag_cnt << 1)]) + sample]
             self._tag_cnt = (self._tag_cnt + 1) & 0x03
         else:
             words = [sample[0:2], sample[2:4], sample[4:6]]
@@ -105,16 +126,16 @@ class LSM6DSModel(SampledAccelModel):
             self.fifo.append(word)
 
     def _set_overrun(self) -> None:
-        self.regs[wire.LSM3_REG_FIFO_STATUS2] |= 0x40
+        self.regs[FIFO_STATUS2] |= 0x40
 
     # -- bus interface -----------------------------------------------------------------------------
     def _next_reg(self, reg: int) -> int:
-        if not self.regs[wire.LSM_REG_CTRL3_C] & 0x04:
+        if not self.regs[CTRL3_C] & 0x04:
             return reg
-        if not self.dso and reg == wire.LSM3_REG_FIFO_DATA_OUT_L + 1:
-            return wire.LSM3_REG_FIFO_DATA_OUT_L  # rolls over within the FIFO output pair
-        if self.dso and reg == wire.LSMO_REG_FIFO_DATA_OUT_TAG + 6:
-            return wire.LSMO_REG_FIFO_DATA_OUT_TAG
+        if not self.dso and reg == DS3_FIFO_DATA_OUT_L + 1:
+            return DS3_FIFO_DATA_OUT_L  # rolls over within the FIFO output pair
+        if self.dso and reg == DSO_FIFO_DATA_OUT_TAG + 6:
+            return DSO_FIFO_DATA_OUT_TAG
         return (reg + 1) & 0x7F
 
     def _fifo_byte(self, start_reg: int, reg: int, width: int) -> int:
@@ -129,14 +150,14 @@ class LSM6DSModel(SampledAccelModel):
         return value
 
     def _read_byte(self, reg: int) -> int:
-        if reg == wire.LSM_REG_WHO_AM_I:
+        if reg == WHO_AM_I:
             return self.who_am_i
-        if wire.LSM_REG_OUTX_L_XL <= reg < wire.LSM_REG_OUTX_L_XL + 6:
-            return self._current[reg - wire.LSM_REG_OUTX_L_XL]
+        if OUTX_L_XL <= reg < OUTX_L_XL + 6:
+            return self._current[reg - OUTX_L_XL]
         n = len(self.fifo)
-        if reg == wire.LSM3_REG_FIFO_STATUS1:
+        if reg == FIFO_STATUS1:
             return n & 0xFF
-        if reg == wire.LSM3_REG_FIFO_STATUS2:
+        if reg == FIFO_STATUS2:
             flags = self.regs[reg] & 0x40
             if self.dso:
                 value = flags | ((n >> 8) & 0x03)
@@ -148,33 +169,33 @@ class LSM6DSModel(SampledAccelModel):
                 if n >= self.fifo_words:
                     value |= 0x20
             return value
-        if not self.dso and reg == wire.LSM3_REG_FIFO_STATUS2 + 1:
+        if not self.dso and reg == FIFO_STATUS2 + 1:
             return self._pattern & 0xFF
-        if not self.dso and reg == wire.LSM3_REG_FIFO_STATUS2 + 2:
+        if not self.dso and reg == FIFO_STATUS2 + 2:
             return self._pattern >> 8
-        if not self.dso and reg in (wire.LSM3_REG_FIFO_DATA_OUT_L,
-                                    wire.LSM3_REG_FIFO_DATA_OUT_L + 1):
-            value = self._fifo_byte(wire.LSM3_REG_FIFO_DATA_OUT_L, reg, 2)
+        if not self.dso and reg in (DS3_FIFO_DATA_OUT_L,
+                                    DS3_FIFO_DATA_OUT_L + 1):
+            value = self._fifo_byte(DS3_FIFO_DATA_OUT_L, reg, 2)
             if not self.fifo and not self._rd:
-                self.regs[wire.LSM3_REG_FIFO_STATUS2] &= ~0x40
+                self.regs[FIFO_STATUS2] &= ~0x40
             return value
-        if self.dso and wire.LSMO_REG_FIFO_DATA_OUT_TAG <= reg < wire.LSMO_REG_FIFO_DATA_OUT_TAG + 7:
-            return self._fifo_byte(wire.LSMO_REG_FIFO_DATA_OUT_TAG, reg, 7)
+        if self.dso and DSO_FIFO_DATA_OUT_TAG <= reg < DSO_FIFO_DATA_OUT_TAG + 7:
+            return self._fifo_byte(DSO_FIFO_DATA_OUT_TAG, reg, 7)
         return self.regs[reg]
 
     def _write_byte(self, reg: int, value: int) -> None:
-        if reg in (wire.LSM_REG_WHO_AM_I, wire.LSM3_REG_FIFO_STATUS1, wire.LSM3_REG_FIFO_STATUS2):
+        if reg in (WHO_AM_I, FIFO_STATUS1, FIFO_STATUS2):
             return
-        if reg == wire.LSM_REG_CTRL3_C and value & 0x01:  # SW_RESET
+        if reg == CTRL3_C and value & 0x01:  # SW_RESET
             self._power_on()
             return
         was_rate = self.odr_hz
         self.regs[reg] = value
-        mode_reg = wire.LSMO_REG_FIFO_CTRL4 if self.dso else wire.LSM3_REG_FIFO_CTRL5
+        mode_reg = DSO_FIFO_CTRL4 if self.dso else DS3_FIFO_CTRL5
         if reg == mode_reg and value & 0x07 == 0:
             self.fifo.clear()  # bypass mode empties the FIFO
             self._pattern = 0
             self._rd = b""
-            self.regs[wire.LSM3_REG_FIFO_STATUS2] &= ~0x40
-        if reg == wire.LSM_REG_CTRL1_XL and was_rate == 0 and self.odr_hz > 0:
+            self.regs[FIFO_STATUS2] &= ~0x40
+        if reg == CTRL1_XL and was_rate == 0 and self.odr_hz > 0:
             self._next_sample_t = self.t

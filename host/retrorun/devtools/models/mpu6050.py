@@ -20,10 +20,27 @@ from __future__ import annotations
 
 from collections import deque
 
-from retrofw import wire
 from retrorun.devtools.models.accel import AccelSource, SampledAccelModel, still
 
 __all__ = ["AccelSource", "MPU6050Model", "still"]
+
+I2C_ADDRESS = 0x68  # AD0 low (0x69 with AD0 high)
+WHO_AM_I_MPU6050 = 0x68
+WHO_AM_I_MPU6500 = 0x70
+FIFO_BYTES_MPU6050 = 1024
+FIFO_BYTES_MPU6500 = 512
+# Registers (register map names; decimal numbers as the register maps list them)
+SMPLRT_DIV = 0x19  # 25
+CONFIG = 0x1A  # 26: DLPF_CFG 2:0; FIFO_MODE 6 (MPU-6500)
+ACCEL_CONFIG = 0x1C  # 28: AFS_SEL 4:3
+FIFO_EN = 0x23  # 35: ACCEL_FIFO_EN 3
+INT_STATUS = 0x3A  # 58: FIFO_OFLOW_INT 4, DATA_RDY_INT 0
+ACCEL_XOUT_H = 0x3B  # 59..64: X, Y, Z high byte first
+USER_CTRL = 0x6A  # 106: FIFO_EN 6, FIFO_RESET 2
+PWR_MGMT_1 = 0x6B  # 107: DEVICE_RESET 7, SLEEP 6, CLKSEL 2:0; resets to 0x40
+FIFO_COUNTH = 0x72  # 114, FIFO_COUNTL 115
+FIFO_R_W = 0x74  # 116
+WHO_AM_I = 0x75  # 117
 
 
 class MPU6050Model(SampledAccelModel):
@@ -31,48 +48,48 @@ class MPU6050Model(SampledAccelModel):
 
     BYTEORDER = "big"
 
-    def __init__(self, source: AccelSource = still, *, who_am_i: int = wire.MPU6050_WHO_AM_I,
+    def __init__(self, source: AccelSource = still, *, who_am_i: int = WHO_AM_I_MPU6050,
                  fifo_bytes: int | None = None):
         super().__init__(source, who_am_i)
-        self.is_6500 = who_am_i == wire.MPU6500_WHO_AM_I
-        self.fifo_bytes = fifo_bytes or (wire.MPU6500_FIFO_BYTES if self.is_6500
-                                         else wire.MPU6050_FIFO_BYTES)
+        self.is_6500 = who_am_i == WHO_AM_I_MPU6500
+        self.fifo_bytes = fifo_bytes or (FIFO_BYTES_MPU6500 if self.is_6500
+                                         else FIFO_BYTES_MPU6050)
         self._power_on()
 
     # -- state -------------------------------------------------------------------------------
     def _power_on(self) -> None:
         self.regs = bytearray(128)
-        self.regs[wire.MPU_REG_PWR_MGMT_1] = 0x40  # asleep
+        self.regs[PWR_MGMT_1] = 0x40  # asleep
         self.fifo: deque[int] = deque()
         self._next_sample_t = self.t
         self._current = self._encode(self.source(self.t))
 
     @property
     def asleep(self) -> bool:
-        return bool(self.regs[wire.MPU_REG_PWR_MGMT_1] & 0x40)
+        return bool(self.regs[PWR_MGMT_1] & 0x40)
 
     @property
     def sample_rate_hz(self) -> float:
-        dlpf = self.regs[wire.MPU_REG_CONFIG] & 0x07
+        dlpf = self.regs[CONFIG] & 0x07
         base = 1000.0 if 1 <= dlpf <= 6 else 8000.0
-        return base / (1 + self.regs[wire.MPU_REG_SMPLRT_DIV])
+        return base / (1 + self.regs[SMPLRT_DIV])
 
     def _sample_rate_hz(self) -> float:
         return 0.0 if self.asleep else self.sample_rate_hz
 
     @property
     def lsb_per_g(self) -> int:
-        return 16384 >> ((self.regs[wire.MPU_REG_ACCEL_CONFIG] >> 3) & 0x03)
+        return 16384 >> ((self.regs[ACCEL_CONFIG] >> 3) & 0x03)
 
     def _collecting(self) -> bool:
-        return bool(self.regs[wire.MPU_REG_USER_CTRL] & 0x40
-                    and self.regs[wire.MPU_REG_FIFO_EN] & 0x08)
+        return bool(self.regs[USER_CTRL] & 0x40
+                    and self.regs[FIFO_EN] & 0x08)
 
     def _push(self, sample: bytes) -> None:
         if len(self.fifo) + len(sample) > self.fifo_bytes:
-            self.regs[wire.MPU_REG_INT_STATUS] |= 0x10
+            self.regs[INT_STATUS] |= 0x10
             self.fifo_dropped += 1
-            if self.is_6500 and self.regs[wire.MPU_REG_CONFIG] & 0x40:
+            if self.is_6500 and self.regs[CONFIG] & 0x40:
                 return  # FIFO_MODE = 1: keep the old data
             for _ in range(len(sample)):
                 self.fifo.popleft()
@@ -80,36 +97,36 @@ class MPU6050Model(SampledAccelModel):
 
     # -- bus interface ---------------------------------------------------------------------------
     def _next_read_reg(self, reg: int) -> int:
-        if reg == wire.MPU_REG_FIFO_R_W:  # FIFO_R_W does not auto-increment
+        if reg == FIFO_R_W:  # FIFO_R_W does not auto-increment
             return reg
         return self._next_reg(reg)
 
     def _read_byte(self, reg: int) -> int:
-        if reg == wire.MPU_REG_WHO_AM_I:
+        if reg == WHO_AM_I:
             return self.who_am_i
-        if wire.MPU_REG_ACCEL_XOUT_H <= reg < wire.MPU_REG_ACCEL_XOUT_H + 6:
-            return self._current[reg - wire.MPU_REG_ACCEL_XOUT_H]
-        if reg == wire.MPU_REG_INT_STATUS:
+        if ACCEL_XOUT_H <= reg < ACCEL_XOUT_H + 6:
+            return self._current[reg - ACCEL_XOUT_H]
+        if reg == INT_STATUS:
             value = self.regs[reg] | 0x01  # DATA_RDY
             self.regs[reg] = 0  # cleared on read
             return value
-        if reg == wire.MPU_REG_FIFO_COUNTH:
+        if reg == FIFO_COUNTH:
             return (len(self.fifo) >> 8) & 0xFF
-        if reg == wire.MPU_REG_FIFO_COUNTH + 1:
+        if reg == FIFO_COUNTH + 1:
             return len(self.fifo) & 0xFF
-        if reg == wire.MPU_REG_FIFO_R_W:
+        if reg == FIFO_R_W:
             return self.fifo.popleft() if self.fifo else 0xFF
         return self.regs[reg]
 
     def _write_byte(self, reg: int, value: int) -> None:
-        if reg in (wire.MPU_REG_WHO_AM_I, wire.MPU_REG_INT_STATUS, wire.MPU_REG_FIFO_COUNTH,
-                   wire.MPU_REG_FIFO_COUNTH + 1) or (
-                wire.MPU_REG_ACCEL_XOUT_H <= reg < wire.MPU_REG_ACCEL_XOUT_H + 6):
+        if reg in (WHO_AM_I, INT_STATUS, FIFO_COUNTH,
+                   FIFO_COUNTH + 1) or (
+                ACCEL_XOUT_H <= reg < ACCEL_XOUT_H + 6):
             return  # read-only
-        if reg == wire.MPU_REG_PWR_MGMT_1 and value & 0x80:
+        if reg == PWR_MGMT_1 and value & 0x80:
             self._power_on()
             return
-        if reg == wire.MPU_REG_USER_CTRL and value & 0x04:
+        if reg == USER_CTRL and value & 0x04:
             self.fifo.clear()
             value &= ~0x04  # FIFO_RESET clears itself
         was_asleep = self.asleep

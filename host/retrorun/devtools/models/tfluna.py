@@ -20,18 +20,23 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from retrofw import wire
 from retrorun.devtools.models.a02yyuw import ListeningUART
 from retrorun.devtools.models.bus import UARTPort
 from retrorun.devtools.models.pwm import Clock
 
+HEADER = 0x59  # each frame starts 0x59 0x59
+FRAME_SIZE = 9
+AMP_MIN = 100  # below it Dist is unreliable
+AMP_OVEREXPOSED = 65535
+COMMAND_HEADER = 0x5A  # commands: 0x5A, length, id, payload, checksum
+ID_SAMPLE_FREQ = 0x03  # payload: frame rate in Hz, 16 bits little-endian (0 = on trigger only)
 FAULTS = (None, "silent", "bad_checksum", "frozen", "overexposed")
 RANGE_AT_90_MM = 8000
 
 
 def frame(dist_cm: int, amp: int, temp_c: float = 25.0, *, corrupt: bool = False) -> bytes:
     temp = int((temp_c + 256) * 8)
-    body = bytes((wire.TFL_HEADER, wire.TFL_HEADER, dist_cm & 0xFF, dist_cm >> 8, amp & 0xFF,
+    body = bytes((HEADER, HEADER, dist_cm & 0xFF, dist_cm >> 8, amp & 0xFF,
                   amp >> 8, temp & 0xFF, temp >> 8))
     checksum = sum(body) & 0xFF
     return body + bytes((checksum ^ (0xA5 if corrupt else 0),))
@@ -90,8 +95,8 @@ class TFLunaModel:
 
     def _on_rx(self, data: bytes) -> None:
         # commands: 0x5A len id payload checksum; only ID_SAMPLE_FREQ is modelled
-        if (len(data) >= 6 and data[0] == wire.TFL_CMD_HEADER
-                and data[2] == wire.TFL_ID_SAMPLE_FREQ and sum(data[:-1]) & 0xFF == data[-1]):
+        if (len(data) >= 6 and data[0] == COMMAND_HEADER
+                and data[2] == ID_SAMPLE_FREQ and sum(data[:-1]) & 0xFF == data[-1]):
             self.uart.feed(bytes(data))  # the chip echoes the command as its answer
             self._set_rate(data[3] | (data[4] << 8))
 
@@ -104,11 +109,11 @@ class TFLunaModel:
         d = self.distance_now()
         if d is None or d <= 0:
             return 0, self._rng.randint(0, 40) if self.noise else 0
-        amp = wire.TFL_AMP_MIN * (RANGE_AT_90_MM / d) ** 2 * self.reflectivity / 0.9
+        amp = AMP_MIN * (RANGE_AT_90_MM / d) ** 2 * self.reflectivity / 0.9
         if self.noise:
             amp *= 1 + self._rng.uniform(-0.03, 0.03)
         amp = int(min(amp, 40000))
-        if amp < wire.TFL_AMP_MIN:
+        if amp < AMP_MIN:
             return 0, amp
         dist_cm = round(d / 10) + (self._rng.randint(-1, 1) if self.noise else 0)
         return max(dist_cm, 0), amp
@@ -122,7 +127,7 @@ class TFLunaModel:
         else:
             dist, amp = self.reading()
             if fault == "overexposed":
-                amp = wire.TFL_AMP_OVEREXPOSED
+                amp = AMP_OVEREXPOSED
             data = frame(dist, amp, self.temp_c, corrupt=fault == "bad_checksum")
             if fault is None:
                 self._last = data

@@ -1,6 +1,7 @@
 """Model of an ST VL53L1X time-of-flight ranger as an I2C register file, on virtual time.
 
-Register facts from the datasheet and ST's ultra-lite driver (UM2510), as in retrofw.wire:
+Register facts from the datasheet (DS12385) and ST's ultra-lite driver (ULD, UM2510, register
+names as in its VL53L1X_api.h), transcribed here and not taken from the firmware:
 16-bit register addresses; model ID 0xEA at 0x010F and module type 0xCC at 0x0110; firmware
 boot bit 0x00E5 bit 0 (set 1.2 ms after power-up); interrupt polarity 0x0030 bit 4 (0 = active
 high) and data ready when 0x0031 bit 0 equals it; 0x0087 = 0x40 starts continuous ranging,
@@ -27,14 +28,41 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from retrofw import wire
 from retrorun.devtools.models.pwm import Clock
+
+I2C_ADDRESS = 0x29  # datasheet 6.1: 0x52 as an 8-bit write address
+# Registers (ULD names), 16-bit addresses
+GPIO_HV_MUX__CTRL = 0x0030  # bit 4: interrupt polarity, 0 = active high
+GPIO__TIO_HV_STATUS = 0x0031  # bit 0 equal to the polarity: new result ready
+RANGE_CONFIG__TIMEOUT_MACROP_A_HI = 0x005E  # 16 bits
+RANGE_CONFIG__VCSEL_PERIOD_A = 0x0060  # 0x0F in long distance mode, 0x07 in short
+SYSTEM__INTERMEASUREMENT_PERIOD = 0x006C  # 32 bits, oscillator ticks
+ROI_CONFIG__USER_ROI_CENTRE_SPAD = 0x007F
+ROI_CONFIG__USER_ROI_REQUESTED_GLOBAL_XY_SIZE = 0x0080  # (height - 1) << 4 | (width - 1)
+SYSTEM__INTERRUPT_CLEAR = 0x0086  # write 1: clear the data-ready interrupt
+SYSTEM__MODE_START = 0x0087  # 0x40 start continuous ranging, 0x00 stop
+RESULT__RANGE_STATUS = 0x0089  # first of the result registers
+RESULT__OSC_CALIBRATE_VAL = 0x00DE  # low 10 bits: oscillator ticks per ms
+FIRMWARE__SYSTEM_STATUS = 0x00E5  # bit 0: booted
+IDENTIFICATION__MODEL_ID = 0x010F  # 0xEA, then MODULE_TYPE 0xCC at 0x0110
+MODEL_ID, MODULE_TYPE = 0xEA, 0xCC
+START_RANGING = 0x40
+# the result block 0x0089..0x0099 as the ULD reads it: offsets of the fields the ULD uses
+RESULT_BLOCK_SIZE = 17
+_RES_STATUS, _RES_STREAM_COUNT = 0, 2  # RESULT__RANGE_STATUS, RESULT__STREAM_COUNT (0x008B)
+_RES_AMBIENT = 7  # RESULT__AMBIENT_COUNT_RATE_MCPS_SD (0x0090), 9.7 fixed point
+_RES_DISTANCE = 13  # RESULT__FINAL_CROSSTALK_CORRECTED_RANGE_MM_SD0 (0x0096), mm
+_RES_SIGNAL = 15  # RESULT__PEAK_SIGNAL_COUNT_RATE_CROSSTALK_CORRECTED_MCPS_SD0 (0x0098)
+# Long distance mode: RANGE_CONFIG__TIMEOUT_MACROP_A value -> timing budget ms (ULD
+# SetTimingBudgetInMs, distance mode 2)
+_BUDGET_BY_A = {0x001E: 20, 0x0060: 33, 0x00AD: 50, 0x01CC: 100, 0x02D9: 200, 0x048F: 500}
 
 FAULTS = (None, "frozen", "never_ready", "sunlight", "hw_fail", "no_boot")
 BOOT_US = 1200
 OSC_CALIBRATE = 0x01F4  # oscillator ticks per ms (a plausible trimmed value)
+# raw RESULT__RANGE_STATUS codes (bits 4:0) the model produces; the ULD maps 9 -> 0 valid,
+# 6 -> 1 sigma fail, 4 -> 2 signal fail, 3 -> 5 VCSEL/hardware fail, 8 -> 3 min range clipped
 RAW_VALID, RAW_SIGMA_FAIL, RAW_SIGNAL_FAIL, RAW_HW_FAIL, RAW_MIN_RANGE = 9, 6, 4, 3, 8
-_BUDGET_BY_A = {a: ms for ms, a, _b in wire.VL53_LONG_BUDGETS}
 
 
 class VL53L1XModel:
@@ -60,27 +88,27 @@ class VL53L1XModel:
         """Power-on state: registers at their defaults, not ranging, booting for 1.2 ms."""
         regs = self.regs
         regs[:] = bytes(len(regs))
-        regs[0x010F], regs[0x0110] = 0xEA, 0xCC
-        regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] = 0x01
-        regs[wire.VL53_REG_ROI_CENTRE], regs[wire.VL53_REG_ROI_SIZE] = 199, 0xFF
-        regs[wire.VL53_REG_OSC_CALIBRATE:wire.VL53_REG_OSC_CALIBRATE + 2] = \
+        regs[IDENTIFICATION__MODEL_ID], regs[IDENTIFICATION__MODEL_ID + 1] = MODEL_ID, MODULE_TYPE
+        regs[GPIO_HV_MUX__CTRL] = 0x01
+        regs[ROI_CONFIG__USER_ROI_CENTRE_SPAD], regs[ROI_CONFIG__USER_ROI_REQUESTED_GLOBAL_XY_SIZE] = 199, 0xFF
+        regs[RESULT__OSC_CALIBRATE_VAL:RESULT__OSC_CALIBRATE_VAL + 2] = \
             OSC_CALIBRATE.to_bytes(2, "big")
         self._power_on_us = self.clock.now_us
         self._running = False
         self._start_us = 0
         self._consumed = 0
-        self._result = bytes(wire.VL53_RESULT_SIZE)
+        self._result = bytes(RESULT_BLOCK_SIZE)
 
     # -- derived configuration -------------------------------------------------------------
     def _u16(self, reg: int) -> int:
         return (self.regs[reg] << 8) | self.regs[reg + 1]
 
     def long_mode(self) -> bool:
-        return self.regs[wire.VL53_REG_VCSEL_PERIOD_A] == 0x0F
+        return self.regs[RANGE_CONFIG__VCSEL_PERIOD_A] == 0x0F
 
     def roi(self) -> tuple[int, int]:
         """(width, height) of the region of interest in SPADs (0x0080)."""
-        size = self.regs[wire.VL53_REG_ROI_SIZE]
+        size = self.regs[ROI_CONFIG__USER_ROI_REQUESTED_GLOBAL_XY_SIZE]
         return (size & 0x0F) + 1, (size >> 4) + 1
 
     def fov_deg(self) -> float:
@@ -90,12 +118,12 @@ class VL53L1XModel:
         return 15.0 + 12.0 * (side - 4) / 12
 
     def budget_ms(self) -> int:
-        return _BUDGET_BY_A.get(self._u16(wire.VL53_REG_TIMEOUT_A), 50)
+        return _BUDGET_BY_A.get(self._u16(RANGE_CONFIG__TIMEOUT_MACROP_A_HI), 50)
 
     def period_ms(self) -> float:
-        r = wire.VL53_REG_INTERMEASUREMENT
+        r = SYSTEM__INTERMEASUREMENT_PERIOD
         ticks = int.from_bytes(self.regs[r:r + 4], "big")
-        imp = ticks / ((self._u16(wire.VL53_REG_OSC_CALIBRATE) & 0x3FF) * 1.075)
+        imp = ticks / ((self._u16(RESULT__OSC_CALIBRATE_VAL) & 0x3FF) * 1.075)
         return max(float(self.budget_ms()), imp)
 
     def _completed(self) -> int:
@@ -104,22 +132,22 @@ class VL53L1XModel:
         return int((self.clock.now_us - self._start_us) // (self.period_ms() * 1000))
 
     def _polarity(self) -> int:
-        return 0 if self.regs[wire.VL53_REG_GPIO_HV_MUX_CTRL] & 0x10 else 1
+        return 0 if self.regs[GPIO_HV_MUX__CTRL] & 0x10 else 1
 
     # -- I2C device interface --------------------------------------------------------------
     def read(self, register: int, count: int) -> bytes:
         regs = self.regs
         booted = (self.clock.now_us - self._power_on_us >= BOOT_US
                   and self.fault != "no_boot")
-        regs[wire.VL53_REG_SYSTEM_STATUS] = 0x03 if booted else 0x00
+        regs[FIRMWARE__SYSTEM_STATUS] = 0x03 if booted else 0x00
         pol = self._polarity()
         ready = self._completed() > self._consumed
-        regs[wire.VL53_REG_GPIO_TIO_HV_STATUS] = (regs[wire.VL53_REG_GPIO_TIO_HV_STATUS] & 0xFE) | (
+        regs[GPIO__TIO_HV_STATUS] = (regs[GPIO__TIO_HV_STATUS] & 0xFE) | (
             pol if ready else 1 - pol)
-        if register <= wire.VL53_REG_RESULT < register + count:
+        if register <= RESULT__RANGE_STATUS < register + count:
             if ready and self.fault != "frozen":
                 self._result = self._measurement()
-            regs[wire.VL53_REG_RESULT:wire.VL53_REG_RESULT + wire.VL53_RESULT_SIZE] = self._result
+            regs[RESULT__RANGE_STATUS:RESULT__RANGE_STATUS + RESULT_BLOCK_SIZE] = self._result
             self.results_read += 1
         return bytes(regs[register:register + count])
 
@@ -127,11 +155,11 @@ class VL53L1XModel:
         self.writes.append((register, bytes(data)))
         self.regs[register:register + len(data)] = data
         end = register + len(data)
-        if register <= wire.VL53_REG_INTERRUPT_CLEAR < end and \
-                self.regs[wire.VL53_REG_INTERRUPT_CLEAR] & 1:
+        if register <= SYSTEM__INTERRUPT_CLEAR < end and \
+                self.regs[SYSTEM__INTERRUPT_CLEAR] & 1:
             self._consumed = self._completed()
-        if register <= wire.VL53_REG_MODE_START < end:
-            if self.regs[wire.VL53_REG_MODE_START] == wire.VL53_START_RANGING:
+        if register <= SYSTEM__MODE_START < end:
+            if self.regs[SYSTEM__MODE_START] == START_RANGING:
                 self._running = True
                 self._start_us = self.clock.now_us
                 self._consumed = 0
@@ -166,11 +194,11 @@ class VL53L1XModel:
                 d = round(d + rng.gauss(0, 1.5 + d / 500))
             raw = RAW_MIN_RANGE if d < 40 else RAW_VALID
             dist = max(d, 0)
-        stream = (self.regs[wire.VL53_REG_RESULT + 2] + 1) & 0xFF
-        out = bytearray(wire.VL53_RESULT_SIZE)
-        out[0] = raw
-        out[2] = stream
-        out[7:9] = min(int(ambient / 8), 0xFFFF).to_bytes(2, "big")
-        out[13:15] = min(dist, 0xFFFF).to_bytes(2, "big")
-        out[15:17] = min(int(signal / 8), 0xFFFF).to_bytes(2, "big")
+        stream = (self.regs[RESULT__RANGE_STATUS + _RES_STREAM_COUNT] + 1) & 0xFF
+        out = bytearray(RESULT_BLOCK_SIZE)
+        out[_RES_STATUS] = raw
+        out[_RES_STREAM_COUNT] = stream
+        out[_RES_AMBIENT:_RES_AMBIENT + 2] = min(int(ambient / 8), 0xFFFF).to_bytes(2, "big")
+        out[_RES_DISTANCE:_RES_DISTANCE + 2] = min(dist, 0xFFFF).to_bytes(2, "big")
+        out[_RES_SIGNAL:_RES_SIGNAL + 2] = min(int(signal / 8), 0xFFFF).to_bytes(2, "big")
         return bytes(out)

@@ -34,8 +34,6 @@ def _imu_source(hw: Hardware):
 
 def _build(kind: str, module, hw: Hardware, spec: dict):
     """The known models of retrorun.devtools.models, built on the board's clock and world."""
-    from retrofw import wire
-
     if kind == "vl53l1x":
         return module.VL53L1XModel(hw, target=_target(hw))
     if kind == "tfluna":
@@ -45,10 +43,10 @@ def _build(kind: str, module, hw: Hardware, spec: dict):
     if kind == "drv2605":
         return module.DRV2605Model(hw)
     if kind in ("mpu6050", "mpu6500"):
-        who = wire.MPU6500_WHO_AM_I if kind == "mpu6500" else wire.MPU6050_WHO_AM_I
+        who = module.WHO_AM_I_MPU6500 if kind == "mpu6500" else module.WHO_AM_I_MPU6050
         return module.MPU6050Model(_imu_source(hw), who_am_i=who)
     if kind in ("lsm6ds3", "lsm6dso", "lsm6dsox"):
-        who = wire.LSM6DS3_WHO_AM_I if kind == "lsm6ds3" else wire.LSM6DSO_WHO_AM_I
+        who = module.WHO_AM_I_LSM6DS3 if kind == "lsm6ds3" else module.WHO_AM_I_LSM6DSO
         return module.LSM6DSModel(_imu_source(hw), who_am_i=who)
     return None
 

@@ -13,7 +13,8 @@ import hmac
 import os
 
 from retrofw import wire, wire_ble
-from retrofw.ble.control import Reassembler, device_tag, frame, host_tag
+from retrofw.ble.control import Reassembler, frame
+from retrofw.ble.pairing import device_tag, host_tag
 from retrorun.errors import RetrorunError
 from retrorun.link.ble import shim
 

@@ -82,7 +82,7 @@ def save_secret(name: str, secret: bytes, path: Path | None = None) -> Path:
 
 def pair_code(secret: bytes) -> str:
     """REPL code that stores `secret` on the device and prints its BLE name."""
-    return ("from retrofw.ble.control import pair_from_hex\n"
+    return ("from retrofw.ble.pairing import pair_from_hex\n"
             f"pair_from_hex({secret.hex()!r})\n"
             "from retrofw.ble.gatt import local_name\n"
             "print(local_name())\n")
