@@ -68,6 +68,8 @@ _watchdog = []  # the machine.WDT once the watchdog task has started it
 class App:
     """The running device: hardware, pure cores and the state the tasks share."""
 
+    current = None  # the running App (for the REPL and `retrorun bench heap`)
+
     def __init__(self, profile, config, config_fault=0, config_hash=0):
         from retrofw import parts  # boot only: _build() unloads it
 
@@ -113,6 +115,8 @@ class App:
 
             self.imu_buf = array("h", bytes(6 * _IMU_BATCH))
         self.strength_scale = config["haptic.strength"]
+        self._has_fresh = hasattr(self.sensor, "fresh")
+        App.current = self
         self.store = SessionStore("/", min_free_kb=config["storage.min_free_kb"])
         self.writer = None
         self.ring = None
@@ -191,24 +195,25 @@ class App:
                 self.ring.trigger(now, level)
 
     # -- tasks ---------------------------------------------------------------------------------
+    # A task: driver I/O, then the app's own work on it (on_reading, motor_strength, on_imu,
+    # log_sample), allocation-free (`retrorun bench heap` checks them on the running app).
     async def ranging(self):
         sensor = self.sensor
         period = getattr(sensor, "poll_ms", getattr(sensor, "period_ms", 100))
-        has_fresh = hasattr(sensor, "fresh")
         while self.running:
             now = time.ticks_ms()
-            reading = sensor.measure()
-            self._sensor_health(now, reading)
-            # Drivers that repeat their last result between frames say whether it is new;
-            # only new readings and faults reach the pipeline (a repeat would hide a dead
-            # module until the driver's own timeout).
-            if not has_fresh or getattr(sensor, "fresh") or reading < wire.NO_READING:
-                self.reading = reading
-                self.on_level(now, self.pipeline.update(now, reading))
-                if self.ring is not None:
-                    self.ring.feed(now, reading)
+            self.on_reading(now, sensor.measure())
             self.beat("ranging")
             await asyncio.sleep_ms(period)
+
+    def on_reading(self, now, reading):
+        self._sensor_health(now, reading)
+        # new readings and faults only: a repeated frame would hide a dead module for a while
+        if not self._has_fresh or getattr(self.sensor, "fresh") or reading < wire.NO_READING:
+            self.reading = reading
+            self.on_level(now, self.pipeline.update(now, reading))
+            if self.ring is not None:
+                self.ring.feed(now, reading)
 
     def _sensor_health(self, now, reading):
         code = reading if reading < wire.NO_READING else 0
@@ -220,12 +225,9 @@ class App:
 
     async def haptics(self):
         motor = self.motor
-        scale = self.strength_scale
         last = -1
         while self.running:
-            now = time.ticks_ms()
-            self.on_level(now, self.pipeline.check(now))
-            strength = self.player.update(now) * scale // 100
+            strength = self.motor_strength(time.ticks_ms())
             if strength != last:
                 if strength:
                     motor.set(strength)
@@ -238,47 +240,61 @@ class App:
             self.beat("haptics")
             await asyncio.sleep_ms(_TICK_MS)
 
+    def motor_strength(self, now):
+        """The level now (predicted between readings) and the motor strength for it (0: off)."""
+        self.on_level(now, self.pipeline.check(now))
+        return self.player.update(now) * self.strength_scale // 100
+
     async def imu_task(self):
         imu = self.imu
-        buf = self.imu_buf
-        if imu is None or buf is None:
+        if imu is None or self.imu_buf is None:
             while self.running:  # nothing to read, but the watchdog still wants a heartbeat
                 self.beat("imu")
                 await asyncio.sleep_ms(1000)
             return
-        rate = imu.rate_hz
+        buf = self.imu_buf
         while self.running:
             now = time.ticks_ms()
-            n = imu.read_fifo(buf, _IMU_BATCH)
-            for i in range(n):
-                t = time.ticks_add(now, -((n - 1 - i) * 1000) // rate)
-                x = buf[3 * i]
-                y = buf[3 * i + 1]
-                z = buf[3 * i + 2]
-                self.steps.update(t, x, y, z)
-                self.posture.update(x, y, z)
-            if self.posture.cue_check(now):
-                self.player.cue(PATTERN_POSTURE, now)
-                if self.writer is not None:
-                    self.writer.event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
-            if self.writer is None and self.config.get("session.auto_start") and \
-                    self.steps.steps >= 10:
-                self.start_session(now, keep_steps=True)
+            self.on_imu(now, imu.read_fifo(buf, _IMU_BATCH))
             self.beat("imu")
             await asyncio.sleep_ms(_IMU_MS)
 
+    def on_imu(self, now, n):
+        """The `n` samples read into imu_buf (the last one at `now`): steps, posture, cues."""
+        buf = self.imu_buf
+        imu = self.imu
+        if buf is None or imu is None:
+            return
+        rate = imu.rate_hz
+        for i in range(n):
+            t = time.ticks_add(now, -((n - 1 - i) * 1000) // rate)
+            x = buf[3 * i]
+            y = buf[3 * i + 1]
+            z = buf[3 * i + 2]
+            self.steps.update(t, x, y, z)
+            self.posture.update(x, y, z)
+        if self.posture.cue_check(now):
+            self.player.cue(PATTERN_POSTURE, now)
+            if self.writer is not None:
+                self.writer.event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
+        if self.writer is None and self.config.get("session.auto_start") and \
+                self.steps.steps >= 10:
+            self.start_session(now, keep_steps=True)
+
     async def logger(self):
         while self.running:
-            now = time.ticks_ms()
-            w = self.writer
-            if w is not None:
-                pipe = self.pipeline
-                steps = self.steps.steps - self.steps_base
-                w.sample(now, pipe.distance_mm if pipe.distance_mm >= 0 else self.reading,
-                         self.level, steps, self.steps.cadence(now), self.posture.angle_tenths())
-                api.live["steps"] = steps
+            self.log_sample(time.ticks_ms())
             self.beat("logger")
             await asyncio.sleep_ms(self.config["log.sample_period_ms"])
+
+    def log_sample(self, now):
+        w = self.writer
+        if w is not None:
+            pipe = self.pipeline
+            steps = self.steps.steps - self.steps_base
+            w.sample(now, pipe.distance_mm if pipe.distance_mm >= 0 else self.reading,
+                     self.level, steps, self.steps.cadence(now), self.posture.angle_tenths())
+            api.live["steps"] = steps
 
     async def button_task(self):
         down_since = None
@@ -402,28 +418,20 @@ class App:
 
 def _battery_percent(mv):
     """Rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)."""
-    if mv >= 4150:
-        return 100
-    if mv <= 3300:
-        return 0
-    return (mv - 3300) * 100 // 850
+    return max(0, min(100, (mv - 3300) * 100 // 850))
 
 
 def _unix_now():
     t = time.time()
-    # MicroPython's epoch is 2000-01-01 on ESP32 ports (time.gmtime(0)[0] == 2000)
-    if time.gmtime(0)[0] == 2000:
+    if time.gmtime(0)[0] == 2000:  # the ESP32 ports' epoch is 2000-01-01
         t += 946684800
     return t if t > 1600000000 else 0  # clock never set: unknown
 
 
 def _park_watchdog():
-    """The host interrupted the app (Ctrl-C over USB) to work at the REPL: deploy, sync, config.
-    A started watchdog cannot be stopped; on the esp32 port a WDT created again re-initialises
-    it with the new timeout (MicroPython PRs #7770/#10901; not tried on a board here). Give it
-    2 minutes: the board does not reset under a deploy or sync, and the host restarts the app
-    when it is done (retrorun.link.serial_transport); left at the REPL by a host that went away, the
-    board resets into the app by itself, so it is never silent for long."""
+    """Ctrl-C from the host (deploy, sync, config at the REPL): a started watchdog cannot be
+    stopped, but a new WDT re-initialises it (esp32 port, MicroPython PRs #7770/#10901): 2
+    minutes, then the board resets into the app if no host restarted it (retrorun.link)."""
     if _watchdog:
         WDT(timeout=_PARK_MS).feed()
 
@@ -439,9 +447,8 @@ def _log_crash(exc):
 
 
 def _build():
-    """Boot (`retrofw.parts.boot`: profile, settings, session recovery, the App), then drop the
-    boot-only modules (parts, settings, boardcheck) and the profile, so the running app does not
-    carry them. None when /board.json is missing or wrong."""
+    """Boot (`retrofw.parts.boot`: profile, settings, recovery, the App), then drop the boot-only
+    modules and the profile. None when /board.json is missing or wrong."""
     from retrofw import parts
 
     app = parts.boot(App)

@@ -9,8 +9,8 @@ import json
 import pytest
 from session_factory import make_session
 
-from retrorun.sessions import logdecode
 from retrorun.cli import main
+from retrorun.sessions import logdecode
 from retrorun.sessions.store import Store
 
 

@@ -10,8 +10,8 @@ import itertools
 import pytest
 
 from retrofw import haptics, wire
-from retrorun.sessions import logdecode
 from retrorun.devtools.demo import DEMO_SCENARIO, run_demo
+from retrorun.sessions import logdecode
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from session_factory import make_session
 
-from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
+from retrorun.sessions import logdecode
 
 pytestmark = pytest.mark.slow
 

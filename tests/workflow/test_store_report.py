@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from retrorun.sessions import logdecode
 from retrorun.cli import main
 from retrorun.errors import RetrorunError
+from retrorun.sessions import logdecode
 from retrorun.sessions.report import build_report
 from retrorun.sessions.store import SCHEMA_VERSION, Store
 

@@ -6,9 +6,9 @@ import shutil
 import pytest
 from session_factory import make_session
 
-from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 from retrorun.link.local_transport import MicroPythonTransport
+from retrorun.sessions import logdecode
 from retrorun.sessions.store import Store
 from retrorun.sessions.sync import pull_sessions
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from retrofw import wire
-from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
+from retrorun.sessions import logdecode
 
 
 @dataclass

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from retrofw import wire
-from retrorun.sessions import logdecode
 from retrorun.errors import RetrorunError
 from retrorun.link.transport import TransferError, Transport
+from retrorun.sessions import logdecode
 from retrorun.sessions.store import Store, session_key
 
 CHUNK_RETRIES = 3

@@ -18,8 +18,8 @@ minus the live heap of the same VM before the step:
 - `data_bytes`: the cores' working data as `App.__init__` and a session start build it:
   warning pipeline, pattern player, step counter, posture, session store and writer (1 KB write
   buffer), snapshot ring, IMU batch buffer.
-- `allocates_per_tick`: whether one pass of each per-reading / per-tick path (ranging, motor
-  tick, IMU sample, log sample) allocates, run with the heap locked (MemoryError if it does).
+The per-tick allocation check runs the app's own per-tick methods on the running app, in the
+session part (heap_session.py, `tick_methods_allocating`).
 """
 
 from __future__ import annotations
@@ -83,39 +83,6 @@ writer = SessionWriter("/", now_ms=0, board="bench", free_kb=lambda: 4000, store
 ring = SnapshotRing(writer, 60, cfg["log.snapshot_s"])
 """
 
-_TICK = """
-import micropython
-from _heapbench_data import pipeline, player, posture, ring, steps, writer
-def ranging(t):
-    level = pipeline.update(t, 2500 - t // 10)
-    ring.feed(t, 2500 - t // 10)
-    return level
-def motor(t):
-    player.set_level(pipeline.check(t), t)
-    return player.update(t)
-def imu(t):
-    steps.update(t, 10, 20, 1000 + t % 300)
-    posture.update(10, 20, 1000)
-def log(t):
-    writer.sample(t, 2500, 0, steps.steps, 0, 0)
-paths = (("ranging", ranging), ("motor", motor), ("imu", imu), ("log_sample", log))
-allocates = {}
-for name, fn in paths:
-    allocates[name] = True
-for t in range(0, 3000, 20):
-    for name, fn in paths:
-        fn(t)
-for name, fn in paths:
-    micropython.heap_lock()
-    try:
-        fn(3020)
-        allocates[name] = False
-    except MemoryError:
-        pass
-    micropython.heap_unlock()
-"""
-
-
 def add_arguments(parser) -> None:
     parser.add_argument("--board", default="esp32-devkitc", help="board profile (default "
                                                                  "esp32-devkitc)")
@@ -171,7 +138,6 @@ def measure(board_name: str = "esp32-devkitc") -> dict:
         (folder / "asyncio.py").write_text("def run(main):\n    pass\n")
     (lib / "_heapbench_data.py").write_text(_DATA)
     (lib / "_heapbench_imports.py").write_text(_DATA.split("cfg = ")[0])
-    (lib / "_heapbench_tick.py").write_text(_TICK)
     mpy = MicroPython(heap_kb=NO_GC_HEAP_KB)
     imports = "".join(f"import {m}\n" for m in ["machine", "asyncio", *app_modules(board)])
     stub = _live(mpy, fs, "import machine\nimport asyncio")
@@ -183,16 +149,12 @@ def measure(board_name: str = "esp32-devkitc") -> dict:
     rom_stub = _live(mpy, fs, "import machine\nimport asyncio", rom=True)
     rom_code = _live(mpy, fs, imports, rom=True) - rom_stub
     rom_ble = _live(mpy, fs, imports + "import retrofw.ble.gatt\n", rom=True) - rom_stub - rom_code
-    allocates = mpy.eval("import sys\nsys.path.insert(0, '/lib')\nimport _heapbench_tick\n"
-                         "result = _heapbench_tick.allocates\n", fs=fs, with_firmware=False)
     total = code + data
     return {
         "board": board.name,
         "code_bytes": code,
         "ble_code_bytes": ble,
         "data_bytes": data,
-        "allocates_per_tick": allocates,
-        "per_tick_allocation_free": not any(allocates.values()),  # type: ignore[union-attr]
         "total_bytes": total,
         "total_with_ble_bytes": total + ble,
         "in_place_code_bytes": rom_code,
@@ -232,8 +194,7 @@ def run(args) -> int:
         ("total with BLE", f"{f['total_with_ble_bytes'] / kb:.1f}",
          f"{f['in_place_total_with_ble_bytes'] / kb:.1f}"),
     ])
-    output.console.print(f"per-tick paths allocation-free: {f['per_tick_allocation_free']} "
-                         "(the static rows are modules and cores only; the running app holds "
+    output.console.print("(the static rows are modules and cores only; the running app holds "
                          "more: the session figure below is the one to go by)", soft_wrap=True)
     s = f.get("session")
     if s:
@@ -246,5 +207,11 @@ def run(args) -> int:
             f"{s['session_peak_32bit_bytes'] / kb:.1f} KB, target {TARGET_KB} KB "
             f"{'met' if s['within_target'] else 'NOT met'}; while a config read has the "
             f"settings loaded: {s['config_op_32bit_bytes'] / kb:.1f} KB (estimated)",
+            soft_wrap=True)
+        allocating = s["tick_methods_allocating"]
+        output.console.print(
+            "the running app's per-tick work (on_reading, motor_strength, on_imu, log_sample) "
+            "with the heap locked: " + ("allocation-free" if not allocating else
+                                        "allocates in " + ", ".join(allocating)),
             soft_wrap=True)
     return 0

@@ -66,6 +66,38 @@ _CONFIG_OP = ("from retrofw import settings as _hb_settings\n" + _SAMPLE
               "_hb_unload('retrofw.settings')\n")
 
 
+# The app's own per-tick work (retrofw.app: what each task does with what its driver read) run
+# once more on the running app with the heap locked: the name of each that allocated.
+_TICKS = """import micropython, time
+_hb_A = _hb_app.App.current
+_hb_now = time.ticks_ms()
+def _hb_ranging():
+    _hb_A.on_reading(_hb_now, _hb_A.reading)
+def _hb_motor():
+    _hb_A.motor_strength(_hb_now)
+def _hb_imu():
+    _hb_A.on_imu(_hb_now, 1)
+def _hb_log():
+    _hb_A.log_sample(_hb_now)
+def _hb_locked(fn):
+    fn()
+    micropython.heap_lock()
+    try:
+        fn()
+        return False
+    except MemoryError:
+        return True
+    finally:
+        micropython.heap_unlock()
+_hb_alloc = []
+for _hb_n, _hb_fn in (("ranging", _hb_ranging), ("motor", _hb_motor), ("imu", _hb_imu),
+                      ("log_sample", _hb_log)):
+    if _hb_locked(_hb_fn):
+        _hb_alloc.append(_hb_n)
+print("allocates:" + ",".join(_hb_alloc))
+"""
+
+
 def _last_int(out: bytes) -> int:
     """The number a job printed last (the app prints its own lines before it)."""
     return int(out.split()[-1])
@@ -120,6 +152,8 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
                 series.append(_last_int(link.exec(_step(step_s))) - baseline)
                 if i == steps // 2:  # a config read mid-session: settings loaded for a moment
                     config_op = _last_int(link.exec(_CONFIG_OP)) - baseline
+            ticks = link.exec(_TICKS).decode().split("allocates:")[-1].split()
+            allocating = ticks[0].split(",") if ticks and ticks[0] else []
             recording = link.exec("import retrofw.api as _a\n"
                                   "print(_a.status_answer()['recording'])\n").split()[-1]
     finally:
@@ -141,6 +175,7 @@ def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
         "baseline_bytes": baseline,
         "imported_bytes": imported,
         "session_peak_bytes": peak,
+        "tick_methods_allocating": allocating,
         "config_op_bytes": config_op,
         "native_import_bytes": native_import,
         "wasi_import_bytes": wasi_import,

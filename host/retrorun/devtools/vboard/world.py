@@ -204,3 +204,34 @@ class ScenarioWorld:
             model = hw.uart_models.get(distance["uart"]["id"])
             if model is not None and hasattr(model, "fault"):
                 model.fault = None if present else "silent"
+
+
+class RecordingWorld:
+    """A recorded walk or run (`retrorun.devtools.steps_eval.Recording`: times, m/s^2 with
+    gravity) as what the board's IMU feels: lying still (1 g on Z) until `start_s` of board
+    time, then the recording (linear interpolation between its samples), then still again. The
+    distance sensor sees nothing. `end_s`: board time when the recording ends."""
+
+    G_MS2 = 9.80665
+
+    def __init__(self, recording, start_s: float = 1.0):
+        from bisect import bisect_right
+
+        self._bisect = bisect_right
+        self.t = [x - recording.t[0] for x in recording.t]
+        self.acc = recording.acc
+        self.start_s = start_s
+        self.end_s = start_s + self.t[-1]
+
+    def distance_mm(self, t_us: int) -> float | None:
+        return None
+
+    def accel(self, t_s: float) -> tuple[float, float, float]:
+        r = t_s - self.start_s
+        if r < 0 or r > self.t[-1]:
+            return (0.0, 0.0, 1.0)
+        i = max(1, min(len(self.t) - 1, self._bisect(self.t, r)))
+        t0, t1 = self.t[i - 1], self.t[i]
+        w = 0.0 if t1 <= t0 else (r - t0) / (t1 - t0)
+        a0, a1 = self.acc[i - 1], self.acc[i]
+        return tuple((a0[k] + (a1[k] - a0[k]) * w) / self.G_MS2 for k in range(3))  # type: ignore[return-value]
