@@ -15,10 +15,8 @@ minus the live heap of the same VM before the step:
   deploy writes (`retrorun.provision.deploy.romfs_image`, mounted with `vfs.VfsRom`), where bytecode
   and constants are used in place from the memory-mapped image, as from a board's romfs partition;
   only module objects, their globals and classes are on the heap.
-- `data_bytes`: the cores' working data as `App.__init__` and a session start build it:
-  warning pipeline, pattern player, step counter, posture, session store and writer (1 KB write
-  buffer), snapshot ring, IMU batch buffer.
-The per-tick allocation check runs the app's own per-tick methods on the running app, in the
+The app's working data (cores, buffers, an open session) is what the session part measures on
+the running app; no core is built here. The per-tick allocation check runs the app's own per-tick methods on the running app, in the
 session part (heap_session.py, `tick_methods_allocating`).
 """
 
@@ -61,27 +59,6 @@ _DRIVERS = {"hcsr04": "retrofw.drivers.hcsr04", "uart_ultrasonic": "retrofw.driv
             "erm_pwm": "retrofw.drivers.erm", "drv2605": "retrofw.drivers.drv2605",
             "mpu6050": "retrofw.drivers.mpu6050", "mpu6500": "retrofw.drivers.mpu6050",
             "lsm6ds3": "retrofw.drivers.lsm6ds", "lsm6dso": "retrofw.drivers.lsm6ds"}
-
-# Built in modules of their own so that the measuring script's top level stays tiny (see the
-# module docstring: a collection is only safe with no big frame alive).
-_DATA = """
-from array import array
-from retrofw import settings
-from retrofw.alerts import Pipeline
-from retrofw.haptics import PatternPlayer
-from retrofw.steps import StepCounter
-from retrofw.posture import Posture
-from retrofw.store import SessionStore, SessionWriter, SnapshotRing
-cfg = settings.defaults()
-pipeline = Pipeline()
-player = PatternPlayer()
-steps = StepCounter(rate_hz=cfg["steps.rate_hz"])
-posture = Posture(rate_hz=cfg["steps.rate_hz"])
-imu_buf = array("h", bytes(6 * 32))
-store = SessionStore("/", free_kb=lambda: 4000)
-writer = SessionWriter("/", now_ms=0, board="bench", free_kb=lambda: 4000, store=store)
-ring = SnapshotRing(writer, 60, cfg["log.snapshot_s"])
-"""
 
 def add_arguments(parser) -> None:
     parser.add_argument("--board", default="esp32-devkitc", help="board profile (default "
@@ -136,35 +113,21 @@ def measure(board_name: str = "esp32-devkitc") -> dict:
         folder.mkdir(exist_ok=True)
         (folder / "machine.py").write_text(_MACHINE_STUB)
         (folder / "asyncio.py").write_text("def run(main):\n    pass\n")
-    (lib / "_heapbench_data.py").write_text(_DATA)
-    (lib / "_heapbench_imports.py").write_text(_DATA.split("cfg = ")[0])
     mpy = MicroPython(heap_kb=NO_GC_HEAP_KB)
     imports = "".join(f"import {m}\n" for m in ["machine", "asyncio", *app_modules(board)])
     stub = _live(mpy, fs, "import machine\nimport asyncio")
     code = _live(mpy, fs, imports) - stub
     ble = _live(mpy, fs, imports + "import retrofw.ble.gatt\n") - stub - code
-    data = _live(mpy, fs, imports + "import _heapbench_data\n") - stub - code
-    # the data module's own bytecode is not app data: remove a module with its imports only
-    data -= _live(mpy, fs, imports + "import _heapbench_imports\n") - stub - code
     rom_stub = _live(mpy, fs, "import machine\nimport asyncio", rom=True)
     rom_code = _live(mpy, fs, imports, rom=True) - rom_stub
     rom_ble = _live(mpy, fs, imports + "import retrofw.ble.gatt\n", rom=True) - rom_stub - rom_code
-    total = code + data
     return {
         "board": board.name,
         "code_bytes": code,
         "ble_code_bytes": ble,
-        "data_bytes": data,
-        "total_bytes": total,
-        "total_with_ble_bytes": total + ble,
         "in_place_code_bytes": rom_code,
         "in_place_ble_code_bytes": rom_ble,
-        "in_place_total_bytes": rom_code + data,
-        "in_place_total_with_ble_bytes": rom_code + rom_ble + data,
         "target_bytes": TARGET_KB * 1024,
-        "data_within_target": data <= TARGET_KB * 1024,
-        "total_within_target": total <= TARGET_KB * 1024,
-        "in_place_within_target": rom_code + rom_ble + data <= TARGET_KB * 1024,
     }
 
 
@@ -182,20 +145,14 @@ def run(args) -> int:
         return 0
     kb = 1024
     f = figures
-    output.table(f"App heap on {f['board']}, static breakdown (fresh MicroPython VM)",
+    output.table(f"App code on the heap, {f['board']} (fresh 32-bit MicroPython VM)",
                  ("part", ".mpy files: KB", "in place (ROMFS image): KB"), [
         ("code", f"{f['code_bytes'] / kb:.1f}", f"{f['in_place_code_bytes'] / kb:.1f}"),
         ("  + BLE modules", f"{f['ble_code_bytes'] / kb:.1f}",
          f"{f['in_place_ble_code_bytes'] / kb:.1f}"),
-        ("working data (cores, buffers, session)", f"{f['data_bytes'] / kb:.1f}",
-         f"{f['data_bytes'] / kb:.1f}"),
-        ("total without BLE", f"{f['total_bytes'] / kb:.1f}",
-         f"{f['in_place_total_bytes'] / kb:.1f}"),
-        ("total with BLE", f"{f['total_with_ble_bytes'] / kb:.1f}",
-         f"{f['in_place_total_with_ble_bytes'] / kb:.1f}"),
     ])
-    output.console.print("(the static rows are modules and cores only; the running app holds "
-                         "more: the session figure below is the one to go by)", soft_wrap=True)
+    output.console.print("(code only; the running app's heap, data included, is the session "
+                         "figure below, the one to go by)", soft_wrap=True)
     s = f.get("session")
     if s:
         output.console.print(
