@@ -9,7 +9,7 @@ import json
 import pytest
 from session_factory import make_session
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.sessions import logdecode
 from retrorun.sessions.store import Store
 
@@ -94,7 +94,7 @@ def test_steps_eval_bad_samples(fails, work, rows, problem):
 def test_demo_refuses_a_plot_file_type_before_running(capsys, tmp_path):
     import time
 
-    from retrorun.cli import main
+    from retrorun.cli.main import main
 
     started = time.monotonic()
     assert main(["demo", "--plot", str(tmp_path / "x.txt")]) == 1

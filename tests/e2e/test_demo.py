@@ -40,7 +40,7 @@ def test_report_and_plot(demo):
 
 
 def test_steps_match_the_synthesized_gait(demo):
-    from retrorun.devtools.vboard.hw import ScenarioWorld
+    from retrorun.devtools.vboard.world import ScenarioWorld
 
     world = ScenarioWorld(str(DEMO_SCENARIO))
     dt = 0.01

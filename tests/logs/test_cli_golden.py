@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrofw import wire
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.sessions import logdecode
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "session-golden.bin"

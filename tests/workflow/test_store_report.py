@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from retrorun.cli import main
+from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
 from retrorun.sessions import logdecode
 from retrorun.sessions.report import build_report

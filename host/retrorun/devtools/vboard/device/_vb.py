@@ -11,11 +11,19 @@ btime = None  # the built-in time module, set by the bootstrap before anything i
 bos = None  # the built-in os module, likewise
 bgc = None  # the built-in gc module, likewise
 bvfs = None  # the built-in vfs module, likewise
+bselect = None  # the built-in select module, likewise
 REAL_GC = False  # whether gc.collect() really collects (AppDevice(real_gc=...))
 HOST_ROOT = None  # native runtime: the board's / through a root-less VfsPosix (os.rename)
 C0 = 0  # asyncio's clock at boot, in the port's ticks_ms domain (_vbclock.py)
 IRQ = {}  # key ("p13", "t0", ...) -> [handler, argument]
 _in_irq = False
+
+
+def keep_builtins(time, os, gc, vfs, select):
+    """The built-in modules the files here shadow, imported by the set-up before sys.path has
+    this folder (the stand-ins use them)."""
+    global btime, bos, bgc, bvfs, bselect
+    btime, bos, bgc, bvfs, bselect = time, os, gc, vfs, select
 
 
 def call(msg):

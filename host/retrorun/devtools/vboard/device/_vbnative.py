@@ -29,11 +29,7 @@ import _vbpipe
 _vbpipe._r = _R  # noqa: F821 - opened by the host's preamble before / was remounted
 _vbpipe._w = _W  # noqa: F821
 _vb._hc = _vbpipe.call
-_vb.btime = _bt
-_vb.bos = _bo
-_vb.bgc = _bg
-_vb.bvfs = _bv
-_vb.bselect = _bs
+_vb.keep_builtins(_bt, _bo, _bg, _bv, _bs)
 _vb.REAL_GC = True
 _vb.HOST_ROOT = "/_vbhost" + FS_ROOT  # noqa: F821
 _vb.C0 = _bt.ticks_add(_bt.ticks_ms(), 1 << 40)

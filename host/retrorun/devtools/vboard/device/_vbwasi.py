@@ -17,11 +17,7 @@ sys.path.extend(PATHS)  # noqa: F821 - prepended by the host
 import _vb
 
 _vb._hc = host.call
-_vb.btime = _bt
-_vb.bos = _bo
-_vb.bgc = _bg
-_vb.bvfs = _bv
-_vb.bselect = _bs
+_vb.keep_builtins(_bt, _bo, _bg, _bv, _bs)
 _vb.REAL_GC = REAL_GC  # noqa: F821 - prepended by the host
 if not REAL_GC:  # noqa: F821
     _bg.disable()
