@@ -1,6 +1,6 @@
-"""A real collection at the top level of a REPL job is safe on the virtual board: the
-bootstrap's frames live on the scanned shadow stack (repl._BOOTSTRAP), so `retrorun bench heap`
-can measure the live heap between steps of a running app."""
+"""A real collection at the top level of a REPL job is safe on the WASI virtual board: the job
+loop's frames (device/_vbjobs.py) live on the scanned shadow stack, so the live heap can be
+measured between jobs even with this build's collector, which cannot see WebAssembly locals."""
 
 from app_helpers import Output
 
@@ -18,7 +18,7 @@ def _raw(device, out, code: str) -> str:
 
 def test_sixty_collections_between_jobs_keep_the_board_sane_and_free_garbage(tmp_path):
     out = Output()
-    device = AppDevice(tmp_path, out)
+    device = AppDevice(tmp_path, out, runtime="wasi")
     try:
         assert device.wait_idle(20)
         device.on_data(b"\x01")
