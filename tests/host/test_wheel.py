@@ -18,10 +18,10 @@ def test_wheel_contents(tmp_path):
     (wheel,) = tmp_path.glob("retrorun-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("retrofw/wire.py", "retrofw/app.py", "retrofw/drivers/hcsr04.py",
-                     "retrofw/ble/gatt.py", "retrorun/cli/main.py", "retrorun/mpy/probe.py",
+                     "retrofw/ble/gatt.py", "retrorun/cli/main.py", "retrorun/devtools/mpy/probe.py",
                      "retrorun/_firmware/main.py", "retrorun/_firmware/boot.py",
-                     "retrorun/_boards/esp32-devkitc.json", "retrorun/sim/demo/backward_run.json",
-                     "retrorun/sim/scenarios/wall_2.0mps_hcsr04.json",
-                     "retrorun/vboard/device/machine.py", "retrorun/vboard/device/select.py"):
+                     "retrorun/_boards/esp32-devkitc.json", "retrorun/devtools/sim/demo/backward_run.json",
+                     "retrorun/devtools/sim/scenarios/wall_2.0mps_hcsr04.json",
+                     "retrorun/devtools/vboard/device/machine.py", "retrorun/devtools/vboard/device/select.py"):
         assert required in names, required
     assert not any(n.startswith("retrorun/_firmware/retrofw/") for n in names)
