@@ -28,7 +28,7 @@ import asyncio
 import gc
 import time
 
-from machine import ADC, I2C, WDT, Pin, deepsleep, reset
+from machine import ADC, I2C, WDT, Pin, reset
 
 from retrofw import api, wire
 from retrofw.alerts import Pipeline
@@ -409,11 +409,10 @@ class App:
             await asyncio.sleep_ms(_WDT_MS // 4)
 
     def sleep(self, now):
-        """Close the session cleanly, stop the motor and deep-sleep until the button wakes us."""
-        self.stop_session(now)
-        self.motor.off()
-        self.running = False
-        deepsleep()
+        """Close the session and deep-sleep until the button wakes the board (retrofw.sleep)."""
+        from retrofw.sleep import deep_sleep
+
+        deep_sleep(self, now)
 
 
 def _battery_percent(mv):

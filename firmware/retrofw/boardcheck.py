@@ -36,6 +36,15 @@ _CHIP_PINS = {
     ),
 }
 
+# GPIOs that can wake the chip from deep sleep (RTC IO: esp32.wake_on_ext0/ext1). ESP32: the 18
+# RTC GPIOs (ESP32 TRM, "RTC_MUX Pin List"); ESP32-S3: GPIO0-21 (TRM, RTC IO MUX); ESP32-C3:
+# GPIO0-5 (deep-sleep GPIO wake-up; it has no ext0/ext1).
+_RTC_PINS = {
+    "esp32": (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39),
+    "esp32s3": tuple(range(0, 22)),
+    "esp32c3": tuple(range(0, 6)),
+}
+
 REQUIRED_KEYS = ("name", "title", "chip", "flash_size_mb", "micropython", "distance", "haptic",
                  "imu", "button", "battery", "led")
 # Keys whose value is a JSON object (checked before anything looks inside them).
@@ -123,6 +132,10 @@ def check(profile):
         if direction == _ADC and pin not in adc1:
             problems.append(("error", "%s: GPIO%d has no ADC1 channel on %s (ADC2 is unusable "
                              "while the radio is on)" % (where, pin, chip)))
+        if part == "button" and pin not in _RTC_PINS[chip]:
+            problems.append(("error", "%s: GPIO%d cannot wake %s from deep sleep (not an RTC "
+                             "GPIO); wire the button to one of %s" % (
+                                 where, pin, chip, ", ".join(str(p) for p in _RTC_PINS[chip]))))
         if pin in strapping:
             problems.append(("warning", "%s: GPIO%d is a strapping pin on %s; keep it at its "
                              "default level during reset" % (where, pin, chip)))

@@ -56,6 +56,8 @@ except ValueError as e:
     (("haptic", "pin", 24), "does not exist"),
     (("battery", "adc", 25), "no ADC1 channel"),
     (("led", "pin", 21), "already used by i2c.sda"),
+    # ESP32 TRM RTC_MUX pin list: GPIO16 has no RTC function, so a button there cannot wake it
+    (("button", "pin", 16), "button.pin: GPIO16 cannot wake esp32 from deep sleep"),
     (("distance", "kind", "sonar9000"), "distance.kind 'sonar9000'"),
 ])
 def test_bad_pins_refused(change, message):

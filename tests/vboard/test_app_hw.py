@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import itertools
 import json
+import time
 
 import pytest
 from app_helpers import Output
@@ -230,6 +231,31 @@ def test_deepsleep_wakes_on_the_button_and_boots_again(board):
     assert b"cause 4 wake 2" in text
     slept = [t for t, what in board.hw.log if what.startswith("deep sleep ends")]
     assert slept and slept[0] == press_at  # asleep until the press, then a new boot
+
+
+def test_deepsleep_without_a_wake_source_sleeps_until_reset(board):
+    """The esp32 port disables every wake source not configured: a button press does not wake
+    a board that went to sleep without esp32.wake_on_ext0 (the earlier board woke on any
+    input)."""
+    board.hw.press_button(13, board.hw.now_us + 1_000_000, 200_000)
+    board.out.take()
+    board.on_data(b"import machine\nmachine.deepsleep()\n\x04")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and board.hw.next_event_us() is not None:
+        time.sleep(0.05)  # the press passes in virtual time
+    time.sleep(0.3)
+    assert not any(what.startswith("deep sleep ends") for _, what in board.hw.log)
+    assert b"DEEPSLEEP_RESET" not in board.out.take()
+    assert any("no wake source" in what for _, what in board.hw.log)
+
+
+def test_wake_on_ext0_takes_rtc_gpios_only(board):
+    # ESP32 TRM, RTC_MUX pin list: GPIO13 is RTC_GPIO14, GPIO16 has no RTC function
+    out = run(board, "import esp32\nfrom machine import Pin\n"
+                     "esp32.wake_on_ext0(Pin(13), 0)\n"
+                     "try:\n    esp32.wake_on_ext0(Pin(16), 0)\nexcept ValueError as e:\n"
+                     "    print('refused', e)\n")
+    assert out.strip() == "refused invalid pin"
 
 
 def test_deployed_board_json_decides_the_wiring(tmp_path):

@@ -111,15 +111,18 @@ class HostCalls:
         return "E22"
 
     def _deepsleep(self, ms: int) -> str:
-        """machine.deepsleep: the board sleeps (virtual time runs on), then boots again. With no
-        timer (ms <= 0) it wakes when its wake pin (esp32.wake_on_ext0, or any input if none was
-        set) changes to the wake level; nothing scheduled: it sleeps on until reset/close."""
+        """machine.deepsleep: the board sleeps (virtual time runs on), then boots again. With a
+        time (ms > 0) the RTC timer wakes it. Without one, as on the esp32 port, only a wake
+        source configured before (esp32.wake_on_ext0/ext1: its pin at the wake level) wakes it;
+        with none configured it sleeps until reset or power-off."""
         hw = self.hw
         if ms > 0:
             hw.advance(ms * 1000)
             hw.wake_reason = 4  # TIMER_WAKE
         else:
             hw.wake_reason = 0
+            hw.log.append((hw.now_us, "deep sleep" + (" (no wake source: until reset)"
+                                                      if hw.wake_pin is None else "")))
             while hw.wake_reason == 0:
                 if self._kill is not None and self._kill.kind != "interrupt":
                     self._check_kill()
@@ -129,10 +132,8 @@ class HostCalls:
                     self._wake_event.wait(0.05)
                     continue
                 hw.advance_to(nxt)
-                if hw.wake_pin is None:
-                    if hw.irq_pending or any(p.ext is not None for p in hw.pins.values()):
-                        hw.wake_reason = 2
-                elif hw.pin(hw.wake_pin[0]).level() == hw.wake_pin[1]:
+                if hw.wake_pin is not None and \
+                        hw.pin(hw.wake_pin[0]).level() == hw.wake_pin[1]:
                     hw.wake_reason = 2  # EXT0_WAKE
         hw.log.append((hw.now_us, f"deep sleep ends (wake reason {hw.wake_reason})"))
         raise Reboot("hard", hwmod.DEEPSLEEP_RESET)

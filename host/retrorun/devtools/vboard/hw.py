@@ -38,6 +38,11 @@ IRQ_RISING, IRQ_FALLING = 1, 2
 # machine.reset_cause() values of the ESP32 port
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 
+# GPIOs with an RTC IO function, the only ones esp32.wake_on_ext0/ext1 accept (the port checks
+# rtc_gpio_is_valid_gpio): ESP32 TRM "RTC_MUX Pin List" (18 pins), ESP32-S3 TRM (GPIO0-21).
+RTC_GPIOS = {"esp32": (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39),
+             "esp32s3": tuple(range(0, 22))}
+
 SPEED_OF_SOUND_M_S = 343.0
 ECHO_START_DELAY_US = 450  # HC-SR04: burst of 8 x 40 kHz, then ECHO rises
 ECHO_TIMEOUT_US = 38_000  # HC-SR04/JSN-SR04T: ECHO stays high ~38 ms when nothing echoes
@@ -449,7 +454,10 @@ class Hardware:
         if op == "s":  # soft_reset
             self.request_reset("soft", self.reset_cause)
             return ""
-        if op == "e":  # esp32.wake_on_ext0: pin level (pin -1: none)
+        if op == "e":  # esp32.wake_on_ext0: pin level (pin -1: none); RTC GPIOs only
+            if n[0] >= 0 and n[0] not in RTC_GPIOS.get((self.profile or {}).get("chip", "esp32"),
+                                                        ()):
+                return "X"  # the port: ValueError("invalid pin")
             self.wake_pin = None if n[0] < 0 else (n[0], n[1])
             return ""
         if op == "c":

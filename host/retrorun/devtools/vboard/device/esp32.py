@@ -10,8 +10,9 @@ HEAP_EXEC = 1
 
 
 def wake_on_ext0(pin, level=0):
-    _c("Me%d %d" % (-1 if pin is None else (pin._id if hasattr(pin, "_id") else int(pin)),
-                    1 if level else 0))
+    if _c("Me%d %d" % (-1 if pin is None else (pin._id if hasattr(pin, "_id") else int(pin)),
+                       1 if level else 0)) == "X":
+        raise ValueError("invalid pin")
 
 
 def wake_on_ext1(pins, level=0):
