@@ -118,6 +118,23 @@ def test_unplugged_chip_raises_oserror(chip):
     assert imu.read_fifo(array("h", bytes(60)), 10) > 0  # plugged back: works again
 
 
+@pytest.mark.parametrize("who", [0x68, 0x70], ids=["mpu6050", "mpu6500"])
+def test_a_stuck_fifo_overflow_bit_does_not_stop_the_samples(who):
+    """Some MPU-6050 parts read INT_STATUS.FIFO_OFLOW set all the time (Linux inv_mpu6050,
+    commit 6e82ae6b8d11): a driver that trusts the bit resets the FIFO on every read."""
+    model = MPU6050Model(wobble, who_am_i=who, stuck_oflow=True)
+    bus = I2CBus({0x68: model})
+    imu = MPU6050(bus, 0x68, rate_hz=50)
+    buf = array("h", bytes(6 * 64))
+    got = 0
+    for _ in range(5):
+        model.advance(0.2)
+        got += imu.read_fifo(buf, 64)
+    assert 45 <= got <= 55 and imu.overflows == 0  # 1 s at 50 Hz
+    model.advance(120.0)  # a real overflow is still seen: the FIFO is full
+    assert imu.read_fifo(buf, 64) == 0 and imu.overflows == 1
+
+
 @pytest.mark.parametrize("chip", CHIPS, ids=IDS)
 def test_fifo_overflow_is_counted_and_recovered(chip):
     model, _bus, imu = _setup(chip)

@@ -38,7 +38,7 @@ _REG_CONFIG = const(0x1A)  # DLPF_CFG bits 2:0; FIFO_MODE bit 6 (6500: 1 = stop 
 _REG_ACCEL_CONFIG = const(0x1C)  # AFS_SEL bits 4:3: 0 +-2 g, 1 +-4 g, 2 +-8 g, 3 +-16 g
 _REG_ACCEL_CONFIG2 = const(0x1D)  # MPU-6500 only: A_DLPF_CFG bits 2:0
 _REG_FIFO_EN = const(0x23)  # ACCEL_FIFO_EN bit 3
-_REG_INT_STATUS = const(0x3A)  # FIFO_OFLOW_INT bit 4 (cleared on read), DATA_RDY bit 0
+_REG_INT_STATUS = const(0x3A)  # FIFO_OFLOW_INT bit 4: not trusted (stays set on some parts)
 _REG_ACCEL_XOUT_H = const(0x3B)  # 6 bytes, big-endian X, Y, Z
 _REG_USER_CTRL = const(0x6A)  # FIFO_EN bit 6, FIFO_RESET bit 2
 _REG_PWR_MGMT_1 = const(0x6B)  # DEVICE_RESET bit 7, SLEEP bit 6, CLKSEL bits 2:0
@@ -46,7 +46,8 @@ _REG_FIFO_COUNTH = const(0x72)  # 2 bytes, big-endian byte count
 _REG_FIFO_R_W = const(0x74)  # burst reads stream the FIFO
 _REG_WHO_AM_I = const(0x75)
 
-_FIFO_OFLOW = const(0x10)
+_FIFO_BYTES_6050 = const(1024)  # register map RM-MPU-6000A 4.2: 1024-byte FIFO
+_FIFO_BYTES_6500 = const(512)  # MPU-6500 product specification: 512-byte FIFO
 _FIFO_EN_BIT = const(0x40)
 _FIFO_RESET_BIT = const(0x04)
 _ACCEL_FIFO = const(0x08)
@@ -67,8 +68,10 @@ class MPU6050(FifoAccel):
         who = self._read8(_REG_WHO_AM_I)
         if who == _MPU6050_WHO_AM_I:
             self.chip = "mpu6050"
+            self._fifo_bytes = _FIFO_BYTES_6050
         elif who == _MPU6500_WHO_AM_I:
             self.chip = "mpu6500"
+            self._fifo_bytes = _FIFO_BYTES_6500
         else:
             raise OSError("no MPU-6050/6500 at I2C 0x%02x: WHO_AM_I is 0x%02x, expected 0x%02x or "
                           "0x%02x; check the wiring and the board profile's imu kind"
@@ -101,6 +104,12 @@ class MPU6050(FifoAccel):
         return ((self._b2[0] << 8) | self._b2[1]) // 6
 
     def _available(self):
-        if self._read8(_REG_INT_STATUS) & _FIFO_OFLOW:
-            return -1  # overflow (the flag clears on read)
-        return self.fifo_samples()
+        # Overflow is judged from FIFO_COUNT, not INT_STATUS.FIFO_OFLOW: on some MPU-6050 parts
+        # that bit stays set (Linux inv_mpu6050, commit 6e82ae6b8d11), and trusting it resets
+        # the FIFO on every read: no samples, no steps, ever. A FIFO that cannot take one more
+        # sample has dropped the oldest ones (register map: FIFO_COUNT, FIFO overflow).
+        self._i2c.readfrom_mem_into(self._addr, _REG_FIFO_COUNTH, self._b2)
+        count = (self._b2[0] << 8) | self._b2[1]
+        if count + 6 > self._fifo_bytes:
+            return -1
+        return count // 6

@@ -12,7 +12,9 @@ INT_STATUS is read; USER_CTRL.FIFO_RESET empties it; PWR_MGMT_1.DEVICE_RESET res
 The world drives it (retrorun.devtools.models.accel, shared with the LSM6DS model):
 `source(t_s) -> (ax, ay, az)` in g, and `advance(seconds)` produces the samples due in that
 time. Faults: `who_am_i` (a wrong chip), `frozen` (the data registers and
-the FIFO repeat the last sample: a hung sensor), unplugging is the bus's business
+the FIFO repeat the last sample: a hung sensor), `stuck_oflow` (INT_STATUS.FIFO_OFLOW reads set
+whatever the FIFO does: seen on some MPU-6050 parts, Linux commit 6e82ae6b8d11 "fix no data on
+MPU6050", which stopped trusting the bit), unplugging is the bus's business
 (`I2CBus.unplugged`), and overflow happens by itself when the driver reads too late.
 """
 
@@ -49,8 +51,9 @@ class MPU6050Model(SampledAccelModel):
     BYTEORDER = "big"
 
     def __init__(self, source: AccelSource = still, *, who_am_i: int = WHO_AM_I_MPU6050,
-                 fifo_bytes: int | None = None):
+                 fifo_bytes: int | None = None, stuck_oflow: bool = False):
         super().__init__(source, who_am_i)
+        self.stuck_oflow = stuck_oflow
         self.is_6500 = who_am_i == WHO_AM_I_MPU6500
         self.fifo_bytes = fifo_bytes or (FIFO_BYTES_MPU6500 if self.is_6500
                                          else FIFO_BYTES_MPU6050)
@@ -109,7 +112,7 @@ class MPU6050Model(SampledAccelModel):
         if reg == INT_STATUS:
             value = self.regs[reg] | 0x01  # DATA_RDY
             self.regs[reg] = 0  # cleared on read
-            return value
+            return value | (0x10 if self.stuck_oflow else 0)
         if reg == FIFO_COUNTH:
             return (len(self.fifo) >> 8) & 0xFF
         if reg == FIFO_COUNTH + 1:
