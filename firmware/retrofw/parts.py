@@ -7,6 +7,7 @@ import json
 import time
 
 from machine import PWM, UART, Pin
+from micropython import const
 
 PROFILE_FILE = "/board.json"
 
@@ -111,9 +112,12 @@ def safe_mode_requested():
 # ---------------------------------------------------------------------------------------------
 # Hardware factories: board profile entry -> driver. Tables, not if-chains.
 # ---------------------------------------------------------------------------------------------
+_UART_RXBUF = const(512)  # UART receive buffer for the distance sensors, bytes (driver too)
+
+
 def _uart(entry, baud):
     u = entry["uart"]
-    return UART(u["id"], u.get("baud", baud), tx=u["tx"], rx=u["rx"], rxbuf=512)
+    return UART(u["id"], u.get("baud", baud), tx=u["tx"], rx=u["rx"], rxbuf=_UART_RXBUF)
 
 
 def _make_hcsr04(entry, i2c):
@@ -140,7 +144,7 @@ def _make_vl53l1x(entry, i2c):
 def _make_tfluna(entry, i2c):
     from retrofw.drivers.tfluna import TFLuna
 
-    return TFLuna(_uart(entry, 115200))
+    return TFLuna(_uart(entry, 115200), rxbuf=_UART_RXBUF)  # the driver must know its size
 
 
 DISTANCE_FACTORIES = {

@@ -322,3 +322,24 @@ def test_a_deployed_board_json_rewires_at_the_next_hard_reset(tmp_path):
         assert device.hw.echo is None and sorted(device.hw.i2c[0].devices) == [41, 90, 106]
     finally:
         device.close()
+
+
+def test_the_tfluna_driver_knows_the_uart_buffer_parts_gives_it(tmp_path):
+    """parts.py opens the TF-Luna's UART with a 512-byte receive buffer; a driver that assumes
+    256 takes a full-looking buffer after a 300 ms stall (270 bytes of intact frames at 100
+    frames/s) for an overrun and throws the frames away."""
+    from retrorun.paths import retrofw_parent
+
+    profile = get_board("xiao-esp32s3").profile
+    hw = wiring.from_profile(profile, distance_mm=World(1500).distance_mm)
+    device = make(tmp_path, hardware=hw, mounts={"/_fw": retrofw_parent()})
+    try:
+        out = run(device, "import time, json\nfrom retrofw import parts\n"
+                          f"s = parts._make_tfluna({json.dumps(profile['distance'])}, None)\n"
+                          "s.measure()\ntime.sleep_ms(300)\nv = s.measure()\n"
+                          "print(v, s.fresh, s.overflows, s.rxbuf)")
+        value, fresh, overflows, rxbuf = out.split()
+        assert (fresh, overflows, rxbuf) == ("True", "0", "512")
+        assert abs(int(value) - 1500) <= 30
+    finally:
+        device.close()

@@ -31,22 +31,12 @@ SOUND_MM_S = 343_420  # 20 C
 class ListeningUART(UARTPort):
     """UARTPort that also tells a chip model about every byte the driver writes.
 
-    `rxbuf`: receive buffer size like `machine.UART(..., rxbuf=n)` (the ESP32 port's default is
-    256): bytes arriving while it is full are lost, as on the board. None: unlimited.
+    `rxbuf`: as UARTPort's.
     """
 
     def __init__(self, rxbuf: int | None = None):
-        super().__init__()
+        super().__init__(rxbuf)
         self.on_write: list[Callable[[bytes], None]] = []
-        self.rxbuf = rxbuf
-        self.dropped = 0
-
-    def feed(self, data: bytes) -> None:
-        if self.rxbuf is not None:
-            room = max(self.rxbuf - self.any(), 0)
-            self.dropped += max(len(data) - room, 0)
-            data = data[:room]
-        super().feed(data)
 
     def write(self, data) -> int:
         n = super().write(data)

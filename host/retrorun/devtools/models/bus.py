@@ -41,14 +41,24 @@ class I2CBus:
 
 
 class UARTPort:
-    """machine.UART look-alike fed by a model: the model pushes bytes in, the driver reads them."""
+    """machine.UART look-alike fed by a model: the model pushes bytes in, the driver reads them.
 
-    def __init__(self):
+    `rxbuf`: receive buffer size like `machine.UART(..., rxbuf=n)` (the ESP32 port's default is
+    256): bytes arriving while it is full are lost (`dropped`), as on the board. None: unlimited.
+    """
+
+    def __init__(self, rxbuf: int | None = None):
         self._rx = bytearray()
         self.tx = bytearray()
+        self.rxbuf = rxbuf
+        self.dropped = 0
 
     def feed(self, data: bytes) -> None:
         """Bytes from the chip towards the ESP32."""
+        if self.rxbuf is not None:
+            room = max(self.rxbuf - len(self._rx), 0)
+            self.dropped += max(len(data) - room, 0)
+            data = data[:room]
         self._rx.extend(data)
 
     def any(self) -> int:

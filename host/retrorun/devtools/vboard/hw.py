@@ -43,6 +43,8 @@ PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 RTC_GPIOS = {"esp32": (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39),
              "esp32s3": tuple(range(0, 22))}
 
+ESP32_UART_RXBUF = 256  # machine.UART's receive buffer when rxbuf is not given (esp32 port)
+
 SPEED_OF_SOUND_M_S = 343.0
 ECHO_START_DELAY_US = 450  # HC-SR04: burst of 8 x 40 kHz, then ECHO rises
 ECHO_TIMEOUT_US = 38_000  # HC-SR04/JSN-SR04T: ECHO stays high ~38 ms when nothing echoes
@@ -363,7 +365,8 @@ class Hardware:
         model = self.uart_models.get(uid)
         if model is not None and hasattr(model, "poll"):
             model.poll(self, port)
-        if op == "i":  # init: id baud tx rx
+        if op == "i":  # init: id baud tx rx rxbuf (the port's default 256 when not given)
+            port.rxbuf = int(args[4]) if len(args) > 4 else ESP32_UART_RXBUF
             return ""
         if op == "a":
             return str(port.any())

@@ -209,10 +209,11 @@ class UART:
         self._id = int(id)
         self.init(baudrate, **kw)
 
-    def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None, **kw):
+    def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
+             rxbuf=256, **kw):
         self._baud = baudrate
-        _c("Ui%d %d %d %d" % (self._id, baudrate, -1 if tx is None else _id(tx),
-                              -1 if rx is None else _id(rx)))
+        _c("Ui%d %d %d %d %d" % (self._id, baudrate, -1 if tx is None else _id(tx),
+                                 -1 if rx is None else _id(rx), rxbuf))
 
     def deinit(self):
         pass
