@@ -21,6 +21,8 @@ CHIPS = [
     ("mpu6500", lambda src: MPU6050Model(src, who_am_i=0x70), MPU6050, 0x68),
     ("lsm6ds3", lambda src: LSM6DSModel(src, who_am_i=0x69), LSM6DS, 0x6A),
     ("lsm6dso", lambda src: LSM6DSModel(src, who_am_i=0x6C), LSM6DS, 0x6A),
+    # WHO_AM_I 0x6A: the LSM6DS3TR-C on most current "LSM6DS3" boards (ST datasheet)
+    ("lsm6ds3trc", lambda src: LSM6DSModel(src, who_am_i=0x6A), LSM6DS, 0x6A),
 ]
 IDS = [c[0] for c in CHIPS]
 

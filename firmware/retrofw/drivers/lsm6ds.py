@@ -1,7 +1,11 @@
 """LSM6DS3 / LSM6DSO accelerometer over I2C: FIFO-batched readings in milli-g.
 
-Only the accelerometer is used. The chip is identified by WHO_AM_I (0x69 LSM6DS3, 0x6C
-LSM6DSO); anything else raises OSError. Full scale +-8 g (default) or +-16 g (4096 or 2048
+Only the accelerometer is used. The chip is identified by WHO_AM_I (0x69 LSM6DS3, 0x6A
+LSM6DS3TR-C, the part on most boards sold as "LSM6DS3" today, 0x6C LSM6DSO); anything else
+raises OSError. The LSM6DS3TR-C is driven as the LSM6DS3: the same FIFO registers (FIFO_CTRL1-5
+at 0x06-0x0A, FIFO_STATUS1-4 at 0x3A-0x3D, FIFO_DATA_OUT at 0x3E) and untagged words, a 4 kbyte
+FIFO instead of 8 (ST LSM6DS3TR-C datasheet; Linux st_lsm6dsx and Adafruit's LSM6DS3TRC class
+use ID 0x6A). Full scale +-8 g (default) or +-16 g (4096 or 2048
 LSB/g: 0.244 / 0.488 mg/LSB), output data rate 52 Hz or 104 Hz (the chip has no 25/50/100 Hz),
 block data update and address auto-increment on. The FIFO runs in continuous mode with the
 accelerometer only: the LSM6DS3 stores untagged 16-bit words X, Y, Z (8 kbyte); the LSM6DSO
@@ -31,6 +35,7 @@ from retrofw.drivers._imufifo import FifoAccel
 _ADDR = const(0x6A)  # SA0 low; 0x6B with SA0 high
 _LSM6DS3_WHO_AM_I = const(0x69)
 _LSM6DSO_WHO_AM_I = const(0x6C)
+_LSM6DS3TRC_WHO_AM_I = const(0x6A)
 _REG_WHO_AM_I = const(0x0F)
 _REG_CTRL1_XL = const(0x10)  # ODR_XL bits 7:4 (3 = 52 Hz, 4 = 104 Hz), FS_XL bits 3:2
 _REG_CTRL3_C = const(0x12)  # BOOT 7, BDU 6, IF_INC 2, SW_RESET 0
@@ -67,12 +72,16 @@ class LSM6DS(FifoAccel):
         who = self._read8(_REG_WHO_AM_I)
         if who == _LSM6DS3_WHO_AM_I:
             self.chip = "lsm6ds3"
+        elif who == _LSM6DS3TRC_WHO_AM_I:
+            self.chip = "lsm6ds3trc"
         elif who == _LSM6DSO_WHO_AM_I:
             self.chip = "lsm6dso"
         else:
             raise OSError("no LSM6DS3/LSM6DSO at I2C 0x%02x: WHO_AM_I is 0x%02x, expected "
-                          "0x%02x or 0x%02x; check the wiring and the board profile's imu kind"
-                          % (addr, who, _LSM6DS3_WHO_AM_I, _LSM6DSO_WHO_AM_I))
+                          "0x%02x, 0x%02x or 0x%02x; check the wiring and the board profile's "
+                          "imu kind" % (addr, who, _LSM6DS3_WHO_AM_I, _LSM6DS3TRC_WHO_AM_I,
+                                        _LSM6DSO_WHO_AM_I))
+        self._ds3 = self.chip != "lsm6dso"  # untagged FIFO words
         if rate_hz <= 52:
             self._odr_code = 3
             self.odr_hz = 52
@@ -83,21 +92,21 @@ class LSM6DS(FifoAccel):
         if k < 1:
             k = 1
         self.rate_hz = self.odr_hz // k
-        if self.chip == "lsm6ds3":  # untagged 16-bit words X, Y, Z: one 6-byte sample
+        if self._ds3:  # untagged 16-bit words X, Y, Z: one 6-byte sample
             self._batching(6, _DS3_REG_FIFO_DATA_OUT_L, -1, k, range_g)
         else:  # 7-byte words: tag, X, Y, Z
             self._batching(7, _DSO_REG_FIFO_DATA_OUT_TAG, _DSO_TAG_XL, k, range_g)
         self._write8(_REG_CTRL3_C, _CTRL3_BDU_INC)
         fs = _FS_8G if range_g == 8 else _FS_16G
         self._write8(_REG_CTRL1_XL, (self._odr_code << 4) | (fs << 2))
-        if self.chip == "lsm6ds3":
+        if self._ds3:
             self._write8(_DS3_REG_FIFO_CTRL3, 0x01)  # accelerometer, no decimation
         else:
             self._write8(_DSO_REG_FIFO_CTRL3, self._odr_code)  # BDR_XL, gyro not batched
         self.reset_fifo()
 
     def _set_mode(self, mode):
-        if self.chip == "lsm6ds3":
+        if self._ds3:
             self._write8(_DS3_REG_FIFO_CTRL5, (self._odr_code << 3) | mode)
         else:
             self._write8(_DSO_REG_FIFO_CTRL4, mode)
@@ -114,7 +123,7 @@ class LSM6DS(FifoAccel):
         s = self._status
         if s[1] & _OVERRUN:
             return -1
-        if self.chip == "lsm6ds3":
+        if self._ds3:
             words = ((s[1] & 0x0F) << 8) | s[0]
             if words and ((s[3] << 8) | s[2]) % 3:
                 return -1  # the next word is not an X: out of step

@@ -30,6 +30,8 @@ __all__ = ["AccelSource", "LSM6DSModel", "still"]
 I2C_ADDRESS = 0x6A  # SA0 low (0x6B with SA0 high)
 WHO_AM_I_LSM6DS3 = 0x69
 WHO_AM_I_LSM6DSO = 0x6C
+WHO_AM_I_LSM6DS3TRC = 0x6A  # LSM6DS3TR-C: LSM6DS3 FIFO registers, 4 kbyte FIFO (datasheet)
+DS3TRC_FIFO_WORDS = 4096 // 2
 # Registers (datasheet names; the LSM6DSO calls OUTX_L_XL OUTX_L_A)
 WHO_AM_I = 0x0F
 CTRL1_XL = 0x10  # ODR_XL 7:4, FS_XL 3:2
@@ -59,7 +61,7 @@ def _odr_hz(code: int) -> float:
 
 
 class LSM6DSModel(SampledAccelModel):
-    """An LSM6DS3 (who_am_i 0x69) or LSM6DSO (0x6C) on an I2CBus."""
+    """An LSM6DS3 (who_am_i 0x69), LSM6DS3TR-C (0x6A) or LSM6DSO (0x6C) on an I2CBus."""
 
     BYTEORDER = "little"
 
@@ -69,7 +71,8 @@ class LSM6DSModel(SampledAccelModel):
         if variant is None:
             variant = "lsm6dso" if who_am_i == WHO_AM_I_LSM6DSO else "lsm6ds3"
         self.variant = variant
-        self.fifo_words = DSO_FIFO_WORDS if variant == "lsm6dso" else DS3_FIFO_WORDS
+        self.fifo_words = (DSO_FIFO_WORDS if variant == "lsm6dso" else DS3TRC_FIFO_WORDS
+                           if who_am_i == WHO_AM_I_LSM6DS3TRC else DS3_FIFO_WORDS)
         self._power_on()
 
     def _power_on(self) -> None:
