@@ -343,3 +343,12 @@ def test_the_tfluna_driver_knows_the_uart_buffer_parts_gives_it(tmp_path):
         assert abs(int(value) - 1500) <= 30
     finally:
         device.close()
+
+
+def test_pin_irq_has_no_hard_argument_as_on_the_esp32_port(board):
+    # ports/esp32/machine_pin.c: allowed_args handler, trigger, wake; every handler is scheduled
+    out = run(board, "from machine import Pin\np = Pin(26, Pin.IN)\n"
+                     "try:\n    p.irq(lambda x: None, 3, hard=True)\n    print('accepted')\n"
+                     "except TypeError:\n    print('TypeError')\n"
+                     "p.irq(lambda x: None, 3)\nprint('soft ok')")
+    assert out.split() == ["TypeError", "soft", "ok"]

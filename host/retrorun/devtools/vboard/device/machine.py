@@ -75,7 +75,9 @@ class Pin:
     def toggle(self):
         _c("Pw%d %d" % (self._id, 1 - int(_c("Pv%d" % self._id))))
 
-    def irq(self, handler=None, trigger=3, wake=None, hard=False):
+    def irq(self, handler=None, trigger=3, wake=None):
+        # the esp32 port's Pin.irq takes handler, trigger, wake: no `hard` (its ISR schedules
+        # the handler with mp_sched_schedule); hard=... raises TypeError there and here
         key = "p%d" % self._id
         if handler is None:
             _vb.IRQ.pop(key, None)
