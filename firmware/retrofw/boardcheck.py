@@ -45,6 +45,11 @@ _RTC_PINS = {
     "esp32c3": tuple(range(0, 6)),
 }
 
+# Module variants with octal PSRAM (ESP32-S3 N8R8/N16R8, the XIAO ESP32S3's S3R8) wire the
+# PSRAM to GPIO33-37 (ESP32-S3 datasheet, "Pin Assignment": SPIIO4-7, SPIDQS): profile
+# "psram": "octal" reserves them.
+_OCTAL_PSRAM_PINS = {"esp32s3": (33, 34, 35, 36, 37)}
+
 REQUIRED_KEYS = ("name", "title", "chip", "flash_size_mb", "micropython", "distance", "haptic",
                  "imu", "button", "battery", "led")
 # Keys whose value is a JSON object (checked before anything looks inside them).
@@ -107,6 +112,13 @@ def check(profile):
                          % (name, chip, ", ".join(sorted(_CHIP_PINS)))))
         return problems
     valid, input_only, flash, strapping, adc1, usb = _CHIP_PINS[chip]
+    psram = profile.get("psram", "none")
+    if psram not in ("none", "quad", "octal") or (psram == "octal"
+                                                    and chip not in _OCTAL_PSRAM_PINS):
+        problems.append(("error", "%s: psram '%s' is not one of none, quad%s"
+                         % (name, psram, ", octal" if chip in _OCTAL_PSRAM_PINS else "")))
+    elif psram == "octal":
+        flash = flash + _OCTAL_PSRAM_PINS[chip]
     _check_kinds(profile, name, problems)
     needs_i2c = ((profile.get("distance") or {}).get("kind") == "vl53l1x"
                  or (profile.get("haptic") or {}).get("kind") == "drv2605"
@@ -124,7 +136,7 @@ def check(profile):
             problems.append(("error", "%s: GPIO%d does not exist on %s" % (where, pin, chip)))
             continue
         if pin in flash:
-            problems.append(("error", "%s: GPIO%d is wired to the SPI flash on %s; pick another pin"
+            problems.append(("error", "%s: GPIO%d is wired to the SPI flash or PSRAM on %s; pick another pin"
                              % (where, pin, chip)))
         if pin in input_only and direction in (_OUT, _IO):
             problems.append(("error", "%s: GPIO%d is input-only on %s and cannot drive %s"

@@ -92,3 +92,16 @@ def test_host_registry_and_errors(tmp_path):
         load_profile(bad)
     with pytest.raises(RetrorunError, match="unknown board 'nope'"):
         get_board("nope")
+
+
+def test_octal_psram_pins_are_reserved_on_an_s3_module_that_has_it():
+    # ESP32-S3 datasheet, pin assignment: octal PSRAM (N8R8, S3R8) uses GPIO33-37
+    profile = json.loads((boards_dir() / "xiao-esp32s3.json").read_text())
+    assert profile["psram"] == "octal"
+    profile["led"]["pin"] = 35
+    errors = [p for p in boardcheck.check(profile) if p[0] == "error"]
+    assert any("led.pin: GPIO35 is wired to the SPI flash or PSRAM" in p[1] for p in errors)
+    profile["psram"] = "none"  # a module without octal PSRAM may use GPIO35
+    assert not [p for p in boardcheck.check(profile) if p[0] == "error"]
+    profile["psram"] = "octal-ish"
+    assert any("psram 'octal-ish'" in p[1] for p in boardcheck.check(profile))
