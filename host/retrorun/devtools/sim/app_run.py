@@ -41,7 +41,7 @@ REAL_TIMEOUT_S = 600.0
 class BoardRun:
     levels: list[tuple[int, int, int, int, int]]  # (t_ms, level, reading, 0, 0)
     motor: list[tuple[int, int]]  # (t_ms, drive)
-    measured: list[tuple[int, int]] = field(default_factory=list)  # sensor model (t_ms, value)
+    measured: list[tuple[int, int | None]] = field(default_factory=list)  # sensor model: t_ms, mm
     console: str = ""
     notes: list[str] = field(default_factory=list)
     real_s: float = 0.0

@@ -2,12 +2,11 @@
 
 Each kind has datasheet figures (range, beam, update rate, noise) and a few modelled ones
 (marked "assumed" in docs/scenarios.md): echo strength per object type, dropout and spurious
-echo rates, the ground echo, sunlight on time-of-flight, and how the *driver* reports each
-fault (after how long, with which wire.SENSOR_* code). Readings are generated in CPython with
-`random.Random(seed)`, so a scenario always gives the same readings.
-
-A reading is (t_ms, value): t_ms is when the app receives it (measurement time + the kind's
-delivery delay), value is the driver's int (mm, NO_READING or a fault code).
+echo rates, the ground echo, sunlight on time-of-flight. Readings are drawn in CPython from
+`random.Random(seed)`, so a scenario always gives the same readings. What a measurement sees is
+`reading_at`: whole mm, or None (nothing the sensor trusts). Faults are not modelled here: on
+the virtual board they are the chip models' own (an unplugged bus, a stuck echo, an
+overexposed frame) and the firmware's drivers decide what to report (vboard/world.py).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import math
 import random
 from dataclasses import dataclass
 
-from retrofw import wire
 from retrorun.devtools.sim.world import Obj, Runner
 
 
@@ -36,43 +34,24 @@ class Kind:
     optical: bool  # range follows reflectivity and sunlight (time of flight)
     sun_range_factor: float  # range left in full sunlight (optical kinds)
     ground_p: float  # chance per reading that a ground inside the range echoes
-    # fault -> (driver delay ms, what comes before the code: "none" | "no_reading", code)
-    faults: dict
-
-
-def _codes(unplugged, stuck, blinded):
-    return {"unplugged": unplugged, "stuck": stuck, "blinded": blinded}
 
 
 KINDS: dict[str, Kind] = {
     # HC-SR04: 2-400 cm, 15 deg measuring angle, >= 60 ms cycle, 0.3 cm resolution (datasheet).
-    # The driver reports SENSOR_STUCK after 3 triggers without an echo edge (drivers/hcsr04.py).
     "hcsr04": Kind("hcsr04", 0.02, 4.0, 7.5, 60, 12, 3.0, 0.002, 1, 0.02, 0.002, False, 1.0,
-                   0.5, _codes((180, "no_reading", wire.SENSOR_STUCK),
-                               (180, "no_reading", wire.SENSOR_STUCK),
-                               (180, "no_reading", wire.SENSOR_STUCK))),
+                   0.5),
     # DFRobot A02YYUW: 3-450 cm, 1 mm resolution, ~100 ms per frame (real-time output); beam
-    # assumed +-15 deg for person-size targets. The driver reports SENSOR_TIMEOUT after
-    # 3 periods + 100 ms without a frame and SENSOR_BAD_FRAME after 2 bad checksums.
+    # assumed +-15 deg for person-size targets.
     "uart_ultrasonic": Kind("uart_ultrasonic", 0.03, 4.5, 15.0, 100, 60, 4.0, 0.003, 1, 0.02,
-                            0.002, False, 1.0, 0.5,
-                            _codes((400, "none", wire.SENSOR_TIMEOUT),
-                                   (400, "none", wire.SENSOR_TIMEOUT),
-                                   (200, "none", wire.SENSOR_BAD_FRAME))),
+                            0.002, False, 1.0, 0.5),
     # ST VL53L1X, long mode: 360 cm dark / 73 cm strong ambient on a white target, 27 deg FoV;
-    # 33 ms timing budget (we poll at 40 ms). Range status "signal fail" -> NO_READING,
-    # saturation/ambient -> SENSOR_BLINDED; no ACK -> SENSOR_NO_ACK.
+    # 33 ms timing budget (we poll at 40 ms).
     "vl53l1x": Kind("vl53l1x", 0.04, 3.6, 13.5, 40, 20, 5.0, 0.005, 1, 0.02, 0.001, True,
-                    0.2, 0.3, _codes((0, "none", wire.SENSOR_NO_ACK),
-                                     (120, "none", wire.SENSOR_TIMEOUT),
-                                     (0, "none", wire.SENSOR_BLINDED))),
+                    0.2, 0.3),
     # Benewake TF-Luna: 0.2-8 m (90 % reflectivity), 0.2-2.5 m (10 %), 2 deg FoV, 100 Hz, cm
-    # output, STD 0.5-2 cm; Dist = 0 when Amp < 100 (NO_READING), Amp = 0xFFFF overexposure
-    # (SENSOR_BLINDED). Range left in full sun assumed 50 %.
+    # output, STD 0.5-2 cm. Range left in full sun assumed 50 %.
     "tfluna": Kind("tfluna", 0.2, 8.0, 1.0, 10, 5, 5.0, 0.0025, 10, 0.01, 0.001, True, 0.5,
-                   0.3, _codes((130, "none", wire.SENSOR_TIMEOUT),
-                               (130, "none", wire.SENSOR_TIMEOUT),
-                               (0, "none", wire.SENSOR_BLINDED))),
+                   0.3),
 }
 
 
@@ -125,34 +104,22 @@ class SensorModel:
         return active
 
     def readings(self, runner: Runner, objects: list[Obj], duration_s: float,
-                 seed: int) -> list[tuple[int, int]]:
-        """All readings the app receives during the scenario, in time order."""
+                 seed: int) -> list[tuple[int, int | None]]:
+        """Measurements every `period_ms` (random phase): (t_ms, mm or None), in time order."""
         k = self.kind
         rnd = random.Random(seed)
-        out: list[tuple[int, int]] = []
-        phase = rnd.randrange(k.period_ms)
+        out: list[tuple[int, int | None]] = []
         ground = self.ground_range()
-        t_ms = phase
+        t_ms = rnd.randrange(k.period_ms)
         end_ms = int(duration_s * 1000)
-        while t_ms + k.delay_ms <= end_ms:
-            t = t_ms / 1000.0
-            fault = self.fault_at(t)
-            deliver = t_ms + k.delay_ms
-            if fault is not None:
-                delay, before, code = k.faults[fault["type"]]
-                if (t - fault["at_s"]) * 1000 >= delay:
-                    out.append((deliver, code))
-                elif before == "no_reading":
-                    out.append((deliver, wire.NO_READING))
-                t_ms += k.period_ms
-                continue
-            value = self.reading_at(t, runner, objects, ground, rnd)
-            out.append((deliver, value))
+        while t_ms <= end_ms:
+            out.append((t_ms, self.reading_at(t_ms / 1000.0, runner, objects, ground, rnd)))
             t_ms += k.period_ms
         return out
 
-    def reading_at(self, t: float, runner: Runner, objects: list[Obj], ground, rnd) -> int:
-        """What one measurement at t returns (mm or NO_READING), drawing from `rnd`."""
+    def reading_at(self, t: float, runner: Runner, objects: list[Obj], ground,
+                   rnd) -> int | None:
+        """What one measurement at t returns (mm, or None: nothing trusted), drawing from `rnd`."""
         k = self.kind
         xr = runner.position(t)
         best = None
@@ -171,11 +138,11 @@ class SensorModel:
             if best is None or spur < best:
                 best = spur
         if best is None or rnd.random() < k.p_dropout:
-            return wire.NO_READING
+            return None
         sigma = (k.noise_mm + k.noise_rel * best * 1000) * (1.0 + 2.0 * self.sunlight * k.optical)
         mm = best * 1000 + rnd.gauss(0.0, sigma)
         mm = max(mm, k.min_m * 1000)
         mm = round(mm / k.quant_mm) * k.quant_mm
         if mm > k.max_m * 1000:
-            return wire.NO_READING
+            return None
         return mm

@@ -53,7 +53,7 @@ class ScenarioWorld:
         # reading (noise, dropouts, spurious echoes, the ground), drawn when the chip model
         # measures (the echo, the frame, the ranging), from the scenario's seed
         self.readings = readings
-        self.measured: list[tuple[int, int]] = []  # (scenario t_ms, mm or NO_READING)
+        self.measured: list[tuple[int, int | None]] = []  # (scenario t_ms, mm or None)
         self._rnd = None
         self._last: tuple[int, float | None] | None = None
 
@@ -86,7 +86,7 @@ class ScenarioWorld:
         t = (t_us - self.t0_us) / 1e6
         value = self.sensor.reading_at(t, self.runner, self.objects, self.ground, self._rnd)
         self.measured.append((int(t * 1000), value))
-        mm = float(value) if value >= 0 else None
+        mm = None if value is None else float(value)
         self._last = (t_us, mm)
         return mm
 
