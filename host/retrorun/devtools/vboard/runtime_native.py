@@ -24,6 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
+from retrorun.devtools.vboard.vm import BoardVM
 from retrorun.errors import require_sim
 
 _HEAD = struct.Struct("<HI")
@@ -35,18 +36,15 @@ def command() -> list[str]:
     return [sys.executable, "-m", "micropython_unix"]
 
 
-class NativeVM:
+class NativeVM(BoardVM):
     """One boot of the board on the native runtime. `dev` is the AppDevice: its `_dispatch`
     answers host calls, its `_out_cooked` takes the guest's output."""
 
+    SETUP = "_vbnative.py"
+
     def __init__(self, dev, device_dir: Path, fs_dir: Path, mounts: dict[str, Path],
                  paths: list[str], heap_kb: int, cpu_scale: float = 0.0):
-        self.dev = dev
-        self.device_dir = device_dir
-        self.fs_dir = fs_dir
-        self.mounts = mounts
-        self.paths = paths
-        self.heap_kb = heap_kb
+        super().__init__(dev, device_dir, fs_dir, mounts, paths, heap_kb)
         self.cpu_scale = cpu_scale
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
@@ -56,12 +54,11 @@ class NativeVM:
         self._stat_fd: int | None = None
 
     def _program(self, rfd: int, wfd: int) -> str:
-        params = (f"FS_ROOT = {str(self.fs_dir.resolve())!r}\n"
-                  f"MOUNTS = {({k: str(Path(v).resolve()) for k, v in self.mounts.items()})!r}\n"
-                  f"PATHS = {self.paths!r}\n"
-                  f"_R = open('/dev/fd/{rfd}', 'rb')\n_W = open('/dev/fd/{wfd}', 'wb')\n")
-        return (params + (self.device_dir / "_vbnative.py").read_text()
-                + (self.device_dir / "_vbjobs.py").read_text())
+        return self.program(
+            f"FS_ROOT = {str(self.fs_dir.resolve())!r}\n"
+            f"MOUNTS = {({k: str(Path(v).resolve()) for k, v in self.mounts.items()})!r}\n"
+            f"PATHS = {self.paths!r}\n"
+            f"_R = open('/dev/fd/{rfd}', 'rb')\n_W = open('/dev/fd/{wfd}', 'wb')\n")
 
     def run(self) -> None:
         """Run the VM until it ends; raises RuntimeError when it stopped or crashed."""

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from retrorun.devtools.vboard.vm import BoardVM
 from retrorun.paths import cache_dir
 
 FUEL = 1 << 62
@@ -67,19 +68,16 @@ class WasiRuntime:
         self.module = _load_module(self.engine)
 
 
-class WasiVM:
+class WasiVM(BoardVM):
     """One boot of the board on the WASI build (same interface as NativeVM)."""
+
+    SETUP = "_vbwasi.py"
 
     def __init__(self, runtime: WasiRuntime, dev, device_dir: Path, fs_dir: Path,
                  mounts: dict[str, Path], paths: list[str], heap_kb: int, real_gc: bool,
                  fuel_per_us: int):
+        super().__init__(dev, device_dir, fs_dir, mounts, paths, heap_kb)
         self.runtime = runtime
-        self.dev = dev
-        self.device_dir = device_dir
-        self.fs_dir = fs_dir
-        self.mounts = mounts
-        self.paths = paths
-        self.heap_kb = heap_kb
         self.real_gc = real_gc
         self.fuel_per_us = fuel_per_us
         self._store = None
@@ -98,9 +96,7 @@ class WasiVM:
         store.set_epoch_deadline(1)
         self._store = store
         self._last_fuel = FUEL
-        code = (f"PATHS = {self.paths!r}\nREAL_GC = {bool(self.real_gc)!r}\n"
-                + (self.device_dir / "_vbwasi.py").read_text()
-                + (self.device_dir / "_vbjobs.py").read_text())
+        code = self.program(f"PATHS = {self.paths!r}\nREAL_GC = {bool(self.real_gc)!r}\n")
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["micropython", "-X", f"heapsize={self.heap_kb}k", "-c", code]
         wasi.env = []

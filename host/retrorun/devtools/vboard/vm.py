@@ -1,0 +1,30 @@
+"""What the virtual board's two MicroPython runtimes share: one boot of the board (`BoardVM`).
+
+A VM runs one program: parameters the host prepends, the runtime's set-up
+(`device/_vbnative.py` or `device/_vbwasi.py`) and the job loop (`device/_vbjobs.py`). `dev`
+is the AppDevice: it answers the guest's host calls and takes its output. Subclasses
+(runtime_native.NativeVM, runtime_wasi.WasiVM) provide run(), stop(), interrupt(), cpu_us()
+and mark().
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BoardVM:
+    SETUP = ""  # the runtime's set-up file in device/
+
+    def __init__(self, dev, device_dir: Path, fs_dir: Path, mounts: dict[str, Path],
+                 paths: list[str], heap_kb: int):
+        self.dev = dev
+        self.device_dir = device_dir
+        self.fs_dir = fs_dir
+        self.mounts = mounts
+        self.paths = paths
+        self.heap_kb = heap_kb
+
+    def program(self, params: str) -> str:
+        """The guest's program: `params` (Python assignments), the set-up, the job loop."""
+        return (params + (self.device_dir / self.SETUP).read_text()
+                + (self.device_dir / "_vbjobs.py").read_text())
