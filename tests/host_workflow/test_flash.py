@@ -4,6 +4,7 @@ driven against a fake esptool connection (the real esptool runs in test_flash_vb
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import esptool.targets
 import pytest
@@ -244,7 +245,8 @@ def test_cli_flashes_and_reports_json(tmp_path, capsys, fake_esptool):
 
     doc = json.loads(out)
     assert doc == {"port": "socket://127.0.0.1:9", "chip": "esp32", "image_bytes": len(data),
-                   "offset": 0x1000, "erased": False, "verified": True, "romfs": None}
+                   "offset": 0x1000, "erased": False, "verified": True, "romfs": None,
+                   "romfs_build": False}
 
 
 def test_cli_version_without_a_pin_says_what_to_download(capsys, fake_esptool):
@@ -338,14 +340,49 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
     assert "No serial data received" in message and "\n" not in message
 
 
-def _firmware_with_stock_table() -> bytes:
-    """An ESP32 whole firmware (for 0x1000) with MicroPython's stock 4 MB table at 0x8000."""
+# Names as a MicroPython image holds them (NUL-terminated qstrs): every build with littlefs has
+# VfsLfs2; only a build with MICROPY_VFS_ROM has rom_ioctl (extmod/modvfs.c)
+STOCK_NAMES = b"mount\x00umount\x00VfsLfs2\x00VfsFat\x00"
+ROMFS_NAMES = STOCK_NAMES + b"VfsRom\x00rom_ioctl\x00"
+
+
+def _firmware_with_stock_table(names: bytes = ROMFS_NAMES) -> bytes:
+    """An ESP32 whole firmware (for 0x1000) with MicroPython's stock 4 MB table at 0x8000; by
+    default a custom build with ROMFS (names: STOCK_NAMES for a micropython.org download)."""
     from retrorun.provision.partition_table import MICROPYTHON_ESP32_4MB as stock
     from retrorun.provision.partition_table import encode
 
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
     image += b"\xff" * (0x7000 - len(image))
-    return bytes(image + encode(stock) + b"\xff" * 0x400 + PAYLOAD)
+    return bytes(image + encode(stock) + b"\xff" * 0x400 + PAYLOAD + names)
+
+
+def test_a_stock_image_keeps_its_partition_table_and_says_why(fake_esptool):
+    from retrorun.provision import partition_table
+
+    image = _firmware_with_stock_table(STOCK_NAMES)
+    messages = []
+    result = flash.flash_board("/dev/ttyUSB0", image, report=messages.append)
+    assert result.romfs is None and not result.romfs_build
+    assert bytes(fake_esptool["esp"].flash[0x1000:0x1000 + len(image)]) == image
+    assert partition_table.read_table(bytes(fake_esptool["esp"].flash)) == \
+        partition_table.MICROPYTHON_ESP32_4MB
+    said = [m for m in messages if "no ROMFS support" in m]
+    assert len(said) == 1 and "partition table left as it is" in said[0] and ".mpy" in said[0]
+
+
+def test_romfs_support_is_read_from_the_names_real_micropython_builds_hold():
+    """Oracle: real MicroPython binaries from the registry. The Unix port has VfsRom but no
+    vfs.rom_ioctl (`dir(vfs)` on it), and its names are NUL-terminated text in the binary."""
+    import micropython_run
+
+    from retrorun.provision.romfs import firmware_has_romfs
+
+    binary = Path(micropython_run.__file__).read_bytes()
+    assert b"VfsLfs2\x00" in binary and b"VfsRom\x00" in binary
+    assert not firmware_has_romfs(binary)
+    assert firmware_has_romfs(binary + b"rom_ioctl\x00")
+    assert not firmware_has_romfs(b"use vfs.rom_ioctl here")  # a mention is not the name
 
 
 def test_the_romfs_table_is_what_gets_written_and_verified(fake_esptool):
@@ -378,8 +415,8 @@ def test_cli_reports_the_romfs_partition_and_no_romfs_keeps_the_table(tmp_path, 
     image = tmp_path / "fw.bin"
     image.write_bytes(_firmware_with_stock_table())
     assert main(["flash", "--port", "socket://x", "--image", str(image), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["romfs"] == {"offset": 0x3C0000,
-                                                             "size": 0x40000}
+    out = json.loads(capsys.readouterr().out)
+    assert out["romfs"] == {"offset": 0x3C0000, "size": 0x40000} and out["romfs_build"]
     fake_esptool["esp"] = FakeEsp("ESP32")
     assert main(["flash", "--port", "socket://x", "--image", str(image)]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -154,7 +154,8 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
 
 def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_board,
                                                                           tmp_path: Path):
-    """A whole firmware with MicroPython's stock 4 MB table at 0x8000 (0x7000 in the image)."""
+    """A whole firmware with MicroPython's stock 4 MB table at 0x8000 (0x7000 in the image),
+    built with ROMFS (it names vfs.rom_ioctl, as a MicroPython image holds its names)."""
     from retrorun.provision import partition_table
 
     port, flash_file = rom_board
@@ -162,7 +163,8 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:3000]))
     image += b"\xff" * (0x7000 - len(image))
     image += partition_table.encode(stock) + b"\xff" * 0x400 + PAYLOAD[:4000]
-    image_file = tmp_path / "ESP32_GENERIC-table.bin"
+    image += b"VfsLfs2\x00VfsRom\x00rom_ioctl\x00"
+    image_file = tmp_path / "ESP32_GENERIC-romfs-table.bin"
     image_file.write_bytes(image)
 
     kept = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",

@@ -11,10 +11,13 @@ not match:
    0x0 on ESP32-S3/C3/C6/H2/C2, 0x2000 on ESP32-C5/P4) with a progress bar when wanted;
 5. verify the flash against the image (MD5 over the written range), hard-reset the board.
 
-Between 3 and 4, unless `romfs=False`: when the image covers the partition table at 0x8000, the
+Between 3 and 4, for an image built with ROMFS (`romfs.firmware_has_romfs`: it names
+vfs.rom_ioctl) and unless `romfs=False`: when the image covers the partition table at 0x8000, the
 table inside the image gets a 256 KB "romfs" data partition carved from the end of "vfs"
 (`retrorun.provision.partition_table.with_romfs`), so MicroPython can run .mpy files in place from
-flash. The modified bytes are what is written and verified.
+flash. The modified bytes are what is written and verified. A stock download (no esp32 board
+enables ROMFS in MicroPython 1.25-1.28) is written as it is: a romfs partition would take space
+from the user's filesystem for nothing, and changing the table erases that filesystem.
 
 Image header facts (ESP-IDF `esp_image_header_t`, 24 bytes): magic (0), segment count (1),
 SPI mode (2), flash size/frequency nibbles (3), entry address (4-7), WP pin (8), SPI pin drive
@@ -48,6 +51,7 @@ from serial import SerialException
 from retrorun.errors import RetrorunError
 from retrorun.provision import partition_table
 from retrorun.provision.partition_table import Partition
+from retrorun.provision.romfs import firmware_has_romfs
 
 ESP_IMAGE_MAGIC = 0xE9
 IMAGE_HEADER_SIZE = 24
@@ -273,6 +277,7 @@ class FlashResult:
     erased: bool
     verified: bool
     romfs: Partition | None = None  # the romfs partition added to the image's table, if any
+    romfs_build: bool = False  # whether the image's MicroPython has ROMFS (vfs.rom_ioctl)
 
 
 def _is_url(port: str) -> bool:
@@ -290,7 +295,8 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
     `board_chip`/`board_name`/`flash_size_mb` come from the board profile when there is one.
     `baud`: the rate for the transfer after the stub runs (None: 460800 on a device path,
     no change on a pyserial URL such as socket:// or rfc2217://).
-    `romfs`: add a "romfs" partition to the image's partition table (see `add_romfs`).
+    `romfs`: add a "romfs" partition to the image's partition table when the image's
+    MicroPython can use one (see `add_romfs`); an image without ROMFS is always written as it is.
     """
     if baud is not None and not MIN_BAUD <= baud <= MAX_BAUD:
         raise RetrorunError(f"--baud {baud} is out of range; give {MIN_BAUD}-{MAX_BAUD} "
@@ -342,8 +348,13 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
         raise RetrorunError(f"{image_name} ({len(image)} bytes at 0x{offset:X}) does not fit "
                             f"in the board's {flash_size_mb} MB flash")
     added = None
-    if romfs:
+    romfs_build = firmware_has_romfs(image)
+    if romfs and romfs_build:
         image, added = add_romfs(image, offset, image_name, report)
+    elif romfs:
+        report(f"{image_name} has no ROMFS support (built without MICROPY_VFS_ROM, as every "
+               "esp32 download on micropython.org): partition table left as it is; "
+               "'retrorun deploy' puts the firmware in /lib as .mpy files")
 
     esp = run_stub(esp)
     if baud is None and not _is_url(port):
@@ -362,7 +373,8 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
         report("Verifying...")
         verify_flash(esp, [(offset, image)])
     reset_chip(esp, "hard-reset")
-    return FlashResult(port, detected.name, len(image), offset, erase, verify, added)
+    return FlashResult(port, detected.name, len(image), offset, erase, verify, added,
+                       romfs_build)
 
 
 def _fresh_filesystem_if_the_table_changes(esp, image: bytes, offset: int,

@@ -27,10 +27,20 @@ from dataclasses import dataclass
 from retrorun.errors import RetrorunError
 
 ROMFS_MAGIC = b"\xd2\xcd\x31"
+# MicroPython keeps the name of everything a build has (its qstrs) in the firmware image as
+# NUL-terminated text (py/qstr.c's constant pool; e.g. b"VfsLfs2\0" in any build with
+# littlefs); `vfs.rom_ioctl` is compiled only with MICROPY_VFS_ROM (extmod/modvfs.c). None of
+# the esp32 downloads of MicroPython 1.25-1.28 has it: py/mpconfig.h defaults it to 0.
+_ROM_IOCTL_NAME = b"rom_ioctl\x00"
 KIND_DATA_VERBATIM = 2
 KIND_DIRECTORY = 4
 KIND_FILE = 5
 MOUNT_POINT = "/rom"
+
+
+def firmware_has_romfs(image: bytes) -> bool:
+    """Whether a MicroPython firmware image was built with ROMFS (it names vfs.rom_ioctl)."""
+    return _ROM_IOCTL_NAME in image
 
 
 def _uint(value: int) -> bytes:

@@ -16,9 +16,11 @@ def register(sub) -> None:
                     "optionally erase the flash, write the image compressed and verify it. "
                     "--image takes a MicroPython .bin (bootloader included, as on "
                     "micropython.org/download); --version fetches the official build for the "
-                    "board profile into the cache and checks its pinned sha256. Unless "
-                    "--no-romfs, the image's partition table gets a 256 KB 'romfs' partition "
-                    "taken from the end of 'vfs'. When the table changes, the start of the "
+                    "board profile into the cache and checks its pinned sha256. An image built "
+                    "with ROMFS (a custom build; no micropython.org download for the esp32 has "
+                    "it) gets a 256 KB 'romfs' partition taken from the end of 'vfs' in its "
+                    "partition table, unless --no-romfs; other images are written as they "
+                    "are. When the table changes, the start of the "
                     "filesystem partition is erased so MicroPython formats it at first boot: "
                     "sync sessions before.")
     parser.add_argument("--port", help="serial port or pyserial URL (default: the one "
@@ -32,8 +34,8 @@ def register(sub) -> None:
                                                             "(removes the board's files)")
     parser.add_argument("--no-verify", action="store_true", help="skip the read-back check")
     parser.add_argument("--no-romfs", action="store_true",
-                        help="keep the image's partition table (no 256 KB romfs partition "
-                             "carved from the end of vfs)")
+                        help="keep the image's partition table even when its MicroPython "
+                             "has ROMFS (no 256 KB romfs partition carved from the end of vfs)")
     parser.add_argument("--baud", type=int, help="transfer baud rate (default 460800 on a "
                                                  "serial device, unchanged on a URL)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,6 +85,7 @@ def run(args) -> int:
         output.emit_json({"port": result.port, "chip": result.chip,
                           "image_bytes": result.image_bytes, "offset": result.offset,
                           "erased": result.erased, "verified": result.verified,
+                          "romfs_build": result.romfs_build,
                           "romfs": None if romfs is None else {"offset": romfs.offset,
                                                                 "size": romfs.size}})
     else:
