@@ -2,7 +2,10 @@
 
 Register facts from the datasheet (DS12385) and ST's ultra-lite driver (ULD, UM2510, register
 names as in its VL53L1X_api.h), transcribed here and not taken from the firmware:
-16-bit register addresses; model ID 0xEA at 0x010F and module type 0xCC at 0x0110; firmware
+16-bit register addresses; model ID 0xEA at 0x010F, module type 0xCC at 0x0110 and
+IDENTIFICATION__REVISION_ID 0x10 at 0x0111 (ST's VL53L1 register map: mask revision in bits 7:4,
+NVM revision in 3:0; ST's full API names a mask revision 1 part "VL53L1 cut1.1", and Adafruit's
+driver, written against real parts, refuses any other value); firmware
 boot bit 0x00E5 bit 0 (set 1.2 ms after power-up); interrupt polarity 0x0030 bit 4 (0 = active
 high) and data ready when 0x0031 bit 0 equals it; 0x0087 = 0x40 starts continuous ranging,
 0x00 stops it; writing 1 to 0x0086 clears the interrupt; results at 0x0089 (raw range status,
@@ -45,7 +48,8 @@ RESULT__RANGE_STATUS = 0x0089  # first of the result registers
 RESULT__OSC_CALIBRATE_VAL = 0x00DE  # low 10 bits: oscillator ticks per ms
 FIRMWARE__SYSTEM_STATUS = 0x00E5  # bit 0: booted
 IDENTIFICATION__MODEL_ID = 0x010F  # 0xEA, then MODULE_TYPE 0xCC at 0x0110
-MODEL_ID, MODULE_TYPE = 0xEA, 0xCC
+IDENTIFICATION__REVISION_ID = 0x0111  # mask revision 7:4, NVM revision 3:0
+MODEL_ID, MODULE_TYPE, REVISION_ID = 0xEA, 0xCC, 0x10
 START_RANGING = 0x40
 # the result block 0x0089..0x0099 as the ULD reads it: offsets of the fields the ULD uses
 RESULT_BLOCK_SIZE = 17
@@ -53,9 +57,11 @@ _RES_STATUS, _RES_STREAM_COUNT = 0, 2  # RESULT__RANGE_STATUS, RESULT__STREAM_CO
 _RES_AMBIENT = 7  # RESULT__AMBIENT_COUNT_RATE_MCPS_SD (0x0090), 9.7 fixed point
 _RES_DISTANCE = 13  # RESULT__FINAL_CROSSTALK_CORRECTED_RANGE_MM_SD0 (0x0096), mm
 _RES_SIGNAL = 15  # RESULT__PEAK_SIGNAL_COUNT_RATE_CROSSTALK_CORRECTED_MCPS_SD0 (0x0098)
-# Long distance mode: RANGE_CONFIG__TIMEOUT_MACROP_A value -> timing budget ms (ULD
-# SetTimingBudgetInMs, distance mode 2)
+# RANGE_CONFIG__TIMEOUT_MACROP_A value -> timing budget ms (ULD SetTimingBudgetInMs): long
+# distance mode (2), and short (1, which adds 15 ms)
 _BUDGET_BY_A = {0x001E: 20, 0x0060: 33, 0x00AD: 50, 0x01CC: 100, 0x02D9: 200, 0x048F: 500}
+_BUDGET_BY_A_SHORT = {0x001D: 15, 0x0051: 20, 0x00D6: 33, 0x01AE: 50, 0x02E1: 100, 0x03E1: 200,
+                      0x0591: 500}
 
 FAULTS = (None, "frozen", "never_ready", "sunlight", "hw_fail", "no_boot")
 BOOT_US = 1200
@@ -89,6 +95,7 @@ class VL53L1XModel:
         regs = self.regs
         regs[:] = bytes(len(regs))
         regs[IDENTIFICATION__MODEL_ID], regs[IDENTIFICATION__MODEL_ID + 1] = MODEL_ID, MODULE_TYPE
+        regs[IDENTIFICATION__REVISION_ID] = REVISION_ID
         regs[GPIO_HV_MUX__CTRL] = 0x01
         regs[ROI_CONFIG__USER_ROI_CENTRE_SPAD], regs[ROI_CONFIG__USER_ROI_REQUESTED_GLOBAL_XY_SIZE] = 199, 0xFF
         regs[RESULT__OSC_CALIBRATE_VAL:RESULT__OSC_CALIBRATE_VAL + 2] = \
@@ -97,6 +104,7 @@ class VL53L1XModel:
         self._running = False
         self._start_us = 0
         self._consumed = 0
+        self._measured = 0  # rangings whose result is in the result registers
         self._result = bytes(RESULT_BLOCK_SIZE)
 
     # -- derived configuration -------------------------------------------------------------
@@ -118,7 +126,8 @@ class VL53L1XModel:
         return 15.0 + 12.0 * (side - 4) / 12
 
     def budget_ms(self) -> int:
-        return _BUDGET_BY_A.get(self._u16(RANGE_CONFIG__TIMEOUT_MACROP_A_HI), 50)
+        table = _BUDGET_BY_A if self.long_mode() else _BUDGET_BY_A_SHORT
+        return table.get(self._u16(RANGE_CONFIG__TIMEOUT_MACROP_A_HI), 50)
 
     def period_ms(self) -> float:
         r = SYSTEM__INTERMEASUREMENT_PERIOD
@@ -141,13 +150,18 @@ class VL53L1XModel:
                   and self.fault != "no_boot")
         regs[FIRMWARE__SYSTEM_STATUS] = 0x03 if booted else 0x00
         pol = self._polarity()
-        ready = self._completed() > self._consumed
+        done = self._completed()
+        ready = done > self._consumed
         regs[GPIO__TIO_HV_STATUS] = (regs[GPIO__TIO_HV_STATUS] & 0xFE) | (
             pol if ready else 1 - pol)
-        if register <= RESULT__RANGE_STATUS < register + count:
-            if ready and self.fault != "frozen":
+        # the result registers hold the latest completed ranging: reading them again (or
+        # reading one field, then another) gives the same result until the next one completes
+        if done > self._measured:
+            self._measured = done
+            if self.fault != "frozen":
                 self._result = self._measurement()
-            regs[RESULT__RANGE_STATUS:RESULT__RANGE_STATUS + RESULT_BLOCK_SIZE] = self._result
+        regs[RESULT__RANGE_STATUS:RESULT__RANGE_STATUS + RESULT_BLOCK_SIZE] = self._result
+        if register <= RESULT__RANGE_STATUS < register + count:
             self.results_read += 1
         return bytes(regs[register:register + count])
 
@@ -162,7 +176,7 @@ class VL53L1XModel:
             if self.regs[SYSTEM__MODE_START] == START_RANGING:
                 self._running = True
                 self._start_us = self.clock.now_us
-                self._consumed = 0
+                self._consumed = self._measured = 0
                 self.starts += 1
             else:
                 self._running = False
