@@ -231,24 +231,6 @@ def test_mpu6050_fifo_and_output_registers_agree(monkeypatch, g, range_g):
             assert abs(buf[3 * i + axis] / 1000 - cp[axis]) <= 0.001 + 1e-9  # mg rounding
 
 
-def test_mpu6050_newest_fifo_sample_is_the_output_register_sample(monkeypatch):
-    def bounce(t):
-        return (0.25, -0.5, 1.0 + 0.6 * math.sin(2 * math.pi * 2.0 * t))
-
-    model, bus, i2c = mpu_rig(monkeypatch, bounce)
-    theirs = adafruit_mpu6050.MPU6050(i2c)
-    ours = MPU6050(bus, rate_hz=50)
-    theirs.accelerometer_range = theirs.accelerometer_range
-    buf = array("h", bytes(6 * 64))
-    for step in (0.13, 0.21, 0.34):
-        model.advance(step)
-        n = ours.read_fifo(buf, 64)
-        cp = theirs.acceleration
-        assert n > 0
-        for axis in range(3):
-            assert abs(buf[3 * (n - 1) + axis] / 1000 - cp[axis] / G) <= 0.001 + 1e-9
-
-
 def test_mpu6500_is_refused_by_adafruits_driver_and_taken_by_ours(monkeypatch):
     """Adafruit's MPU6050 class accepts WHO_AM_I 0x68 only: it is no oracle for the 6500."""
     _model, bus, i2c = mpu_rig(monkeypatch, lambda t: (0, 0, 1), who_am_i=0x70)
@@ -330,3 +312,41 @@ def test_lsm6ds_fifo_and_output_registers_agree(monkeypatch, g, variant, range_g
             tol = lsm_tolerance(code, g[axis])
             assert abs(cp[axis] - g[axis]) <= lsb / 2 + tol
             assert abs(buf[3 * i + axis] / 1000 - cp[axis]) <= 0.001 + tol  # mg rounding
+
+
+# -- both IMU families -------------------------------------------------------------------------
+def bounce(t: float) -> tuple[float, float, float]:
+    """A 2 Hz vertical bounce on a tilted device, in g."""
+    return (0.25, -0.5, 1.0 + 0.6 * math.sin(2 * math.pi * 2.0 * t))
+
+
+def imu_pair(monkeypatch, chip):
+    """(model, Adafruit's driver, ours, Adafruit's scale tolerance in g) on one model."""
+    if chip == "mpu6050":
+        model, bus, i2c = mpu_rig(monkeypatch, bounce)
+        theirs = adafruit_mpu6050.MPU6050(i2c)
+        ours = MPU6050(bus, rate_hz=50)
+        theirs.accelerometer_range = theirs.accelerometer_range  # its scale cache follows
+        return model, theirs, ours, 0.0
+    _name, who, cls = next(v for v in LSM_VARIANTS if v[0] == chip)
+    model, bus, i2c = lsm_rig(monkeypatch, bounce, who)
+    theirs = cls(i2c)
+    ours = LSM6DS(bus, rate_hz=50)
+    theirs.accelerometer_range = theirs._accel_range
+    return model, theirs, ours, lsm_tolerance(theirs._accel_range, 1.6)
+
+
+@pytest.mark.parametrize("chip", ["mpu6050", *LSM_IDS])
+def test_newest_fifo_sample_is_the_output_register_sample(monkeypatch, chip):
+    """While the acceleration changes, the last sample our driver takes from the FIFO is the one
+    Adafruit's reads from the output registers (both datasheets: the FIFO stores the output
+    registers' samples at the output data rate)."""
+    model, theirs, ours, tol = imu_pair(monkeypatch, chip)
+    buf = array("h", bytes(6 * 64))
+    for step in (0.13, 0.21, 0.34):
+        model.advance(step)
+        n = ours.read_fifo(buf, 64)
+        cp = theirs.acceleration
+        assert n > 0
+        for axis in range(3):
+            assert abs(buf[3 * (n - 1) + axis] / 1000 - cp[axis] / G) <= 0.001 + tol + 1e-9
