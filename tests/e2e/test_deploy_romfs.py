@@ -134,7 +134,7 @@ def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_o
         tmp_path, capsys):
     """A stale image in a partition the new image does not fit is erased: it would shadow the
     files deploy writes (and report its own old version)."""
-    from retrorun.devtools.vboard.flash import Flash
+    from retrorun.devtools.vboard.flash import Flash, mark_formatted, write_firmware_names
     from retrorun.provision import partition_table as pt
     from retrorun.provision.romfs import build_image
 
@@ -142,6 +142,8 @@ def test_an_image_too_big_for_the_partition_falls_back_to_files_and_erases_the_o
     part = pt.find(small, pt.ROMFS_LABEL)
     flash = Flash(tmp_path / "flash.bin")
     flash.program(pt.TABLE_OFFSET, pt.encode(small))
+    write_firmware_names(flash, romfs=True)  # a MicroPython built with ROMFS
+    mark_formatted(flash)  # that has run: its filesystem is made
     flash.program(part.offset, build_image({"lib/retrofw/__init__.py": b"",
                                             "lib/retrofw/version.py": b"VERSION = 'stale'\n"}))
     flash.close()

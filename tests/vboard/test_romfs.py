@@ -46,6 +46,7 @@ def test_an_image_in_the_romfs_partition_is_mounted_and_imported_in_place(tmp_pa
     flash.program(romfs.offset, _image(tmp_path, "def f():\n    return 'hi from rom'\n"))
     out = Output()
     device = AppDevice(fs, out, flash=flash)
+    assert device.build == "romfs"  # the flash holds a custom build with ROMFS
     try:
         assert device.wait_idle(20)
         got = _raw(device, out, "import sys, vfs, os\nimport hello\n"
@@ -67,6 +68,7 @@ def test_without_a_romfs_partition_there_is_no_rom_segment(tmp_path):
     flash = _flash(tmp_path, romfs=False)  # the stock table: no romfs partition
     out = Output()
     device = AppDevice(fs, out, flash=flash)
+    assert device.build == "romfs"  # the flash holds a custom build with ROMFS
     try:
         assert device.wait_idle(20)
         got = _raw(device, out, "import sys, vfs\nprint(vfs.rom_ioctl(1), vfs.rom_ioctl(2, 0), "
@@ -100,6 +102,27 @@ def test_mpremote_romfs_query_and_deploy(tmp_path):
         r = mpremote(board.port, "romfs", "query")
         assert "ROMFS image size:" in r.stdout, r.stdout
         assert flash.read(ROMFS.offset, 3) == b"\xd2\xcd\x31"  # written to the flash file
+    finally:
+        board.close()
+        flash.close()
+
+
+def test_a_stock_build_has_no_romfs_even_with_an_image_in_the_partition(tmp_path):
+    """A micropython.org esp32 download (MICROPY_VFS_ROM 0): no vfs.rom_ioctl, no VfsRom; an
+    image left in a romfs partition is not mounted, and real mpremote finds no ROMFS."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    flash = Flash(flash_file(tmp_path / "flash.bin", romfs=True, firmware="stock"))
+    flash.program(ROMFS.offset, _image(tmp_path, "def f():\n    return 'hi from rom'\n"))
+    board = LoopbackBoard(fs, flash=flash)
+    try:
+        assert board.device.build == "stock"
+        assert board.device.wait_idle(20)
+        r = mpremote(board.port, "exec", "import sys, vfs\nprint(hasattr(vfs, 'rom_ioctl'), "
+                                         "hasattr(vfs, 'VfsRom'), '/rom' in sys.path)")
+        assert r.stdout == "False False False\n", r.stdout + r.stderr
+        r = mpremote(board.port, "romfs", "query")
+        assert r.stdout.strip() == "ROMFS is not enabled on this device", r.stdout + r.stderr
     finally:
         board.close()
         flash.close()

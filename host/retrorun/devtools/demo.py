@@ -57,7 +57,7 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="retrorun-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     store_path = store_path or work / "store.sqlite3"
-    write_partition_table(work / "flash.bin", "romfs")
+    write_partition_table(work / "flash.bin", "stock")  # a board with a stock download
     board = VirtualBoard(mode="app", listen="socket", fs_dir=work / "fs",
                          flash_path=work / "flash.bin", scenario=str(DEMO_SCENARIO))
     server = threading.Thread(target=board.serve_forever, name="vboard", daemon=True)

@@ -31,6 +31,11 @@ def register(sub) -> None:
                         help="write MicroPython's ESP32_GENERIC 4 MB partition table into the "
                              "flash first: as a stock image has it, or with the romfs partition "
                              "'retrorun flash' adds (deploy then uses ROMFS)")
+    parser.add_argument("--firmware", choices=("stock", "romfs"), default=None,
+                        help="which MicroPython the flash holds, as if flashed: a stock "
+                             "micropython.org download (no ROMFS) or a custom build with ROMFS "
+                             "(vfs.rom_ioctl); needs a partition table (--table). Default: "
+                             "what the flash holds, stock when unsure")
     parser.add_argument("--scenario", default=None, help="scenario driving the app's world")
     parser.add_argument("--port-file", type=Path, default=None,
                         help="write the port string to this file once listening")
@@ -49,6 +54,16 @@ def run(args) -> int:
         from retrorun.devtools.vboard.flash import write_partition_table
 
         write_partition_table(flash, args.table)
+    if args.firmware:
+        from retrorun.devtools.vboard.flash import Flash, write_firmware_names
+
+        held = Flash(flash)
+        try:
+            write_firmware_names(held, romfs=args.firmware == "romfs")
+        except RetrorunError as exc:
+            raise RetrorunError(f"--firmware: {exc}; add --table stock or --table romfs") from exc
+        finally:
+            held.close()
     board = VirtualBoard(mode=args.mode, listen=args.listen, flash_path=flash, fs_dir=fs_dir,
                          scenario=args.scenario, tcp_port=args.tcp_port, verbose=args.verbose)
 

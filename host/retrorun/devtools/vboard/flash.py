@@ -5,6 +5,9 @@ contents) and locked, so one virtual board owns it: esptool writes it in ROM mod
 mode `esp32.Partition` and the ROMFS mount read and program it. NOR semantics: erasing sets
 0xFF, programming can only clear bits (new = old AND data).
 `write_partition_table` puts MicroPython's ESP32_GENERIC 4 MB table into a flash file.
+`firmware_build` says whether the firmware in a flash has ROMFS; `filesystem_blank` and
+`mark_formatted` follow the filesystem partition as the esp32 port's start-up does (a "vfs"
+partition whose first sector is erased is formatted at boot: inisetup).
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from retrorun.errors import RetrorunError
 DEFAULT_FLASH_SIZE = 4 * 1024 * 1024
 SECTOR = 0x1000  # the erase unit of the W25Qxx flash (4 KB)
 TABLES = ("stock", "romfs")
+# littlefs v2 (littlefs SPEC.md): the superblock is metadata pair 0 (blocks 0 and 1); a block
+# starts with a 32-bit revision count and its first entry, the superblock's name "littlefs",
+# is at offset 8
+LFS2_NAME_OFFSET = 8
+LFS2_NAME = b"littlefs"
 
 
 class Flash:
@@ -119,7 +127,8 @@ class Flash:
 def write_partition_table(path: str | os.PathLike, table: str = "romfs") -> None:
     """Put MicroPython's ESP32_GENERIC 4 MB partition table into a flash file (created erased
     when missing), as a board flashed with the stock image has it ("stock") or as `retrorun
-    flash` leaves it, with the romfs partition ("romfs"). Only the table's sectors change."""
+    flash` leaves it, with the romfs partition ("romfs"). Only the table's sectors change, and
+    a blank filesystem partition is marked formatted (MicroPython has run on the board)."""
     from retrorun.provision import partition_table as pt
 
     if table not in TABLES:
@@ -133,5 +142,68 @@ def write_partition_table(path: str | os.PathLike, table: str = "romfs") -> None
         flash.erase(pt.TABLE_OFFSET, pt.TABLE_SIZE)
         flash.program(pt.TABLE_OFFSET,
                       pt.encode(pt.with_romfs(parts) if table == "romfs" else parts))
+        if filesystem_blank(flash):
+            mark_formatted(flash)  # a board that has run MicroPython: its filesystem is made
     finally:
         flash.close()
+
+
+def _parts(flash: Flash):
+    from retrorun.provision import partition_table as pt
+
+    try:
+        return pt.read_table(flash.read(0, pt.TABLE_OFFSET + pt.TABLE_SIZE))
+    except ValueError:  # a damaged table: the bootloader would not start the app either
+        return None
+
+
+def firmware_build(flash: Flash) -> str:
+    """"romfs" when the firmware written below the filesystem partition was built with ROMFS
+    (it names vfs.rom_ioctl: `retrorun.provision.romfs.firmware_has_romfs`), else "stock"
+    (also for a flash without a partition table)."""
+    from retrorun.provision import partition_table as pt
+    from retrorun.provision.romfs import firmware_has_romfs
+
+    parts = _parts(flash)
+    fs = pt.filesystem(parts) if parts else None
+    if fs is None:
+        return "stock"
+    return "romfs" if firmware_has_romfs(flash.read(0, fs.offset)) else "stock"
+
+
+def filesystem_blank(flash: Flash) -> bool:
+    """Whether the partition table names a filesystem partition whose first sector is erased:
+    MicroPython's start-up then formats it (a new board, or `retrorun flash` after the table
+    changed)."""
+    from retrorun.provision import partition_table as pt
+
+    parts = _parts(flash)
+    fs = pt.filesystem(parts) if parts else None
+    return fs is not None and flash.read(fs.offset, SECTOR) == b"\xff" * SECTOR
+
+
+def mark_formatted(flash: Flash) -> None:
+    """Write a littlefs superblock name into the filesystem partition's first block (the board's
+    files themselves live in the virtual board's folder)."""
+    from retrorun.provision import partition_table as pt
+
+    parts = _parts(flash)
+    fs = pt.filesystem(parts) if parts else None
+    if fs is not None:
+        flash.erase(fs.offset, SECTOR)
+        flash.program(fs.offset + LFS2_NAME_OFFSET, LFS2_NAME)
+
+
+def write_firmware_names(flash: Flash, romfs: bool) -> None:
+    """Stand in for a flashed MicroPython image: the names it holds at the start of the factory
+    app partition (0x10000), which is what `firmware_build` reads; with `romfs`, a build that
+    has vfs.rom_ioctl."""
+    from retrorun.provision import partition_table as pt
+
+    app = pt.find(_parts(flash) or [], "factory")
+    if app is None:
+        raise RetrorunError("the flash has no factory app partition to hold a firmware")
+    names = b"\x00".join((b"VfsLfs2", b"VfsFat", *((b"VfsRom", b"rom_ioctl") if romfs else ())))
+    flash.erase(app.offset, SECTOR)
+    flash.program(app.offset, names + b"\x00")
+

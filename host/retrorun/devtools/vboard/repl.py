@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from retrorun.devtools.vboard import flash as vbflash
 from retrorun.devtools.vboard import hw as hwmod
 from retrorun.devtools.vboard import wiring, world
 from retrorun.devtools.vboard.console import RAW_BANNER, Console, Reboot
@@ -46,6 +47,9 @@ DEVICE_DIR = Path(__file__).with_name("device")
 DEVICE_MOUNT = "/_vboard"
 VERSION = "v1.27.0 on 2025-12-09"
 RUNTIMES = ("native", "wasi")
+# "stock": MicroPython as micropython.org ships it for the esp32 (no ROMFS: no vfs.rom_ioctl, no
+# VfsRom); "romfs": a custom build with MICROPY_VFS_ROM; "auto": what the flash holds
+BUILDS = ("auto", "stock", "romfs")
 # WASI: a big heap, so that the garbage collector (unsafe in this build: it cannot see heap
 # pointers held in WebAssembly locals, and a collection can free live objects) practically
 # never runs; heap_kb=110 gives an ESP32-sized heap for memory checks of short runs.
@@ -79,9 +83,13 @@ class AppDevice(Console, HostCalls):
         ESP32 ROM boot log on hard resets), real_gc (False: automatic collection off and
         gc.collect() a no-op, because the WASI build's collector can free live frames; True:
         the real collector, e.g. with heap_kb=110 for memory experiments, at that risk),
-        flash (a `flash.Flash`, the board's SPI flash: `esp32.Partition` and `vfs.rom_ioctl`
-        read the partition table in it, and a "romfs" partition holding a ROMFS image is mounted
-        at /rom at boot, as MicroPython's esp32 port does; None: no partitions, no ROMFS),
+        flash (a `flash.Flash`, the board's SPI flash: `esp32.Partition` reads the partition
+        table in it; a filesystem partition whose first sector is erased is formatted at power-on
+        as the port's inisetup does, the folder's old files moved aside; None: no partitions),
+        build ("stock": no ROMFS, as every esp32 download of MicroPython 1.25-1.28; "romfs": a
+        build with MICROPY_VFS_ROM, whose vfs.rom_ioctl gives the "romfs" partition and which
+        mounts a ROMFS image there at /rom at boot; "auto" (default): "romfs" when the firmware
+        in `flash` names vfs.rom_ioctl, else "stock"),
         runtime ("native": the Unix port with its frozen asyncio, heap_kb default 2 MB;
         "wasi": the 32-bit WASI build, see DEFAULT_HEAP_KB), cpu_scale (native: 0, computation
         takes no virtual time; > 0 charges the VM's CPU time times this factor).
@@ -92,10 +100,17 @@ class AppDevice(Console, HostCalls):
                  speed: float | None = None, fuel_per_us: int = 300,
                  interrupt_grace_s: float = 0.5, mounts: dict[str, str | Path] | None = None,
                  boot: bool = True, rom_log: bool = True, real_gc: bool = False,
-                 flash=None, runtime: str = "native", cpu_scale: float = 0.0):
+                 flash=None, runtime: str = "native", cpu_scale: float = 0.0,
+                 build: str = "auto"):
         if runtime not in RUNTIMES:
             raise RetrorunError(f"unknown MicroPython runtime {runtime!r}; use one of "
                                 + ", ".join(RUNTIMES))
+        if build not in BUILDS:
+            raise RetrorunError(f"unknown MicroPython build {build!r}; use one of "
+                                + ", ".join(BUILDS))
+        if build == "auto":
+            build = "stock" if flash is None else vbflash.firmware_build(flash)
+        self.build = build
         self.fs_dir = Path(fs_dir)
         if not self.fs_dir.is_dir():
             raise RetrorunError(f"board filesystem folder {self.fs_dir} does not exist; "
@@ -304,6 +319,8 @@ class AppDevice(Console, HostCalls):
                 self.hw.on_reboot(True, reason.cause if kind == "hard" else hwmod.PWRON_RESET)
                 if self.rom_log:
                     self._out(_rom_log(reason.cause if kind == "hard" else hwmod.PWRON_RESET))
+                if self.flash is not None and vbflash.filesystem_blank(self.flash):
+                    self._initial_setup()
             else:
                 self.hw.on_reboot(False, self.hw.reset_cause)
             self._jobs = collections.deque(j for j in self._jobs if j[0][0] != "f")
@@ -324,6 +341,23 @@ class AppDevice(Console, HostCalls):
             self.busy = bool(self._jobs)
             if not self.busy:
                 self._drain_pending()
+
+    def _initial_setup(self) -> None:
+        """As the esp32 port's start-up on a blank filesystem partition (inisetup): a new, empty
+        filesystem with a boot.py. The folder's old files are moved aside, not deleted."""
+        old = sorted(self.fs_dir.iterdir())
+        if old:
+            n = 1
+            while (aside := self.fs_dir.with_name(f"{self.fs_dir.name}.before-format-{n}")
+                   ).exists():
+                n += 1
+            aside.mkdir()
+            for path in old:
+                path.rename(aside / path.name)
+            self.hw.notes.append(f"filesystem formatted at boot; its old files are in {aside}")
+        (self.fs_dir / "boot.py").write_text("# boot.py: runs on every boot, before main.py\n")
+        vbflash.mark_formatted(self.flash)
+        self._out(b"Performing initial setup\r\n")
 
     def _rewire(self) -> None:
         """At a hard reset, a board.json deployed since (and no explicit board) rewires the

@@ -25,6 +25,8 @@ class BoardVM:
         self.heap_kb = heap_kb
 
     def program(self, params: str) -> str:
-        """The guest's program: `params` (Python assignments), the set-up, the job loop."""
+        """The guest's program: `params` (Python assignments, and ROMFS_BUILD: whether this
+        MicroPython has ROMFS, AppDevice.build), the set-up, the job loop."""
+        params += f"ROMFS_BUILD = {self.dev.build == 'romfs'!r}\n"
         return (params + (self.device_dir / self.SETUP).read_text()
                 + (self.device_dir / "_vbjobs.py").read_text())

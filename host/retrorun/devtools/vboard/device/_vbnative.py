@@ -39,6 +39,7 @@ sys.modules["time"] = _vbclock
 import asyncio
 
 sys.modules.pop("time")
+_vb.ROMFS_BUILD = ROMFS_BUILD  # noqa: F821 - prepended by the host
 import _vbvfs
 
 sys.modules["vfs"] = _vbvfs

@@ -4,7 +4,8 @@
 # the board's flash, answered as an esp32.Partition-like object (block device protocol) that is
 # also the partition's memory (a buffer, as the port's memory-mapped partition is). boot() mounts
 # a valid image at /rom and puts /rom and /rom/lib on sys.path, as the port does at start-up.
-# Not used on a real board.
+# A stock build (_vb.ROMFS_BUILD False: every esp32 download of MicroPython 1.25-1.28, built
+# with MICROPY_VFS_ROM 0) has neither rom_ioctl nor VfsRom. Not used on a real board.
 import _vb
 import esp32
 
@@ -71,9 +72,15 @@ def rom_ioctl(op, *args):
     return -_EINVAL  # the esp32 port writes through the Partition object, not ops 3-5
 
 
+if not _vb.ROMFS_BUILD:
+    del rom_ioctl, VfsRom  # noqa: F821 - VfsRom was copied from the built-in vfs above
+
+
 def boot(path):
     """Mount the romfs partition at /rom when it holds a ROMFS image (at power-on and after a
     soft reset, like the firmware's start-up); True when mounted."""
+    if not _vb.ROMFS_BUILD:
+        return False
     rom = _romfs()
     if rom is None or rom[:3] != ROMFS_MAGIC:
         return False

@@ -24,6 +24,7 @@ if not REAL_GC:  # noqa: F821
 import _vbgc
 
 sys.modules["gc"] = _vbgc
+_vb.ROMFS_BUILD = ROMFS_BUILD  # noqa: F821 - prepended by the host
 import _vbvfs
 
 sys.modules["vfs"] = _vbvfs
