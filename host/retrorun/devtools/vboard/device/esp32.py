@@ -29,16 +29,8 @@ def wake_on_ulp(wake):
     pass
 
 
-def gpio_deep_sleep_hold(enable):
-    pass
-
-
 def raw_temperature():
     return 113  # Fahrenheit, as the ESP32's sensor reports
-
-
-def mcu_temperature():
-    return 45
 
 
 def idf_heap_info(capabilities):

@@ -38,7 +38,6 @@ class Pin:
     OPEN_DRAIN = 7
     PULL_DOWN = 1
     PULL_UP = 2
-    PULL_HOLD = 4
     IRQ_RISING = 1
     IRQ_FALLING = 2
     WAKE_LOW = 4
@@ -48,11 +47,12 @@ class Pin:
     DRIVE_2 = 2
     DRIVE_3 = 3
 
-    def __init__(self, id, mode=-1, pull=-1, value=None, **kw):
+    # the esp32 port also takes drive= and hold=; the board does not model them (TypeError)
+    def __init__(self, id, mode=-1, pull=-1, *, value=None):
         self._id = int(id)
-        self.init(mode, pull, value)
+        self.init(mode, pull, value=value)
 
-    def init(self, mode=-1, pull=-1, value=None, **kw):
+    def init(self, mode=-1, pull=-1, *, value=None):
         if mode is None:
             mode = -1
         if pull is None:
@@ -99,33 +99,15 @@ class _IRQ:
         return 0
 
 
-class Signal:
-    def __init__(self, pin, *args, invert=False, **kw):
-        self._pin = pin if isinstance(pin, Pin) else Pin(pin, *args, **kw)
-        self._inv = 1 if invert else 0
-
-    def value(self, v=None):
-        if v is None:
-            return self._pin.value() ^ self._inv
-        self._pin.value((1 if v else 0) ^ self._inv)
-
-    __call__ = value
-
-    def on(self):
-        self.value(1)
-
-    def off(self):
-        self.value(0)
-
-
 class PWM:
-    def __init__(self, dest, freq=None, duty=None, duty_u16=None, duty_ns=None, invert=False):
+    # the esp32 port also takes lightsleep=; invert= is accepted and not modelled
+    def __init__(self, dest, freq=None, *, duty=None, duty_u16=None, duty_ns=None, invert=False):
         self._pin = _id(dest)
         self._freq = 5000
         self._duty = 0
-        self.init(freq, duty, duty_u16, duty_ns)
+        self.init(freq, duty=duty, duty_u16=duty_u16, duty_ns=duty_ns)
 
-    def init(self, freq=None, duty=None, duty_u16=None, duty_ns=None, invert=False):
+    def init(self, freq=None, *, duty=None, duty_u16=None, duty_ns=None, invert=False):
         if freq is not None:
             self._freq = int(freq)
         if duty is not None:
@@ -168,9 +150,6 @@ class I2C:
         _ok(_c("Ii%d %d %d %d" % (self._bus, -1 if scl is None else _id(scl),
                                   -1 if sda is None else _id(sda), freq)))
 
-    def init(self, *args, **kw):
-        pass
-
     def deinit(self):
         pass
 
@@ -203,16 +182,17 @@ class I2C:
         return int(_ok(_c("IW%d %d %s" % (self._bus, addr, _hex(data)))))
 
 
-SoftI2C = I2C
-
 
 class UART:
-    def __init__(self, id, baudrate=115200, **kw):
+    # the esp32 port also takes rts, cts, txbuf, timeout, timeout_char, invert and flow; the
+    # board does not model them (TypeError), nor bits/parity/stop (accepted, 8N1 assumed)
+    def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
+                 rxbuf=256):
         self._id = int(id)
-        self.init(baudrate, **kw)
+        self.init(baudrate, bits, parity, stop, tx=tx, rx=rx, rxbuf=rxbuf)
 
     def init(self, baudrate=115200, bits=8, parity=None, stop=1, *, tx=None, rx=None,
-             rxbuf=256, **kw):
+             rxbuf=256):
         self._baud = baudrate
         _c("Ui%d %d %d %d %d" % (self._id, baudrate, -1 if tx is None else _id(tx),
                                  -1 if rx is None else _id(rx), rxbuf))
@@ -265,8 +245,8 @@ class ADC:
     WIDTH_11BIT = 11
     WIDTH_12BIT = 12
 
-    def __init__(self, pin, *, atten=None):
-        self._pin = _id(pin)
+    def __init__(self, id, *, atten=None):
+        self._pin = _id(id)
         self._bits = 12
         _c("Ai%d" % self._pin)
         self.atten(3 if atten is None else atten)
@@ -300,12 +280,8 @@ class WDT:
 
 
 class RTC:
-    def __init__(self, id=0):
-        pass
-
-    def init(self, dt=None):
-        if dt is not None:
-            self.datetime(dt)
+    def init(self, dt):
+        self.datetime(dt)
 
     def datetime(self, dt=None):
         if dt is None:
@@ -323,10 +299,11 @@ class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
 
-    def __init__(self, id=-1, **kw):
+    # the esp32 port also takes hard=; the board runs every callback soft (TypeError)
+    def __init__(self, id, *, mode=1, period=-1, freq=-1, callback=None, tick_hz=1000):
         self._id = int(id)
-        if kw:
-            self.init(**kw)
+        if callback is not None or period != -1 or freq != -1:
+            self.init(mode=mode, period=period, freq=freq, callback=callback, tick_hz=tick_hz)
 
     def init(self, *, mode=1, period=-1, freq=-1, callback=None, tick_hz=1000):
         if freq > 0:
@@ -388,5 +365,5 @@ def disable_irq():
     return 0
 
 
-def enable_irq(state=0):
+def enable_irq(state):
     pass
