@@ -50,6 +50,14 @@ _RTC_PINS = {
 # "psram": "octal" reserves them.
 _OCTAL_PSRAM_PINS = {"esp32s3": (33, 34, 35, 36, 37)}
 
+# The REPL UART (UART0) pins, (TX, RX): the esp32 port leaves UART0 on its IO_MUX pins
+# (ports/esp32/machine_uart.c, UART_NUM_0: UART_PIN_NO_CHANGE) and its receive interrupt feeds
+# every byte to the REPL, 0x03 raising KeyboardInterrupt (ports/esp32/uart.c; ESP32_GENERIC_S3
+# enables it, boards/ESP32_GENERIC_S3/mpconfigboard.h). Pins from the datasheets' "Pin
+# Overview": ESP32 U0TXD GPIO1 / U0RXD GPIO3, ESP32-S3 GPIO43 / GPIO44, ESP32-C3 GPIO21 / GPIO20.
+# A sensor UART there talks to the REPL until the app claims the pins (and hears its output).
+_REPL_UART_PINS = {"esp32": (1, 3), "esp32s3": (43, 44), "esp32c3": (21, 20)}
+
 REQUIRED_KEYS = ("name", "title", "chip", "flash_size_mb", "micropython", "distance", "haptic",
                  "imu", "button", "battery", "led")
 # Keys whose value is a JSON object (checked before anything looks inside them).
@@ -148,6 +156,12 @@ def check(profile):
             problems.append(("error", "%s: GPIO%d cannot wake %s from deep sleep (not an RTC "
                              "GPIO); wire the button to one of %s" % (
                                  where, pin, chip, ", ".join(str(p) for p in _RTC_PINS[chip]))))
+        if part == "distance" and field.startswith("uart.") and pin in _REPL_UART_PINS[chip]:
+            problems.append(("error", "%s: GPIO%d is %s of the REPL UART (UART0) on %s: the "
+                             "sensor's bytes reach the REPL until the app claims the pin (0x03 "
+                             "interrupts it); wire the sensor to other pins" % (
+                                 where, pin, "RX" if pin == _REPL_UART_PINS[chip][1] else "TX",
+                                 chip)))
         if pin in strapping:
             problems.append(("warning", "%s: GPIO%d is a strapping pin on %s; keep it at its "
                              "default level during reset" % (where, pin, chip)))

@@ -105,3 +105,34 @@ def test_octal_psram_pins_are_reserved_on_an_s3_module_that_has_it():
     assert not [p for p in boardcheck.check(profile) if p[0] == "error"]
     profile["psram"] = "octal-ish"
     assert any("psram 'octal-ish'" in p[1] for p in boardcheck.check(profile))
+
+
+@pytest.mark.parametrize(("chip", "tx", "rx", "pin", "role"), [
+    ("esp32s3", 43, 44, 43, "TX"),  # ESP32-S3 U0TXD / U0RXD
+    ("esp32s3", 17, 44, 44, "RX"),
+    ("esp32", 1, 16, 1, "TX"),  # ESP32 U0TXD GPIO1 / U0RXD GPIO3
+    ("esp32", 17, 3, 3, "RX"),
+])
+def test_a_sensor_uart_on_the_repl_uart_pins_is_refused(chip, tx, rx, pin, role):
+    # the esp32 port's UART0 REPL hears its pins until the app claims them: a TF-Luna's frames
+    # carry 0x03 (Ctrl-C) about half the time
+    profile = json.loads((boards_dir() / "xiao-esp32s3.json").read_text())
+    profile["chip"] = chip
+    profile["psram"] = "none"
+    profile["distance"]["uart"].update(tx=tx, rx=rx)
+    if chip == "esp32":
+        profile.update(i2c=dict(profile["i2c"], sda=21, scl=22), button={"pin": 13},
+                       battery={"adc": 35}, led={"pin": 32})
+    message = (f"{profile['name']}: distance.uart.{role.lower()}: GPIO{pin} is {role} of the REPL "
+               f"UART (UART0) on {chip}: the sensor's bytes reach the REPL until the app claims "
+               "the pin (0x03 interrupts it); wire the sensor to other pins")
+    assert ("error", message) in boardcheck.check(profile)
+    with pytest.raises(ValueError, match="REPL UART"):
+        boardcheck.validate(profile)
+
+
+def test_the_xiao_profile_keeps_its_tfluna_off_the_repl_uart():
+    profile = json.loads((boards_dir() / "xiao-esp32s3.json").read_text())
+    uart = profile["distance"]["uart"]
+    assert {uart["tx"], uart["rx"]}.isdisjoint({43, 44})
+    assert boardcheck.check(profile) == []
