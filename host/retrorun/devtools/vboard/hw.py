@@ -45,6 +45,12 @@ RTC_GPIOS = {"esp32": (0, 2, 4, 12, 13, 14, 15, 25, 26, 27, 32, 33, 34, 35, 36, 
 
 ESP32_UART_RXBUF = 256  # machine.UART's receive buffer when rxbuf is not given (esp32 port)
 
+# The REPL UART (UART0) pins, (TX, RX): the esp32 port leaves UART0 on its IO_MUX pins
+# (ports/esp32/machine_uart.c, UART_NUM_0: UART_PIN_NO_CHANGE) and feeds every byte it receives
+# to the REPL, 0x03 raising KeyboardInterrupt (ports/esp32/uart.c, uart_irq_handler). Datasheet
+# "Pin Overview": ESP32 U0TXD GPIO1 / U0RXD GPIO3, ESP32-S3 GPIO43 / GPIO44, ESP32-C3 21 / 20.
+REPL_UART_PINS = {"esp32": (1, 3), "esp32s3": (43, 44), "esp32c3": (21, 20)}
+
 SPEED_OF_SOUND_M_S = 343.0
 ECHO_START_DELAY_US = 450  # HC-SR04: burst of 8 x 40 kHz, then ECHO rises
 ECHO_TIMEOUT_US = 38_000  # HC-SR04/JSN-SR04T: ECHO stays high ~38 ms when nothing echoes
@@ -95,6 +101,13 @@ class Hardware:
         self._i2c_pointer: dict[tuple[int, int], int] = {}
         self.uarts: dict[int, UARTPort] = {}
         self.uart_models: dict[int, object] = {}
+        # uart id -> (ESP TX, ESP RX) GPIOs its model is wired to (attach_uart(pins=...)); a
+        # model on the REPL UART's RX pin talks to the REPL until a machine.UART claims the pin
+        self.uart_wires: dict[int, tuple[int, int]] = {}
+        self.uart_claims: set[int] = set()  # GPIOs a machine.UART took since the last hard reset
+        self.repl_input: Callable[[bytes], None] | None = None  # the REPL's input (AppDevice)
+        self.repl_heard = bytearray()  # what reached the REPL's pins when repl_input is None
+        self._repl_out = bytearray()
         self.adc_inputs: dict[int, Callable[[int], float] | float] = {}
         self.adc_atten: dict[int, int] = {}
         self.wdt_timeout_us: int | None = None
@@ -139,6 +152,27 @@ class Hardware:
                 self.now_us = max(self.now_us, at)
                 action()
             self.now_us = max(self.now_us, int(t_us))
+            self._hear_repl_pins()
+        self._deliver_repl()
+
+    def _hear_repl_pins(self) -> None:
+        """Bytes models sent to the REPL UART's RX pin while no machine.UART holds it."""
+        if not self.uart_wires:
+            return
+        repl_rx = REPL_UART_PINS.get((self.profile or {}).get("chip", "esp32"), (None, None))[1]
+        for uart_id, (_tx, rx) in self.uart_wires.items():
+            port = self.uarts.get(uart_id)
+            if rx == repl_rx and rx not in self.uart_claims and port is not None:
+                self._repl_out += port.read() or b""
+
+    def _deliver_repl(self) -> None:
+        with self.lock:
+            data, self._repl_out = bytes(self._repl_out), bytearray()
+        if data:
+            if self.repl_input is None:
+                self.repl_heard += data
+            else:
+                self.repl_input(data)
 
     def advance(self, us: int) -> None:
         self.advance_to(self.now_us + us)
@@ -184,12 +218,17 @@ class Hardware:
     def plug_i2c(self, bus_id: int, address: int, model: object) -> None:
         self.i2c.setdefault(bus_id, I2CBus()).devices[address] = model
 
-    def attach_uart(self, uart_id: int, model: object) -> None:
+    def attach_uart(self, uart_id: int, model: object,
+                    pins: tuple[int, int] | None = None) -> None:
         """A UART model: `poll(hw, port)` is called before every read to push due bytes in,
-        and `received(hw, data)` (optional) gets what the ESP32 writes."""
+        and `received(hw, data)` (optional) gets what the ESP32 writes. `pins`: the ESP32's
+        (TX, RX) GPIOs the chip is wired to; on the REPL UART's RX pin its bytes go to the REPL
+        until the firmware creates a machine.UART on that pin."""
         port = getattr(model, "uart", None)
         self.uarts[uart_id] = port if isinstance(port, UARTPort) else UARTPort()
         self.uart_models[uart_id] = model
+        if pins is not None:
+            self.uart_wires[uart_id] = (int(pins[0]), int(pins[1]))
 
     def haptic_timeline(self, pin_id: int | None = None) -> list[tuple[int, int, int, int]]:
         return [e for e in self.pwm_timeline if pin_id is None or e[1] == pin_id]
@@ -209,7 +248,11 @@ class Hardware:
             self.timers.clear()
             for pin in self.pins.values():
                 pin.irq_trigger = 0
-            if hard:
+            if hard:  # a soft reset deinits the UARTs but leaves the GPIO matrix as it was
+                self.uart_claims.clear()
+                for uart_id in self.uart_wires:  # what a UART had received is gone
+                    if uart_id in self.uarts:
+                        self.uarts[uart_id].read()
                 self.reset_cause = cause
                 self.wdt_timeout_us = self.wdt_deadline_us = None
                 for p in list(self.pwm):
@@ -235,6 +278,8 @@ class Hardware:
             except (ValueError, IndexError, KeyError) as exc:
                 self.notes.append(f"bad command {cmd!r}: {exc}")
                 return f"E{errno.EINVAL}"
+            finally:
+                self._deliver_repl()
 
     def _handle(self, cmd: str) -> str:
         kind, op, args = cmd[0], cmd[1], cmd[2:].split()
@@ -366,6 +411,8 @@ class Hardware:
         if model is not None and hasattr(model, "poll"):
             model.poll(self, port)
         if op == "i":  # init: id baud tx rx rxbuf (the port's default 256 when not given)
+            self._hear_repl_pins()  # what came before the claim went to the REPL
+            self.uart_claims.update(int(p) for p in args[2:4] if int(p) >= 0)
             port.rxbuf = int(args[4]) if len(args) > 4 else ESP32_UART_RXBUF
             return ""
         if op == "a":

@@ -129,6 +129,7 @@ class AppDevice(Console, HostCalls):
                 accel=getattr(scenario, "accel", None))
         self.hw = hardware
         self.hw.on_event = self._wake
+        self.hw.repl_input = self.on_data  # bytes on the REPL UART's pins (hw.REPL_UART_PINS)
         if profile_note:
             self.hw.notes.append(profile_note)
         if isinstance(scenario, world.ScenarioWorld):

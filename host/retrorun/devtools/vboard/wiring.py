@@ -105,6 +105,7 @@ def wire_profile(hw: Hardware, profile: dict) -> None:
         hw.i2c.clear()
         hw.uarts.clear()
         hw.uart_models.clear()
+        hw.uart_wires.clear()
         hw.adc_inputs.clear()
         hw.echo = None
         hw.profile = profile
@@ -120,7 +121,8 @@ def wire_profile(hw: Hardware, profile: dict) -> None:
     elif "uart" in distance:
         model = load_model(distance["kind"], hw, distance)
         if model is not None:
-            hw.attach_uart(distance["uart"]["id"], model)
+            uart = distance["uart"]
+            hw.attach_uart(uart["id"], model, pins=(uart.get("tx", -1), uart.get("rx", -1)))
     for part in ("imu", "haptic"):
         spec = profile.get(part, {})
         if "address" in spec:
