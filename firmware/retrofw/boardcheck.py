@@ -189,6 +189,27 @@ def _check_kinds(profile, name, problems):
         if isinstance(entry, dict) and entry.get("kind") not in kinds:
             problems.append(("error", "%s: %s.kind '%s' is not one of %s"
                              % (name, part, entry.get("kind"), ", ".join(kinds))))
+    dist = profile.get("distance")
+    if isinstance(dist, dict) and dist.get("kind") == "hcsr04":
+        _check_echo(dist, name, problems)
+
+
+# TRIG pulse: the HC-SR04 and JSN-SR04T datasheets ask for >= 10 us; longer suits slow clones,
+# and the driver busy-waits that long on every reading
+TRIG_US_RANGE = (10, 200)
+
+
+def _check_echo(dist, name, problems):
+    timing = dist.get("timing", "pulse")
+    if timing not in ("pulse", "irq"):
+        problems.append(("error", "%s: distance.timing '%s' is not pulse or irq (pulse: "
+                         "machine.time_pulse_us, accurate; irq: scheduled pin interrupts, "
+                         "never waits, less accurate)" % (name, timing)))
+    trig_us = dist.get("trig_us", TRIG_US_RANGE[0])
+    lo, hi = TRIG_US_RANGE
+    if not isinstance(trig_us, int) or isinstance(trig_us, bool) or not lo <= trig_us <= hi:
+        problems.append(("error", "%s: distance.trig_us %r is not %d-%d; the module needs a "
+                         "TRIG pulse of at least %d us" % (name, trig_us, lo, hi, lo)))
 
 
 def validate(profile):

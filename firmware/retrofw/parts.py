@@ -124,7 +124,8 @@ def _make_hcsr04(entry, i2c):
     from retrofw.drivers.hcsr04 import HCSR04
 
     return HCSR04(Pin(entry["trig"], Pin.OUT, value=0), Pin(entry["echo"], Pin.IN),
-                  variant=entry.get("variant", "hcsr04"))
+                  variant=entry.get("variant", "hcsr04"), trig_us=entry.get("trig_us", 10),
+                  irq=entry.get("timing") == "irq")
 
 
 def _make_uart_ultrasonic(entry, i2c):

@@ -97,12 +97,14 @@ def test_i2c_reads_and_writes_reach_the_plugged_model(board):
 
 
 def test_ultrasonic_echo_time_pulse_us(board):
-    board.hw.distance_mm = World(1715).distance_mm  # 10 ms round trip
+    board.hw.distance_mm = World(1715).distance_mm
+    # round trip at 20 C: sound at 331.3 + 0.606 * 20 m/s (the HC-SR04 model's default air)
+    round_trip_us = round(2 * 1.715 / (331.3 + 0.606 * 20) * 1e6)  # 9988
     out = run(board, "import time\nfrom machine import Pin, time_pulse_us\n"
                      "trig = Pin(25, Pin.OUT, value=0)\necho = Pin(26, Pin.IN)\n"
                      "trig.value(1)\ntime.sleep_us(10)\ntrig.value(0)\n"
                      "print(time_pulse_us(echo, 1, 30000))")
-    assert abs(int(out.strip()) - 10_000) <= 1
+    assert abs(int(out.strip()) - round_trip_us) <= 1
 
 
 def test_pin_irq_wakes_an_asyncio_task_at_the_press_time(board):
@@ -313,13 +315,13 @@ def test_imu_model_on_the_board_feels_the_gait(tmp_path):
 def test_a_deployed_board_json_rewires_at_the_next_hard_reset(tmp_path):
     device = make(tmp_path)
     try:
-        assert device.profile["name"] == "esp32-devkitc" and device.hw.echo == (25, 26)
+        assert device.profile["name"] == "esp32-devkitc" and (device.hw.ultrasonic.trig.id, device.hw.ultrasonic.echo.id) == (25, 26)
         (device.fs_dir / "board.json").write_text(
             json.dumps(get_board("esp32-s3-devkitc-1").profile))
         device.reset(hard=True)
         device.out.wait_for(b"ESP32S3 module with ESP32S3")
         assert device.wait_idle()
-        assert device.hw.echo is None and sorted(device.hw.i2c[0].devices) == [41, 90, 106]
+        assert device.hw.ultrasonic is None and sorted(device.hw.i2c[0].devices) == [41, 90, 106]
     finally:
         device.close()
 

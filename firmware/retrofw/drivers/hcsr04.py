@@ -12,11 +12,15 @@ Two ways to time the echo:
 - blocking (default): `machine.time_pulse_us` busy-waits. Its timeout is the round-trip time of
   `max_mm` plus a margin, so one call blocks at most about 2 x that (it waits once for the rise
   and once for the pulse): 24 ms each at 4 m. Call it every `period_ms`.
-- `irq=True`: a hard pin interrupt writes `ticks_us()` of the rising and falling edges into a
-  preallocated array (the handler allocates nothing, as a hard IRQ requires; a soft IRQ would
-  read the time late by the scheduling latency, 1 ms = 17 cm). `measure()` reads the echo of
-  the *previous* trigger and fires the next one, so it never waits. The result is one period
-  old; the first call returns NO_READING.
+- `irq=True`: a pin interrupt on both edges writes `ticks_us()` into a preallocated array, and
+  `measure()` reads the echo of the *previous* trigger and fires the next one, so it never
+  waits; the result is one period old, the first call returns NO_READING. The esp32 port has
+  no hard pin IRQs (machine_pin.c: handler, trigger, wake; the ISR only schedules the handler),
+  so each edge is timed when its handler runs: late by the time the Python VM takes to get
+  there (an I2C transfer, a flash write or a garbage collection in progress: 1 ms = 17 cm).
+  The error is the difference of the two delays; docs/drivers.md gives what `retrorun bench
+  echo` measures. A handler that finds ECHO no longer at its edge's level ran after the next
+  edge: that reading is dropped (SENSOR_BAD_FRAME), never turned into a wrong distance.
 
 Frozen values cannot happen here: every reading is a fresh echo timed by the ESP32 itself, so a
 dead module shows up as a stuck echo line instead (docs/drivers.md).
@@ -52,6 +56,7 @@ _MARGIN_US = const(600)  # the echo rises ~250-500 us after TRIG falls (burst + 
 _RISE = const(0)
 _FALL = const(1)
 _EDGES = const(2)
+_LATE = const(3)  # edge count meaning: a handler ran after the next edge (its time is lost)
 
 
 class HCSR04:
@@ -111,18 +116,18 @@ class HCSR04:
         trig.value(0)
         if irq:
             self._handler = self._on_edge
-            try:  # a hard IRQ reads ticks_us() at the edge; a soft one may run ms later
-                echo.irq(self._handler, 3, hard=True)  # Pin.IRQ_RISING | Pin.IRQ_FALLING
-            except TypeError:  # a Pin without hard IRQs
-                echo.irq(self._handler, 3)
+            echo.irq(self._handler, 3)  # Pin.IRQ_RISING | Pin.IRQ_FALLING
 
     def _on_edge(self, pin):
-        """IRQ handler: record the first two edges after a trigger. Allocates nothing."""
+        """IRQ handler: record the first two edges after a trigger. Allocates nothing.
+
+        The rise's handler must still see ECHO high and the fall's see it low; otherwise it ran
+        after the following edge and its time says nothing about its own edge."""
         edges = self._edges
         n = edges[_EDGES]
         if n < 2:
             edges[n] = self._ticks_us()  # type: ignore  # stubs type ticks as _TicksUs
-            edges[_EDGES] = n + 1
+            edges[_EDGES] = n + 1 if pin.value() == (n == _RISE) else _LATE
 
     def _to_mm(self, width_us):
         mm = (width_us * self._k) >> 16
@@ -175,6 +180,8 @@ class HCSR04:
                 self._silent = 0
                 if n == 2:
                     result = self._to_mm(ticks_diff(edges[_FALL], edges[_RISE]))
+                elif n == _LATE:
+                    result = wire.SENSOR_BAD_FRAME
         busy = self._check_idle_low()
         if busy:
             self._armed = False

@@ -11,6 +11,7 @@ BENCHMARKS = {
     "logs": "session log density and encode cost in MicroPython",
     "heap": "the app's RAM on the MicroPython heap: code, working data, per-tick allocation",
     "sync": "sync speed and wire efficiency against mpremote fs cp",
+    "echo": "HC-SR04 echo timing in the deployed app: pulse vs pin-interrupt timing errors",
 }
 
 

@@ -90,7 +90,9 @@ class Pin:
         self.listeners: list[Callable[[Pin, int], None]] = []
         self._handler: Callable[[Pin], None] | None = None
         self._trigger = 0
-        self.hard = False
+        # How an edge reaches the handler: None calls it at the edge; a callable gets the call
+        # to make (a test defers it, as the esp32 port's ISR only schedules the handler)
+        self.deliver: Callable[[Callable[[], None]], None] | None = None
         self.writes = 0
 
     def init(self, mode: int = -1, pull: int = -1, *, value: int | None = None) -> None:
@@ -121,9 +123,8 @@ class Pin:
         return self.value(level)
 
     def irq(self, handler: Callable[[Pin], None] | None = None,
-            trigger: int = IRQ_RISING | IRQ_FALLING, *, hard: bool = False,
-            priority: int = 1, wake: int | None = None) -> None:
-        self.hard = hard
+            trigger: int = IRQ_RISING | IRQ_FALLING, *, wake: int | None = None) -> None:
+        """As the esp32 port's Pin.irq (machine_pin.c: handler, trigger, wake; no hard)."""
         self._handler = handler
         self._trigger = trigger if handler is not None else 0
 
@@ -135,7 +136,11 @@ class Pin:
         self._level = level
         edge = self.IRQ_RISING if level else self.IRQ_FALLING
         if self._handler is not None and self._trigger & edge:
-            self._handler(self)
+            handler = self._handler
+            if self.deliver is None:
+                handler(self)
+            else:
+                self.deliver(lambda: handler(self))
 
 
 class PWM:

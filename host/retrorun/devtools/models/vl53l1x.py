@@ -74,6 +74,8 @@ RAW_VALID, RAW_SIGMA_FAIL, RAW_SIGNAL_FAIL, RAW_HW_FAIL, RAW_MIN_RANGE = 9, 6, 4
 class VL53L1XModel:
     """VL53L1X register file. `target`: mm, None, or callable(now_us) -> mm | None."""
 
+    index_bytes = 2  # 16-bit register indices, sent MSB first (datasheet: I2C interface)
+
     def __init__(self, clock: Clock, target: int | Callable[[int], int | None] | None = None,
                  reflectivity: float = 0.9, ambient_kcps: int = 40, noise: bool = True,
                  seed: int = 1):

@@ -51,9 +51,8 @@ ESP32_UART_RXBUF = 256  # machine.UART's receive buffer when rxbuf is not given 
 # "Pin Overview": ESP32 U0TXD GPIO1 / U0RXD GPIO3, ESP32-S3 GPIO43 / GPIO44, ESP32-C3 21 / 20.
 REPL_UART_PINS = {"esp32": (1, 3), "esp32s3": (43, 44), "esp32c3": (21, 20)}
 
-SPEED_OF_SOUND_M_S = 343.0
-ECHO_START_DELAY_US = 450  # HC-SR04: burst of 8 x 40 kHz, then ECHO rises
-ECHO_TIMEOUT_US = 38_000  # HC-SR04/JSN-SR04T: ECHO stays high ~38 ms when nothing echoes
+# MICROPY_SCHEDULER_DEPTH of the esp32 port (ports/esp32/mpconfigport.h): pending callbacks
+SCHEDULER_DEPTH = 8
 
 
 class Pin:
@@ -99,6 +98,7 @@ class Hardware:
         self.pwm_timeline: list[tuple[int, int, int, int]] = []  # (t_us, pin, freq, duty_u16)
         self.i2c: dict[int, I2CBus] = {}
         self._i2c_pointer: dict[tuple[int, int], int] = {}
+        self.i2c_freq: dict[int, int] = {}  # bus -> SCL Hz (machine.I2C's freq)
         self.uarts: dict[int, UARTPort] = {}
         self.uart_models: dict[int, object] = {}
         # uart id -> (ESP TX, ESP RX) GPIOs its model is wired to (attach_uart(pins=...)); a
@@ -113,7 +113,11 @@ class Hardware:
         self.wdt_timeout_us: int | None = None
         self.wdt_deadline_us: int | None = None
         self.timers: dict[int, tuple[int, int]] = {}  # id -> (period_us, generation)
-        self.irq_pending: dict[str, None] = {}  # ordered set of IRQ keys ("p13", "t0")
+        # IRQ keys ("p13", "t0") in the order their callbacks were scheduled: one per edge or
+        # timer expiry, as the esp32 port's ISRs call mp_sched_schedule (machine_pin.c); at most
+        # SCHEDULER_DEPTH, the rest dropped as mp_sched_schedule does when its queue is full
+        self.irq_pending: list[str] = []
+        self.irq_dropped = 0
         self.reset_request: tuple[str, int] | None = None  # ("hard"|"soft", reset cause)
         self.reset_cause = PWRON_RESET
         self.wake_reason = 0
@@ -127,8 +131,9 @@ class Hardware:
         self.accel: Callable[[float], tuple[float, float, float]] | None = None  # IMU, in g
         self.battery_v: float | Callable[[int], float] = 3.9  # volts at the cell
         self.profile: dict | None = None  # what wire_profile plugged
-        self.echo: tuple[int, int] | None = None  # (trig pin, echo pin) of an ultrasonic sensor
-        self.echo_unplugged = False  # the ultrasonic module's cable is off: ECHO never rises
+        # chip models wired to GPIOs hear the levels there: pin -> [listener(level)]
+        self.pin_listeners: dict[int, list[Callable[[int], None]]] = {}
+        self.ultrasonic = None  # a trigger/echo module's model (models.hcsr04.HCSR04Model)
         self.notes: list[str] = []
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
         self.on_event: Callable[[], None] | None = None  # called when an outside input changes
@@ -188,10 +193,21 @@ class Hardware:
     def _changed(self, pin: Pin) -> None:
         old, new = pin.level_cache, pin.level()
         pin.level_cache = new
-        if old == new or not pin.irq_trigger:
+        if old == new:
+            return
+        for listener in self.pin_listeners.get(pin.id, ()):
+            listener(new)
+        if not pin.irq_trigger:
             return
         if (new and pin.irq_trigger & IRQ_RISING) or (not new and pin.irq_trigger & IRQ_FALLING):
-            self.irq_pending[f"p{pin.id}"] = None
+            self.schedule_irq(f"p{pin.id}")
+
+    def schedule_irq(self, key: str) -> None:
+        """Queue an IRQ callback (mp_sched_schedule): dropped when SCHEDULER_DEPTH are queued."""
+        if len(self.irq_pending) >= SCHEDULER_DEPTH:
+            self.irq_dropped += 1
+        else:
+            self.irq_pending.append(key)
 
     def drive(self, pin_id: int, level: int | None, at_us: int | None = None) -> None:
         """Something outside the ESP32 drives `pin_id` to `level` (None: releases it)."""
@@ -321,27 +337,14 @@ class Hardware:
                 reads.append(self.now_us)
             return str(pin.level())
         if op == "w":
-            old = pin.out
             pin.out = 1 if n[1] else 0
             self._changed(pin)
-            if self.echo and pin.id == self.echo[0] and old == 1 and pin.out == 0:
-                self._trigger_echo()
             return ""
         if op == "q":  # irq: id trigger
             pin.irq_trigger = n[1]
             pin.level_cache = pin.level()
             return ""
         raise ValueError("pin op")
-
-    def _trigger_echo(self) -> None:
-        if self.echo_unplugged:
-            return
-        echo = self.echo[1]
-        d = self.distance_mm(self.now_us) if self.distance_mm else None
-        rise = self.now_us + ECHO_START_DELAY_US
-        width = ECHO_TIMEOUT_US if d is None else max(1, round(2 * d / 1000 / SPEED_OF_SOUND_M_S * 1e6))
-        self.drive(echo, 1, rise)
-        self.drive(echo, 0, rise + width)
 
     def _pwm_set(self, pin_id: int, value: tuple[int, int] | None) -> None:
         if value is None:
@@ -369,6 +372,24 @@ class Hardware:
     def _bus(self, bus_id: int) -> I2CBus:
         return self.i2c.setdefault(bus_id, I2CBus())
 
+    def _i2c_transfer_us(self, bus_id: int, bus: I2CBus, addr: int, op: str,
+                         args: list[str]) -> int:
+        """How long the transaction holds the bus (and the VM, which waits for it): 9 clocks a
+        byte (8 bits and the ACK) plus one for START, repeated START and STOP (I2C-bus spec
+        UM10204), at the bus's clock; the register index is 1 byte, or the model's
+        `index_bytes` (the VL53L1X's 16-bit indices)."""
+        index = getattr(bus.devices.get(addr), "index_bytes", 1)
+        if op == "r":  # S addr+W index Sr addr+R data... P
+            nbytes, starts = 2 + index + int(args[3]), 3
+        elif op == "w":  # S addr+W index data... P
+            nbytes, starts = 1 + index + len(args[3] if len(args) > 3 else "") // 2, 2
+        elif op == "R":
+            nbytes, starts = 1 + int(args[2]), 2
+        else:  # "W"
+            nbytes, starts = 1 + len(args[2] if len(args) > 2 else "") // 2, 2
+        clocks = 9 * nbytes + starts
+        return -(-clocks * 1_000_000 // self.i2c_freq.get(bus_id, 400_000))
+
     def _i2c_cmd(self, op: str, args: list[str]) -> str:
         bus = self._bus(int(args[0]))
         now_s = self.now_us / 1e6
@@ -376,11 +397,12 @@ class Hardware:
             if hasattr(model, "advance") and hasattr(model, "t") and model.t < now_s:
                 model.advance(now_s - model.t)
         if op == "i":  # init: bus scl sda freq
+            self.i2c_freq[int(args[0])] = max(1, int(args[3])) if len(args) > 3 else 400_000
             return ""
         if op == "s":
             return " ".join(str(a) for a in bus.scan())
         addr = int(args[1])
-        self.advance(30)  # a short transaction at 400 kHz
+        self.advance(self._i2c_transfer_us(int(args[0]), bus, addr, op, args))
         if op == "r":  # readfrom_mem: bus addr reg n
             return bus.readfrom_mem(addr, int(args[2]), int(args[3])).hex()
         if op == "w":  # writeto_mem: bus addr reg hex
@@ -493,7 +515,7 @@ class Hardware:
         period, current = self.timers.get(tid, (0, -1))
         if current != gen:
             return
-        self.irq_pending[f"t{tid}"] = None
+        self.schedule_irq(f"t{tid}")
         if period:
             self.schedule(self.now_us + period, lambda: self._timer_fire(tid, gen))
 

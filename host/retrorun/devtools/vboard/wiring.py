@@ -107,13 +107,14 @@ def wire_profile(hw: Hardware, profile: dict) -> None:
         hw.uart_models.clear()
         hw.uart_wires.clear()
         hw.adc_inputs.clear()
-        hw.echo = None
+        hw.pin_listeners.clear()
+        hw.ultrasonic = None
         hw.profile = profile
     battery_v = hw.battery_v
     i2c_id = profile.get("i2c", {}).get("id", 0)
     distance = profile.get("distance", {})
     if distance.get("kind") in ("hcsr04", "jsnsr04t"):
-        hw.echo = (distance["trig"], distance["echo"])
+        hw.ultrasonic = _trig_echo_module(hw, distance)
     elif "address" in distance:
         model = load_model(distance["kind"], hw, distance)
         if model is not None:
@@ -139,3 +140,38 @@ def wire_profile(hw: Hardware, profile: dict) -> None:
     button = profile.get("button")
     if button:
         hw.pin(button["pin"])  # idle: released (pull-up / pull-down does the rest)
+
+
+class BoardPin:
+    """A chip model's side of one GPIO (the models.pwm.Pin protocol): `listeners` hear the level
+    the ESP32 puts there, `drive(level)` is the chip's output, `value()` the level now."""
+
+    def __init__(self, hw: Hardware, pin_id: int):
+        self.hw = hw
+        self.id = pin_id
+        self.listeners: list = []
+        hw.pin_listeners.setdefault(pin_id, []).append(
+            lambda level: [listener(self, level) for listener in list(self.listeners)])
+
+    def drive(self, level: int | None) -> None:
+        self.hw.drive(self.id, level)
+
+    def value(self) -> int:
+        return self.hw.pin(self.id).level()
+
+
+def _trig_echo_module(hw: Hardware, distance: dict):
+    """An HC-SR04 / JSN-SR04T (models.hcsr04) on the profile's TRIG and ECHO pins, seeing what
+    the world's `distance_mm` hook gives at each ping."""
+    from retrorun.devtools.models.hcsr04 import HCSR04Model
+
+    variant = distance.get("variant", "jsn-sr04t" if distance["kind"] == "jsnsr04t" else "hcsr04")
+
+    def target(now_us: int) -> int | None:
+        mm = hw.distance_mm(now_us) if hw.distance_mm else None
+        return None if mm is None else round(mm)
+
+    hw.pin(distance["echo"])
+    return HCSR04Model(hw, BoardPin(hw, distance["trig"]), BoardPin(hw, distance["echo"]),
+                       variant=variant, target=target)
+

@@ -172,7 +172,8 @@ class ScenarioWorld:
         kind = distance.get("kind", "")
         hw.log.append((hw.now_us, f"{kind} {fault or 'fault cleared'}"))
         if kind in ("hcsr04", "jsnsr04t"):
-            hw.echo_unplugged = fault is not None
+            if hw.ultrasonic is not None:  # stuck: ECHO never rises
+                hw.ultrasonic.fault = "stuck_low" if fault is not None else None
             return
         model = None
         if "address" in distance:
@@ -196,7 +197,8 @@ class ScenarioWorld:
         hw.log.append((hw.now_us, ("replugged " if present else "unplugged ") + distance.get(
             "kind", "sensor")))
         if distance.get("kind") in ("hcsr04", "jsnsr04t"):
-            hw.echo_unplugged = not present
+            if hw.ultrasonic is not None:
+                hw.ultrasonic.fault = None if present else "unplugged"
         elif "address" in distance:
             unplugged = hw.i2c.setdefault(bus_id, I2CBus()).unplugged
             (unplugged.discard if present else unplugged.add)(distance["address"])
