@@ -59,6 +59,10 @@ except ValueError as e:
     # ESP32 TRM RTC_MUX pin list: GPIO16 has no RTC function, so a button there cannot wake it
     (("button", "pin", 16), "button.pin: GPIO16 cannot wake esp32 from deep sleep"),
     (("distance", "kind", "sonar9000"), "distance.kind 'sonar9000'"),
+    # HC-SR04 / JSN-SR04T datasheets: a TRIG pulse of at least 10 us starts a ping
+    (("distance", "trig_us", 5), "distance.trig_us 5 is not 10-200"),
+    (("distance", "trig_us", 10.5), "distance.trig_us 10.5 is not 10-200"),
+    (("distance", "timing", "rmt"), "distance.timing 'rmt' is not pulse or irq"),
 ])
 def test_bad_pins_refused(change, message):
     profile = _devkitc()
@@ -66,6 +70,12 @@ def test_bad_pins_refused(change, message):
     profile[part][field] = value
     with pytest.raises(ValueError, match=message):
         boardcheck.validate(profile)
+
+
+def test_echo_timing_and_trigger_width_are_taken_from_the_profile():
+    profile = _devkitc()
+    profile["distance"].update(timing="irq", trig_us=20)
+    assert boardcheck.validate(profile) == []
 
 
 def test_strapping_pin_is_flagged_not_refused():

@@ -135,6 +135,16 @@ def test_irq_handler_run_after_the_next_edge_drops_the_reading():
     assert got[1:] == [wire.SENSOR_BAD_FRAME] * 4, got
 
 
+def test_a_trigger_shorter_than_10_us_starts_no_ping():
+    """Datasheets: TRIG >= 10 us. The model ignores a shorter one; the driver sees no echo."""
+    clock, model, sensor = rig(target=1000, trig_us=8)
+    assert every_period(clock, sensor, 3) == [wire.NO_READING, wire.NO_READING,
+                                              wire.SENSOR_STUCK]
+    assert model.pings == 0
+    clock, model, sensor = rig(target=1000, trig_us=20)
+    assert abs(sensor.measure() - 1000) <= 10 and model.pings == 1
+
+
 def test_irq_mode_detects_stuck_low_and_high():
     clock, model, sensor = rig(target=900, irq=True)
     every_period(clock, sensor, 3)

@@ -354,3 +354,36 @@ def test_pin_irq_has_no_hard_argument_as_on_the_esp32_port(board):
                      "except TypeError:\n    print('TypeError')\n"
                      "p.irq(lambda x: None, 3)\nprint('soft ok')")
     assert out.split() == ["TypeError", "soft", "ok"]
+
+
+def test_the_profiles_trig_us_and_timing_reach_the_hc_sr04(tmp_path):
+    """parts builds the HC-SR04 driver from board.json: trig_us 20 gives 20 us TRIG pulses (the
+    chip model logs each ping's TRIG width), timing irq arms pin interrupts on ECHO."""
+    import json
+
+    from retrorun.paths import retrofw_parent
+
+    profile = json.loads(json.dumps(get_board("esp32-devkitc").profile))
+    profile["distance"].update(trig_us=20, timing="irq")
+    hw = wiring.from_profile(profile, distance_mm=World(1500).distance_mm)
+    widths = []
+    trig = hw.ultrasonic.trig
+    rise = []
+    trig.listeners.insert(0, lambda _pin, level: rise.append(hw.now_us) if level
+                          else widths.append(hw.now_us - rise[-1]))
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "board.json").write_text(json.dumps(profile))
+    device = make(tmp_path, hardware=hw, mounts={"/_fw": retrofw_parent()})
+    try:
+        out = run(device, "import sys\nsys.path.append('/_fw')\nimport time\n"
+                          "from retrofw import parts\n"
+                          "p = parts.load_profile()\n"
+                          "s = parts.DISTANCE_FACTORIES['hcsr04'](p['distance'], None)\n"
+                          "r = []\nfor i in range(5):\n    r.append(s.measure())\n"
+                          "    time.sleep_ms(s.period_ms)\nprint(s.trig_us, s._irq, r[-1])")
+    finally:
+        device.close()
+    trig_us, irq, last = out.strip().split("\r\n")[-1].split()
+    assert (trig_us, irq) == ("20", "True")
+    assert widths and all(w == 20 for w in widths), widths
+    assert abs(int(last) - 1500) <= 15
