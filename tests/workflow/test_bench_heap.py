@@ -19,7 +19,7 @@ def test_session_high_water_on_the_virtual_board_meets_the_target_with_romfs():
     from retrorun.devtools.benchmarks.heap_session import measure_session
 
     static = measure("esp32-devkitc")
-    romfs = measure_session("esp32-devkitc", seconds=8, static=static)
+    romfs = measure_session("esp32-devkitc", seconds=8, layout="romfs", static=static)
     assert romfs["recording_session"] is not None and romfs["session_file_bytes"] > 0
     assert romfs["samples"] == 16
     # the app's code and objects are measured: tens of KB, more than the import alone

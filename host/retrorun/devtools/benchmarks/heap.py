@@ -63,6 +63,10 @@ _DRIVERS = {"hcsr04": "retrofw.drivers.hcsr04", "uart_ultrasonic": "retrofw.driv
 def add_arguments(parser) -> None:
     parser.add_argument("--board", default="esp32-devkitc", help="board profile (default "
                                                                  "esp32-devkitc)")
+    parser.add_argument("--layout", choices=("files", "romfs"), default="files",
+                        help="how the session run's board holds the firmware: files (.mpy in "
+                             "/lib, what a stock MicroPython download runs; default) or romfs "
+                             "(a custom build with ROMFS, code in place in flash)")
     parser.add_argument("--session-s", type=float, default=30.0,
                         help="virtual seconds of the session run on the virtual board "
                              "(default 30; 0 skips it)")
@@ -136,7 +140,8 @@ def run(args) -> int:
     if args.session_s:
         from retrorun.devtools.benchmarks.heap_session import measure_session
 
-        session = measure_session(args.board, seconds=args.session_s, static=figures)
+        session = measure_session(args.board, seconds=args.session_s, layout=args.layout,
+                                  static=figures)
         session["within_target"] = (session["recording_session"] is not None
                                     and session["session_peak_32bit_bytes"] <= TARGET_KB * 1024)
         figures["session"] = session

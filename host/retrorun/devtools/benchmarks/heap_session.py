@@ -1,9 +1,10 @@
 """The app's heap high-water mark during a session, measured in MicroPython on the virtual board
 (part of `retrorun bench heap`; `measure_session()`).
 
-What runs: the firmware as `retrorun flash` and `retrorun deploy` leave it on a board (the ROMFS
-image in the "romfs" partition of the flash, /boot.py, /board.json and /config.json on the
-filesystem) on the virtual board: real MicroPython (the native Unix port, with its frozen
+What runs: the firmware as `retrorun flash` and `retrorun deploy` leave it on a board (`layout`
+"files": a stock MicroPython download, the modules as .mpy files in /lib; "romfs": a custom build
+with ROMFS, the ROMFS image in the "romfs" partition; /boot.py, /board.json and /config.json on
+the filesystem) on the virtual board: real MicroPython (the native Unix port, with its frozen
 asyncio), the demo scenario's world (`retrorun demo`) driving the sensor and the IMU models. The
 bench does what /main.py does (the safe-mode check, then the app's real `main()` as an asyncio
 task) and presses the button to start a session.
@@ -109,7 +110,7 @@ def _step(seconds: float) -> str:
 
 
 def measure_session(board_name: str = "esp32-devkitc", seconds: float = 30.0,
-                    step_s: float = STEP_S, layout: str = "romfs",
+                    step_s: float = STEP_S, layout: str = "files",
                     static: dict | None = None) -> dict:
     """`static`: the figures of `retrorun.devtools.benchmarks.heap.measure` for the board (measured here
     when not given), whose 32-bit import figure gives the 64/32-bit ratio."""
