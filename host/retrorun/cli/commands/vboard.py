@@ -37,6 +37,9 @@ def register(sub) -> None:
                              "(vfs.rom_ioctl); needs a partition table (--table). Default: "
                              "what the flash holds, stock when unsure")
     parser.add_argument("--scenario", default=None, help="scenario driving the app's world")
+    parser.add_argument("--haptics", type=Path, default=None, metavar="FILE",
+                        help="write the haptic output as JSON lines {\"t_s\": virtual seconds "
+                             "since the last reset, \"level\": drive 0.0-1.0}, at every change")
     parser.add_argument("--port-file", type=Path, default=None,
                         help="write the port string to this file once listening")
     parser.add_argument("--verbose", action="store_true", help="log resets and connections")
@@ -70,6 +73,7 @@ def run(args) -> int:
     def stop(_signum, _frame) -> None:
         board.stop()
 
+    watcher = _watch_haptics(board, args.haptics) if args.haptics else None
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if args.port_file:
@@ -80,6 +84,8 @@ def run(args) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if watcher is not None:
+            watcher.set()
         board.close()
         if args.port_file and _reads(args.port_file) == board.port:
             args.port_file.unlink()  # only our own: another board may have taken the file
@@ -92,3 +98,27 @@ def _reads(path: Path) -> str | None:
         return path.read_text().strip()
     except OSError:
         return None
+
+
+def _watch_haptics(board, path: Path):
+    """Poll the running app device's haptic output every 50 ms into `path`; returns the event
+    that stops it (it also writes what is left)."""
+    import threading
+
+    from retrorun.devtools.vboard.haptic_out import HapticsWriter
+
+    try:
+        writer = HapticsWriter(path)
+    except OSError as exc:
+        raise RetrorunError(f"cannot write --haptics {path} ({exc.strerror}); give a file in a "
+                            "folder you can write") from exc
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(0.05):
+            writer.poll(board.app)
+        writer.poll(board.app)
+
+    threading.Thread(target=loop, name="vboard-haptics", daemon=True).start()
+    return done
+
