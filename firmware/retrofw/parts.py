@@ -163,12 +163,15 @@ def _make_erm(entry, i2c):
 
 
 def _make_drv2605(entry, i2c):
-    from retrofw.drivers.drv2605 import DRV2605
+    """The DRV2605L. An LRA is auto-calibrated on its first boot (the driver finishes it from
+    the haptics task) and the result kept in drv2605.CAL_FILE, written back on later boots; a
+    missing or damaged file means calibrate again."""
+    from retrofw.drivers import drv2605
 
     actuator = entry.get("actuator", "erm")
-    if "address" in entry:  # else the driver's default (0x5A)
-        return DRV2605(i2c, address=entry["address"], actuator=actuator)
-    return DRV2605(i2c, actuator=actuator)
+    cal = drv2605.load_calibration() if actuator == "lra" else None
+    return drv2605.DRV2605(i2c, address=entry.get("address", 0x5A), actuator=actuator,
+                           calibration=cal, cal_path=drv2605.CAL_FILE)
 
 
 HAPTIC_FACTORIES = {"erm_pwm": _make_erm, "drv2605": _make_drv2605}
