@@ -22,7 +22,7 @@ def test_demo_run_on_board(board, fault, tmp_path):
     assert [f["fault"] for f in r["faults"]] == [fault]  # how each sensor's unplugging looks
     # within about a second (the 1 s bound itself is the obstacle bench's, on exact timing)
     # (the session's clock starts up to one button tick after the release)
-    assert 33.0 <= r["faults"][0]["t_s"] + SESSION_START_S + BUTTON_TICK_S, r["faults"]
+    assert r["faults"][0]["t_s"] + SESSION_START_S + BUTTON_TICK_S >= 33.0, r["faults"]
     assert r["faults"][0]["t_s"] + SESSION_START_S <= 34.2, r["faults"]
     assert r["steps"] > 80 and r["cadence"]["max_spm"] >= 160
     assert result.live_lines >= 100
