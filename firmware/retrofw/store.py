@@ -9,7 +9,11 @@
   flush due). Samples are grouped 12 to a record, so a power cut loses at most the open block
   (12 sample periods) plus one flush interval.
 - `recover_all()` (at boot): an unfinished session has its torn tail cut at the last valid
-  record, then a `recovered` event and a footer flagged RECOVERED appended.
+  record, then a `recovered` event and a footer flagged RECOVERED appended. Nothing found
+  there stops the boot: an entry that cannot be read or holds no record (a folder or a foreign
+  file named like a session) is moved aside into /sessions/quarantine/ (neither listed nor
+  synced, kept for a person to look at); a reserve file (/sessions/reserve, 8 KB) is given up
+  when a full flash refuses the footer, and made again once there is room.
 - `SnapshotRing`: keeps the last seconds of full-rate distances; `trigger()` on a warning
   writes a snapshot around it.
 
@@ -41,6 +45,9 @@ _SUFFIX = ".rrl"
 _SYNCED = ".syn"
 _TMP = ".tmp"
 _LAST_ID = "last_id"
+_QUARANTINE = "quarantine"
+_RESERVE = "reserve"
+_RESERVE_KB = const(8)  # two littlefs blocks: room for any footer on a full flash
 
 
 def statvfs_free_kb(path):
@@ -170,21 +177,92 @@ class SessionStore:
                 remove_quietly(self.dir + "/" + name)
 
     def recover_all(self):
-        """Boot recovery of every unfinished session. Returns [(id, dropped bytes)]."""
-        self.cleanup()
+        """Boot recovery of every unfinished session; never raises for what it finds.
+        Returns [(id, dropped bytes)], -1 for an entry moved into quarantine."""
+        try:
+            self.cleanup()
+        except OSError:  # /sessions is not a folder: aside with it, start a new one
+            self._aside(self.dir, self.dir + ".bad")
+            try:
+                os.mkdir(self.dir)
+            except OSError:
+                return []
         done = []
         for sid in self.ids():
             if sid == self.active:
                 continue
-            size = self.size(sid)
-            if not self._has_footer(sid, size):
-                done.append((sid, self.recover(sid)))
+            try:
+                if not self._has_footer(sid, self.size(sid)):
+                    done.append((sid, self._recover_or_free(sid)))
+            except OSError:  # a folder, an unreadable file: never fatal
+                self.quarantine(sid)
+                done.append((sid, -1))
+        self.keep_reserve()
         return done
+
+    def _recover_or_free(self, sid):
+        try:
+            return self.recover(sid)
+        except OSError as exc:
+            remove_quietly(self.path(sid) + _TMP)
+            if not (exc.args and exc.args[0] == _ENOSPC):
+                raise
+        remove_quietly(self.dir + "/" + _RESERVE)  # the flash is full: the reserve makes room
+        self.make_room()
+        try:
+            return self.recover(sid)
+        except OSError as exc:
+            remove_quietly(self.path(sid) + _TMP)
+            if exc.args and exc.args[0] == _ENOSPC:
+                return 0  # left unfinished (sync still takes it); the next boot tries again
+            raise
+
+    def keep_reserve(self):
+        """Make the reserve file if it is missing and the flash has room for it."""
+        path = self.dir + "/" + _RESERVE
+        if exists(path):
+            return
+        free = self.free_kb()
+        if free is not None and free < self.min_free_kb + _RESERVE_KB:
+            return
+        try:
+            with open(path, "wb") as f:
+                block = bytes(1024)
+                for _ in range(_RESERVE_KB):
+                    f.write(block)
+        except OSError:
+            remove_quietly(path)
+
+    def quarantine(self, sid):
+        """Move session `sid` (file or folder) and its marker into /sessions/quarantine/."""
+        qdir = self.dir + "/" + _QUARANTINE
+        try:
+            os.mkdir(qdir)
+        except OSError:
+            pass
+        name = "%06d%s" % (sid, _SUFFIX)
+        dst = qdir + "/" + name
+        n = 0
+        while exists(dst):
+            n += 1
+            dst = "%s/%s.%d" % (qdir, name, n)
+        if not self._aside(self.path(sid), dst):
+            self._aside(self.path(sid), self.path(sid) + ".bad")
+        remove_quietly("%s/%06d%s" % (self.dir, sid, _SYNCED))
+
+    @staticmethod
+    def _aside(src, dst):
+        try:
+            os.rename(src, dst)
+            return True
+        except OSError:
+            return False
 
     def recover(self, sid):
         """Cut a torn tail at the last valid record and append a recovered footer.
 
-        Returns the number of bytes dropped; a session with no valid record is deleted."""
+        Returns the number of bytes dropped; a file with no valid record is not a session of
+        this firmware: it goes into quarantine (-1)."""
         path = self.path(sid)
         size = self.size(sid)
         summary = logfmt.Summary()
@@ -195,8 +273,8 @@ class SessionStore:
         with open(path, "rb") as f:
             good_end, frames, _skipped = logfmt.scan_file(f, fold)
         if frames == 0:
-            self.delete(sid)
-            return size
+            self.quarantine(sid)
+            return -1
         dropped = size - good_end
         buf = bytearray(64)
         p = logfmt.encode_event_into(buf, 0, summary.duration_ms, wire.EV_RECOVERED, 0, dropped)
