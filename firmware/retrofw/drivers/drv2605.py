@@ -149,7 +149,8 @@ class DRV2605:
         if ticks_ms is None:
             import time
 
-            ticks_ms = getattr(time, "ticks_ms", None) or (lambda: int(time.monotonic() * 1000))
+            ticks_ms = getattr(time, "ticks_ms", None) or (  # CPython: ms, wrapped as ticks
+                lambda: int(time.time() * 1000) & 0x3FFFFFFF)
         self._ticks_ms = ticks_ms
         self.cal_path = cal_path
         self.calibration = bytes(calibration) if calibration is not None else None
