@@ -21,16 +21,17 @@ Tasks (all created in `main()`):
   and control services, RSC cadence once a second and the live distance/alert 4 times a second.
 - watchdog: feeds machine.WDT only while every other task has shown a heartbeat since the last
   feed, so a hung task resets the board.
-An exception escaping any task is logged to /crash.txt and the board resets cleanly.
+retrofw.failsafe runs it all: a boot that fails plays FAULT in a loop, an exception escaping
+a task is logged to /crash.txt and the board resets, the motor is off on every exit.
 """
 
 import asyncio
 import gc
 import time
 
-from machine import ADC, I2C, WDT, Pin, reset
+from machine import ADC, I2C, WDT, Pin
 
-from retrofw import api, wire
+from retrofw import api, failsafe, wire
 from retrofw.alerts import Pipeline
 from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
 from retrofw.posture import Posture
@@ -57,12 +58,10 @@ _IMU_BATCH = const(32)
 _LOW_MV = const(3450)
 _CRITICAL_MV = const(3300)
 _LOW_CUE_MS = const(60000)
-_PARK_MS = const(120000)  # the watchdog's timeout while the host works at the REPL
+_STABLE_MS = const(60000)
 
 LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
 SESSION_CLOSED = "retrorun: closed session"  # printed with the id when a session ends
-CRASH_FILE = "/crash.txt"
-_watchdog = []  # the machine.WDT once the watchdog task has started it
 
 
 class App:
@@ -79,8 +78,8 @@ class App:
         bus = profile.get("i2c")
         self.i2c = I2C(bus["id"], sda=Pin(bus["sda"]), scl=Pin(bus["scl"]),
                        freq=bus.get("freq", 400000)) if bus else None
-        self.sensor = parts.DISTANCE_FACTORIES[profile["distance"]["kind"]](profile["distance"],
-                                                                      self.i2c)
+        self.sensor = failsafe.distance_sensor(parts.DISTANCE_FACTORIES, profile["distance"],
+                                               self.i2c)
         self.motor = parts.HAPTIC_FACTORIES[profile["haptic"]["kind"]](profile["haptic"], self.i2c)
         self.imu = None
         rate = config["steps.rate_hz"]
@@ -129,11 +128,14 @@ class App:
         self.beats = {}
         self.running = True
         self.ble = None
+        self.minimal = failsafe.minimal()  # crash boots in a row: warnings only
+        if self.minimal:
+            print("retrorun: minimal mode after repeated crashes: no logging, no Bluetooth")
         api.live["board"] = profile["name"]
         api.live["config_hash"] = config_hash
         api.live["config_fallback"] = config_fault
         api.attach(None, self.on_config, "/")
-        if config["ble.enabled"]:
+        if config["ble.enabled"] and not self.minimal:
             self.ble = parts.start_ble(config, self.on_config)
 
     # -- shared actions ------------------------------------------------------------------------
@@ -153,7 +155,7 @@ class App:
 
     def start_session(self, now, keep_steps=False):
         """Start recording; keep_steps counts the steps that triggered an auto-start."""
-        if self.writer is not None:
+        if self.writer is not None or self.minimal:
             return
         cfg = self.config
         self.writer = SessionWriter("/", now_ms=now, config_hash=self.config_hash,
@@ -395,7 +397,7 @@ class App:
         """Feed the hardware watchdog only while every task beat within its allowed silence
         ((name, ms) pairs: a few of its own periods), so one hung task resets the board."""
         wdt = WDT(timeout=_WDT_MS)
-        _watchdog.append(wdt)
+        failsafe.watchdog.append(wdt)
         start = time.ticks_ms()
         while self.running:
             now = time.ticks_ms()
@@ -406,6 +408,8 @@ class App:
                     alive = False
             if alive:
                 wdt.feed()
+                if time.ticks_diff(now, start) > _STABLE_MS:  # a minute up: not a crash loop
+                    failsafe.clear_crashes()
             await asyncio.sleep_ms(_WDT_MS // 4)
 
     def sleep(self, now):
@@ -427,24 +431,6 @@ def _unix_now():
     return t if t > 1600000000 else 0  # clock never set: unknown
 
 
-def _park_watchdog():
-    """Ctrl-C from the host (deploy, sync, config at the REPL): a started watchdog cannot be
-    stopped, but a new WDT re-initialises it (esp32 port, MicroPython PRs #7770/#10901): 2
-    minutes, then the board resets into the app if no host restarted it (retrorun.link)."""
-    if _watchdog:
-        WDT(timeout=_PARK_MS).feed()
-
-
-def _log_crash(exc):
-    try:
-        import sys
-
-        with open(CRASH_FILE, "w") as f:
-            sys.print_exception(exc, f)  # type: ignore[attr-defined]
-    except OSError:
-        pass
-
-
 def _build():
     """Boot (`retrofw.parts.boot`: profile, settings, recovery, the App), then drop the boot-only
     modules and the profile. None when /board.json is missing or wrong."""
@@ -462,14 +448,7 @@ async def main():
     if app is None:
         return
     values = app.config
-    loop = asyncio.get_event_loop()
-
-    def on_error(_loop, context):
-        _log_crash(context.get("exception") or RuntimeError(context.get("message", "?")))
-        app.stop_session(time.ticks_ms())
-        reset()
-
-    loop.set_exception_handler(on_error)
+    failsafe.running(app)
     # (name, task, allowed silence in ms): a few periods of the task, at least 2 s
     period = getattr(app.sensor, "period_ms", 100)
     tasks = (("ranging", app.ranging, 2000 + 4 * period), ("haptics", app.haptics, 2000),
@@ -488,12 +467,5 @@ async def main():
 
 
 def start():
-    """Run the app forever; an exception is logged to /crash.txt and the board resets."""
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        _park_watchdog()
-        raise
-    except Exception as exc:  # the global handler of last resort: log and restart cleanly
-        _log_crash(exc)
-        reset()
+    """Run the app forever (retrofw.failsafe.run: never a silent failure)."""
+    failsafe.run(main)
