@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from waiting import wait_until as _wait
 
 from retrorun.devtools.vboard import wiring
 from retrorun.devtools.vboard.deployed import board_folder
@@ -30,14 +31,6 @@ class Near:
     def distance_mm(self, t_us):
         return 500
 
-
-def _wait(cond, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 class Board:

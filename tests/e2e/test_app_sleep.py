@@ -6,9 +6,8 @@ reset (the virtual board does the same); the app must make the button the wake s
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from waiting import wait_until as _wait
 
 from retrorun.devtools.vboard.deployed import board_folder
 from retrorun.devtools.vboard.flash import Flash
@@ -17,14 +16,6 @@ from retrorun.provision.boards import get_board
 
 pytestmark = pytest.mark.slow
 
-
-def _wait(cond, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_long_press_sleeps_and_only_the_button_wakes(tmp_path):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until as _wait
 
 from retrorun.cli.main import main
 from retrorun.devtools.vboard.board import VirtualBoard
@@ -39,14 +39,6 @@ def _whole_image(names: bytes) -> bytes:
     image += flash.make_image(flash.CHIPS["esp32"], bytes(2000), app=True) + names
     return bytes(image)
 
-
-def _wait(cond, seconds=60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture
