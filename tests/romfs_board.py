@@ -8,6 +8,11 @@ from pathlib import Path
 from retrorun.devtools.vboard.flash import Flash, write_firmware_names, write_partition_table
 from retrorun.provision import partition_table as pt
 
+# Names as a MicroPython image holds them (NUL-terminated qstrs): every build with littlefs has
+# VfsLfs2; only a build with MICROPY_VFS_ROM has rom_ioctl (extmod/modvfs.c)
+STOCK_NAMES = b"mount\x00umount\x00VfsLfs2\x00VfsFat\x00"
+ROMFS_NAMES = STOCK_NAMES + b"VfsRom\x00rom_ioctl\x00"
+
 STOCK_4MB = pt.MICROPYTHON_ESP32_4MB
 WITH_ROMFS = pt.with_romfs(STOCK_4MB)
 ROMFS = pt.find(WITH_ROMFS, pt.ROMFS_LABEL)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from retrofw import wire
-from retrofw.store import SessionWriter, SnapshotRing
+from retrofw.snapshot import SnapshotRing
+from retrofw.store import SessionWriter
 
 
 def make_session(root, *, seconds=120, start_unix=1_764_000_000):

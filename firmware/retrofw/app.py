@@ -35,8 +35,9 @@ from retrofw import api, failsafe, wire
 from retrofw.alerts import Pipeline
 from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
 from retrofw.posture import Posture
+from retrofw.snapshot import SnapshotRing
 from retrofw.steps import StepCounter
-from retrofw.store import SessionStore, SessionWriter, SnapshotRing
+from retrofw.store import SessionStore, SessionWriter
 from retrofw.unload import unload
 from retrofw.version import VERSION
 

@@ -23,11 +23,10 @@ KB (or None when unknown) because `os.statvfs` is missing on some ports.
 """
 
 import os
-from array import array
 
 from retrofw import logfmt, wire
 from retrofw.fsutil import exists, remove_quietly, replace
-from retrofw.ticks import ticks_add, ticks_diff
+from retrofw.ticks import ticks_diff
 from retrofw.version import VERSION
 
 try:
@@ -450,52 +449,3 @@ class SessionWriter:
     def status(self):
         return {"session": self.session_id, "bytes": self.bytes_written + self.n,
                 "storage_full": self.full, "dropped_samples": self.dropped_samples}
-
-
-class SnapshotRing:
-    """The last `seconds` of full-rate distances; a warning writes them out with as many after.
-
-    feed(now_ms, distance) every reading (allocates nothing); trigger(now_ms, level) on a
-    warning: once half the window has passed after it, the window goes to writer.snapshot().
-    """
-
-    def __init__(self, writer, period_ms, seconds=3.0):
-        self.writer = writer
-        self.period_ms = period_ms
-        self.size = int(seconds * 1000) // period_ms
-        if self.size < 2:
-            self.size = 2
-        self.ring = array("h", bytes(2 * self.size))
-        self.out = array("h", bytes(2 * self.size))
-        self.count = 0
-        self.head = 0
-        self.pending = 0  # readings still to take after a trigger
-        self.level = 0
-        self.last_ms = 0
-
-    def feed(self, now_ms, distance_mm):
-        if distance_mm > 32767:
-            distance_mm = 32767
-        self.ring[self.head] = distance_mm
-        self.head = (self.head + 1) % self.size
-        if self.count < self.size:
-            self.count += 1
-        self.last_ms = now_ms
-        if self.pending:
-            self.pending -= 1
-            if self.pending == 0:
-                self._emit()
-
-    def trigger(self, now_ms, level):
-        """Start a snapshot around now (ignored while one is being taken)."""
-        if self.pending == 0:
-            self.level = level
-            self.pending = self.size // 2 if self.size > 1 else 1
-
-    def _emit(self):
-        n = self.count
-        start = (self.head - n) % self.size
-        for i in range(n):
-            self.out[i] = self.ring[(start + i) % self.size]
-        t_first = ticks_add(self.last_ms, -(n - 1) * self.period_ms)  # type: ignore
-        self.writer.snapshot(t_first, self.period_ms, self.level, self.out, 0, n)

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from romfs_board import ROMFS_NAMES, STOCK_NAMES
 from waiting import wait_until as _wait
 
 from retrorun.cli.main import main
@@ -24,9 +25,6 @@ from retrorun.provision.boards import get_board
 
 pytestmark = pytest.mark.slow
 
-# Names as a MicroPython image holds them (NUL-terminated qstrs); only a MICROPY_VFS_ROM build
-# has rom_ioctl (extmod/modvfs.c)
-STOCK_NAMES = b"mount\x00umount\x00VfsLfs2\x00VfsFat\x00"
 # the user's recording: a whole session (header ... footer) as the app writes them
 SESSION = (Path(__file__).parents[1] / "data" / "session-golden.bin").read_bytes()
 
@@ -97,7 +95,7 @@ def test_an_image_with_another_table_costs_the_filesystem(board, tmp_path, capsy
     the filesystem is erased and MicroPython formats it at boot (the old files moved aside)."""
     vb, fs = board
     image = tmp_path / "custom-romfs.bin"
-    image.write_bytes(_whole_image(STOCK_NAMES + b"VfsRom\x00rom_ioctl\x00"))
+    image.write_bytes(_whole_image(ROMFS_NAMES))
     assert main(["flash", "--port", vb.port, "--board", "esp32-devkitc", "--image",
                  str(image), "--json"]) == 0
     flashed = json.loads(capsys.readouterr().out)

@@ -10,6 +10,7 @@ import esptool.targets
 import pytest
 from esptool.bin_image import LoadFirmwareImage
 from esptool.util import FatalError
+from romfs_board import ROMFS_NAMES, STOCK_NAMES
 
 from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
@@ -340,10 +341,6 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
     assert "No serial data received" in message and "\n" not in message
 
 
-# Names as a MicroPython image holds them (NUL-terminated qstrs): every build with littlefs has
-# VfsLfs2; only a build with MICROPY_VFS_ROM has rom_ioctl (extmod/modvfs.c)
-STOCK_NAMES = b"mount\x00umount\x00VfsLfs2\x00VfsFat\x00"
-ROMFS_NAMES = STOCK_NAMES + b"VfsRom\x00rom_ioctl\x00"
 
 
 def _firmware_with_stock_table(names: bytes = ROMFS_NAMES) -> bytes:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from romfs_board import ROMFS_NAMES
 
 from retrorun.provision import flash
 
@@ -163,7 +164,7 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:3000]))
     image += b"\xff" * (0x7000 - len(image))
     image += partition_table.encode(stock) + b"\xff" * 0x400 + PAYLOAD[:4000]
-    image += b"VfsLfs2\x00VfsRom\x00rom_ioctl\x00"
+    image += ROMFS_NAMES
     image_file = tmp_path / "ESP32_GENERIC-romfs-table.bin"
     image_file.write_bytes(image)
 

@@ -11,6 +11,7 @@ import pytest
 from logs_support import frames_of, record_session
 
 from retrofw import logfmt, store, wire
+from retrofw.snapshot import SnapshotRing
 from retrorun.devtools.mpy import NO_GC_HEAP_KB
 from retrorun.sessions import logdecode
 
@@ -242,7 +243,7 @@ def test_complete_records_reach_the_file_within_the_flush_interval(tmp_path):
 def test_snapshot_ring_writes_the_window_around_a_warning(tmp_path):
     st = store.SessionStore(str(tmp_path))
     w = store.SessionWriter(store=st, now_ms=0)
-    ring = store.SnapshotRing(w, period_ms=20, seconds=3.0)
+    ring = SnapshotRing(w, period_ms=20, seconds=3.0)
     t = 0
     for i in range(400):
         t += 20

@@ -40,7 +40,8 @@ def add_arguments(parser) -> None:
 def make_sessions(root: Path, minutes: int) -> list[Path]:
     """Two sessions of minutes/2 each, written by the device's SessionWriter (CPython)."""
     from retrofw import wire
-    from retrofw.store import SessionWriter, SnapshotRing
+    from retrofw.snapshot import SnapshotRing
+    from retrofw.store import SessionWriter
 
     files = []
     for index in range(2):

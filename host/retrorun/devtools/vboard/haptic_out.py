@@ -22,12 +22,7 @@ def drive_levels(hw, profile: dict) -> list[tuple[int, float]]:
     elif "address" in haptic:
         bus = hw.i2c.get(profile.get("i2c", {}).get("id", 0))
         model = bus.devices.get(haptic["address"]) if bus is not None else None
-        drive = getattr(model, "drive_timeline", None)
-        if drive is not None:
-            points = [(t, min(1.0, abs(float(v)))) for t, v in drive]
-        else:  # an older model: (t, "off" | ..., value 0-255)
-            points = [(t, 0.0 if what == "off" else value / 255)
-                      for t, what, value in getattr(model, "timeline", [])]
+        points = [(t, min(1.0, abs(float(v)))) for t, v in getattr(model, "drive_timeline", [])]
     out: list[tuple[int, float]] = []
     for t, level in points:
         level = round(level, 4)
