@@ -129,8 +129,9 @@ EV_CONFIG = const(6)  # a = 1 used last good copy / 2 used defaults, b = 0
 EV_BOOT = const(7)  # a = 0 normal boot, b = 0
 EV_RECOVERED = const(8)  # a = 0, b = bytes of torn tail dropped (written by boot recovery)
 EV_POSTURE = const(9)  # a = 1 cue given / 0 posture back, b = trunk angle tenths of a degree
+EV_RANGE = const(10)  # a = 1 usable range reduced / 0 full again, b = usable range mm
 EV_NAMES = ("", "alert", "sensor", "button", "battery", "storage", "config", "boot",
-            "recovered", "posture")
+            "recovered", "posture", "range")
 # (log section end)
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ _SYNC_BYTE = bytes((wire.LOG_SYNC,))
 _EVENT_FIELDS = (
     None, ("level", "distance_mm"), ("active", "code"), ("press", None),
     ("percent", "mv"), ("full", "free_kb"), ("fallback", None), ("reason", None),
-    (None, "dropped_bytes"), ("cue", "trunk_deg10"),
+    (None, "dropped_bytes"), ("cue", "trunk_deg10"), ("reduced", "range_mm"),
 )
 
 
