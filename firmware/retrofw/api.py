@@ -69,8 +69,10 @@ def status_answer():
             unsynced += 1
     if "config_hash" in live:  # the running app keeps them: no settings module to load
         fallback, config_hash = live["config_fallback"], live["config_hash"]
+        mode, message = live.get("alert_mode"), live.get("config_message", "")
     else:
-        _values, fallback, (config_hash, _msg) = _config()
+        values, fallback, (config_hash, message) = _config()
+        mode = values["alert.mode"]
     w = _writer.status() if _writer is not None and not _writer.closed else None
     return {"ok": True, "api": wire.API_VERSION, "log_format": wire.LOG_FORMAT_VERSION,
             "firmware": VERSION, "board": live.get("board", ""), "uid": _uid(),
@@ -79,7 +81,8 @@ def status_answer():
             "sessions": len(ids), "unsynced": unsynced,
             "recording": w["session"] if w else None,
             "storage_full": bool(w and w["storage_full"]),
-            "config_hash": config_hash, "config_fallback": fallback}
+            "config_hash": config_hash, "config_fallback": fallback,
+            "config_message": message, "alert_mode": mode}
 
 
 def sessions_answer():

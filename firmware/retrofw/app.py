@@ -135,6 +135,7 @@ class App:
         api.live["board"] = profile["name"]
         api.live["config_hash"] = config_hash
         api.live["config_fallback"] = config_fault
+        api.live["alert_mode"] = config["alert.mode"]
         api.attach(None, self.on_config, "/")
         if config["ble.enabled"] and not self.minimal:
             self.ble = parts.start_ble(config, self.on_config)
@@ -172,8 +173,8 @@ class App:
         self.writer.event(now, wire.EV_BOOT, 0, 0)
         if self.level:  # an alert already on: the session's log starts with it
             self.writer.event(now, wire.EV_ALERT, self.level, self.reading)
-        if self.config_fault:
-            self.writer.event(now, wire.EV_CONFIG, self.config_fault, 0)
+        if self.config_fault or self.pipeline.mode:
+            self.writer.event(now, wire.EV_CONFIG, self.config_fault, self.pipeline.mode)
         api.attach(self.writer, self.on_config, "/")
 
     def stop_session(self, now):
@@ -246,7 +247,7 @@ class App:
     def motor_strength(self, now):
         """The level now (predicted between readings) and the motor strength for it (0: off)."""
         self.on_level(now, self.pipeline.check(now))
-        return self.player.update(now) * self.strength_scale // 100
+        return self.player.drive(now, self.strength_scale)
 
     async def imu_task(self):
         imu = self.imu

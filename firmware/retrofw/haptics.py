@@ -11,8 +11,10 @@ strength 0..255 (0: off). Urgency is carried by rhythm, not only strength:
 - LOW_BATTERY: three slow 300 ms pulses, once (the app repeats it now and then).
 - POSTURE:     a gentle double tap, once.
 
-`PatternPlayer.update(now_ms) -> strength` is called at the app's motor tick; the app maps a
-strength to the haptic driver's `set(strength)` or `off()`. Alert patterns (the level) start
+`PatternPlayer.drive(now_ms, percent) -> strength` is called at the app's motor tick (it is
+`update(now_ms)` scaled by the `haptic.strength` setting, except that STOP and FAULT always
+play at their full strength: no setting may mute them); the app maps a strength to the haptic
+driver's `set(strength)` or `off()`. Alert patterns (the level) start
 at their first "on" step the moment the level changes, so the motor answers at the next tick.
 One-shot cues (low battery, posture) play only while the level is CLEAR or NOTICE, and an
 alert at WARNING or above cuts them off at once.
@@ -122,6 +124,13 @@ class PatternPlayer:
             self._left += steps[i] * UNIT_MS
             self.strength = steps[i + 1]
         return self.strength
+
+    def drive(self, now_ms, percent):
+        """update(now_ms) scaled by percent (haptic.strength), but STOP and FAULT unscaled."""
+        strength = self.update(now_ms)
+        if self._pat == PATTERN_STOP or self._pat == PATTERN_FAULT:
+            return strength
+        return strength * percent // 100
 
     def _finish(self, now_ms):
         """A one-shot ended: back to the level's own pattern (NOTICE resumes), or silence."""

@@ -7,34 +7,70 @@ together with a last good copy /config.bak. At boot `load()` falls back to the l
 else to the defaults, and says why so the app can log a config fault event.
 
 Invalid values are refused with a message naming the key, the value and the valid range, e.g.
-`alert.fault_timeout_ms=50 is out of range: valid 100..1000 ms`.
+`alert.fault_timeout_ms=50 is out of range: valid 100..1000 ms`. No setting may silence or
+delay STOP: the alert minimums are floors from the stopping physics (`stopping_mm`, `RULES`;
+docs/config.md "Floors"), and a value below one names the rule it breaks.
 """
 
 import binascii
 import json
+import os
 
 from retrofw.fsutil import replace
+
+# The stopping physics behind the floors (docs/config.md): from the alert to the runner's
+# first braking step REACTION_MS pass (0.2 s device latency + 0.4 s human reaction), then the
+# runner slows at BRAKE_MMS2. Closing speeds: up to FAST_MMS (backward running ~3 m/s plus a
+# person walking toward at 1.5 m/s: assumed); SLOW_MMS is the slow approach that only the
+# distance rules catch (twice ranging's 0.25 m/s below which there is no time to contact) and
+# the drift toward a treadmill's console (assumed).
+REACTION_MS = 600
+BRAKE_MMS2 = 3000
+FAST_MMS = 4500
+SLOW_MMS = 500
+STRENGTH_MIN = 20  # % (assumed: weaker drive of an ERM/LRA may not be felt while running)
+
+
+def stopping_mm(v_mms):
+    """Distance (mm) from the alert to a standstill at closing speed v_mms: v*t + v^2/(2a)."""
+    return v_mms * REACTION_MS // 1000 + v_mms * v_mms // (2 * BRAKE_MMS2)
+
+
+def _up10(x):
+    return -(-x // 10) * 10
+
+
+# Floors (mm or ms) and the gaps between levels: a WARNING one reaction time before the STOP.
+STOP_FLOOR_MM = _up10(stopping_mm(SLOW_MMS))  # 350
+TTC_STOP_FLOOR_MS = _up10(REACTION_MS + FAST_MMS * 1000 // (2 * BRAKE_MMS2))  # 1350
+GAP_MM = REACTION_MS * SLOW_MMS // 1000  # 300
+GAP_MS = REACTION_MS  # 600
 
 # (key, type, default, minimum or choices, maximum, unit, description)
 # type: "int" | "float" | "bool" | "str" | "enum" (choices in the minimum column).
 SCHEMA = (
     ("alert.mode", "enum", "outdoor", ("outdoor", "track", "treadmill"), None, "",
      "where you run: outdoor (paths, parks), track (lanes, other runners), treadmill (the "
-     "wall behind the belt is expected; only closer than treadmill_min_m warns)"),
-    ("alert.notice_m", "float", 4.0, 0.5, 15.0, "m", "gentle notice when an obstacle is closer"),
-    ("alert.warning_m", "float", 2.5, 0.3, 10.0, "m", "warning when an obstacle is closer"),
-    ("alert.stop_m", "float", 1.2, 0.2, 8.0, "m", "stop alert when an obstacle is closer"),
-    ("alert.ttc_warning_s", "float", 2.5, 0.5, 10.0, "s",
+     "wall behind the belt is expected; only closer than treadmill_min_m warns, no time to "
+     "contact: never outdoors)"),
+    ("alert.notice_m", "float", 4.0, (STOP_FLOOR_MM + 2 * GAP_MM) / 1000, 15.0, "m",
+     "gentle notice when an obstacle is closer"),
+    ("alert.warning_m", "float", 2.5, (STOP_FLOOR_MM + GAP_MM) / 1000, 10.0, "m",
+     "warning when an obstacle is closer"),
+    ("alert.stop_m", "float", 1.2, STOP_FLOOR_MM / 1000, 8.0, "m",
+     "stop alert when an obstacle is closer"),
+    ("alert.ttc_warning_s", "float", 2.5, (TTC_STOP_FLOOR_MS + GAP_MS) / 1000, 10.0, "s",
      "warning when the time to contact drops below this"),
-    ("alert.ttc_stop_s", "float", 1.5, 0.3, 8.0, "s",
+    ("alert.ttc_stop_s", "float", 1.5, TTC_STOP_FLOOR_MS / 1000, 8.0, "s",
      "stop alert when the time to contact drops below this"),
     ("alert.hysteresis_m", "float", 0.3, 0.0, 2.0, "m",
      "an alert clears only this much farther than it started"),
     ("alert.fault_timeout_ms", "int", 500, 100, 1000, "ms",
      "without a trusted reading this long, signal 'I cannot see'"),
-    ("alert.treadmill_min_m", "float", 0.5, 0.1, 3.0, "m",
+    ("alert.treadmill_min_m", "float", 0.5, STOP_FLOOR_MM / 1000, 3.0, "m",
      "treadmill mode: closest allowed distance to the wall behind"),
-    ("haptic.strength", "int", 80, 0, 100, "%", "vibration strength"),
+    ("haptic.strength", "int", 80, STRENGTH_MIN, 100, "%",
+     "vibration strength of CLEAR, NOTICE, WARNING and cues (STOP and FAULT: always full)"),
     ("steps.rate_hz", "int", 50, 25, 100, "Hz", "accelerometer sampling rate"),
     ("posture.cue", "bool", False, None, None, "", "vibrate when the trunk leans too far"),
     ("posture.cue_deg", "float", 25.0, 5.0, 60.0, "deg", "trunk lean that counts as too far"),
@@ -61,6 +97,42 @@ _TMP_FILE = "config.tmp"
 
 FALLBACK_LAST_GOOD = 1  # wire.EV_CONFIG a-values
 FALLBACK_DEFAULTS = 2
+
+
+def _m(mm):
+    return "%s m" % (mm / 1000)
+
+
+_PHYSICS = "%s s reaction + braking at %s m/s^2; docs/config.md" % (
+    REACTION_MS / 1000, BRAKE_MMS2 // 1000)
+_GAP_M = "%s (one %s s reaction at %s/s)" % (_m(GAP_MM), GAP_MS / 1000, _m(SLOW_MMS))
+_GAP_S = "%s s (one reaction)" % (GAP_MS / 1000)
+# (key, lower level, gap, upper level, the key of the lower level) of the rules between levels
+_LEVELS = (("alert.warning_m", "STOP", _GAP_M, "WARNING", "alert.stop_m"),
+           ("alert.notice_m", "WARNING", _GAP_M, "NOTICE", "alert.warning_m"),
+           ("alert.ttc_warning_s", "STOP", _GAP_S, "WARNING", "alert.ttc_stop_s"))
+
+
+def rule(key):
+    """Why key has the minimum it has (the rule a lower value breaks), or None."""
+    if key == "alert.stop_m":
+        return ("at %s/s closing (too slow for a time to contact) STOP must come %s before "
+                "contact (%s)" % (_m(SLOW_MMS), _m(STOP_FLOOR_MM), _PHYSICS))
+    if key == "alert.ttc_stop_s":
+        return "at %s/s closing, STOP must come %.1f m before contact (%s)" % (
+            _m(FAST_MMS), stopping_mm(FAST_MMS) / 1000, _PHYSICS)
+    if key == "alert.treadmill_min_m":
+        return "drifting back at %s/s, STOP must come %s before the console (%s)" % (
+            _m(SLOW_MMS), _m(STOP_FLOOR_MM), _PHYSICS)
+    if key == "haptic.strength":
+        return ("weaker vibration may not be felt while running (assumed ERM/LRA minimum; STOP "
+                "and FAULT always play at full strength; docs/config.md)")
+    for hi_key, low, gap, high, lo_key in _LEVELS:
+        if key == hi_key:
+            floor = _SPEC[lo_key]
+            return "%s must come at least %s before %s, whose floor is %s %s (docs/config.md)" % (
+                high, gap, low, floor[3], floor[5])
+    return None
 
 
 def _index():
@@ -147,6 +219,10 @@ def check_value(key, value):
             value = int(value)
     else:
         value = float(value)
+    if value < lo:  # NaN compares False both ways: "out of range" below
+        why = rule(key)
+        if why:
+            return None, "%s=%s is below %s %s: %s" % (key, json.dumps(value), lo, entry[5], why)
     if not (lo <= value <= hi):
         return None, "%s=%s is out of range: valid %s" % (key, json.dumps(value),
                                                          _range_text(entry))
@@ -176,12 +252,13 @@ def parse_value(key, text):
 
 def _cross_checks(values):
     errors = []
-    for lo_key, hi_key in (("alert.stop_m", "alert.warning_m"),
-                           ("alert.warning_m", "alert.notice_m"),
-                           ("alert.ttc_stop_s", "alert.ttc_warning_s")):
-        if not values[lo_key] < values[hi_key]:
-            errors.append("%s=%s must be below %s=%s" % (lo_key, values[lo_key], hi_key,
-                                                         values[hi_key]))
+    for hi_key, low, gap, high, lo_key in _LEVELS:
+        need = GAP_MS if hi_key.endswith("_s") else GAP_MM
+        if round(values[hi_key] * 1000) - round(values[lo_key] * 1000) < need:
+            errors.append("%s=%s must be at least %s above %s=%s: %s must come that long "
+                          "before %s (docs/config.md)" % (
+                              hi_key, json.dumps(values[hi_key]), gap, lo_key,
+                              json.dumps(values[lo_key]), high, low))
     return errors
 
 
@@ -228,17 +305,35 @@ def _path(root, name):
     return root + "/" + name
 
 
+_MAX_BYTES = 4096  # a config is ~1 KB at most; more is damage (and must not exhaust the heap)
+
+
 def _read(path):
-    """(values, None) from a config file, or (None, reason)."""
+    """(values, None) from a config file, or (None, reason). Never raises for what the file
+    holds: missing, a folder, too large, bytes that are not UTF-8, not JSON, bad values."""
     try:
-        with open(path) as f:
-            text = f.read()
+        st = os.stat(path)
     except OSError:
         return None, "missing"
+    if st[0] & 0x4000:
+        return None, "is a folder"
+    if st[6] > _MAX_BYTES:
+        return None, "is larger than %d bytes" % _MAX_BYTES
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        return None, "cannot be read (OSError %s)" % (exc.args[0] if exc.args else "")
+    try:
+        text = raw.decode()
+    except UnicodeError:
+        return None, "is not UTF-8 text"
     try:
         data = json.loads(text)
-    except ValueError:
-        return None, "not valid JSON"
+    except (ValueError, RuntimeError):  # RuntimeError: CPython's nesting limit
+        return None, "is not valid JSON"
+    except MemoryError:  # MicroPython's parser: deep nesting ("[[[[...") grows its stack
+        return None, "is not valid JSON (too deeply nested)"
     values, errors = validate(data)
     if errors:
         return None, errors[0]
@@ -246,20 +341,31 @@ def _read(path):
 
 
 def load(root="/"):
-    """Read the configuration at boot. Returns (values, fallback, message).
+    """Read the configuration at boot; never raises for bad files. Returns (values, fallback,
+    message).
 
     fallback: 0 when config.json was good or absent (first boot), FALLBACK_LAST_GOOD or
-    FALLBACK_DEFAULTS when it was unreadable; message says why (log it as a config event)."""
+    FALLBACK_DEFAULTS when it was refused; message says why (log it as a config event). A good
+    config.json that is not the last good copy (copied by hand) becomes it."""
     values, why = _read(_path(root, CONFIG_FILE))
-    if values is not None:
-        return values, 0, ""
-    if why == "missing" and _read(_path(root, BACKUP_FILE))[1] == "missing":
-        return defaults(), 0, ""
     backup, why_bak = _read(_path(root, BACKUP_FILE))
+    if values is not None:
+        if backup != values:
+            try:
+                _write_atomic(root, BACKUP_FILE, _text(values))
+            except OSError:  # full or read-only flash: config.json itself is still good
+                pass
+        return values, 0, ""
+    if why == "missing" and why_bak == "missing":
+        return defaults(), 0, ""
     if backup is not None:
         return backup, FALLBACK_LAST_GOOD, "config.json %s; using the last good copy" % why
     return defaults(), FALLBACK_DEFAULTS, "config.json %s and no good copy (%s); using " \
         "defaults" % (why, why_bak)
+
+
+def _text(values):
+    return json.dumps(dict(sorted(overrides(values).items())))
 
 
 def _write_atomic(root, name, text):
@@ -271,7 +377,7 @@ def _write_atomic(root, name, text):
 
 def save(root, values):
     """Store values (already validated) as config.json and its last good copy, atomically."""
-    text = json.dumps(dict(sorted(overrides(values).items())))
+    text = _text(values)
     _write_atomic(root, CONFIG_FILE, text)
     _write_atomic(root, BACKUP_FILE, text)
 

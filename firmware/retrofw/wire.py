@@ -125,7 +125,7 @@ EV_SENSOR = const(2)  # a = 1 fault began / 0 cleared, b = SENSOR_* code (or 0)
 EV_BUTTON = const(3)  # a = 1 short, 2 long, 3 double press
 EV_BATTERY = const(4)  # a = percent, b = millivolts
 EV_STORAGE = const(5)  # a = 1 full (samples stopped) / 0 resumed, b = free KB (-1 unknown)
-EV_CONFIG = const(6)  # a = 1 used last good copy / 2 used defaults, b = 0
+EV_CONFIG = const(6)  # a = 0 ok / 1 last good copy / 2 defaults, b = alerts.MODES index
 EV_BOOT = const(7)  # a = 0 normal boot, b = 0
 EV_RECOVERED = const(8)  # a = 0, b = bytes of torn tail dropped (written by boot recovery)
 EV_POSTURE = const(9)  # a = 1 cue given / 0 posture back, b = trunk angle tenths of a degree

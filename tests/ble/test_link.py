@@ -217,7 +217,7 @@ def scripted_exchange(device, payload: int) -> list:
     if payload >= wire_ble.FT_LISTDIR_ENTRY_SIZE:  # the client needs a whole entry header per packet
         log.append([list(e[:3]) for e in client.listdir("/sessions/")])
     log.append(list(ctl.request(wire_ble.CTL_FILE_HASH, b"000002.rrl")))
-    status, answer = ctl.request(wire_ble.CTL_CONFIG_SET, b'{"haptic.strength": 7}')
+    status, answer = ctl.request(wire_ble.CTL_CONFIG_SET, b'{"haptic.strength": 27}')
     log.append([status, json.loads(answer)])  # MicroPython's dicts keep no key order
     link.disconnect()
     return [log, [list(t) for t in link.trace]]

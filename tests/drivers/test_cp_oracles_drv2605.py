@@ -32,7 +32,8 @@ STRENGTHS = (1, 32, 64, 100, 128, 160, 200, 230, 255)
 
 def alert_strengths():
     scale = settings.defaults()["haptic.strength"]
-    return [PATTERNS[p][0][1] * scale // 100
+    # haptic.strength scales CLEAR/NOTICE/WARNING; STOP is never scaled (PatternPlayer.drive)
+    return [PATTERNS[p][0][1] * (100 if p == PATTERN_STOP else scale) // 100
             for p in (PATTERN_CLEAR, PATTERN_NOTICE, PATTERN_WARNING, PATTERN_STOP)]
 
 

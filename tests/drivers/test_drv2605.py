@@ -48,7 +48,8 @@ def step_strengths():
     """The motor strength of the first "on" step of clear/notice/warning/stop at the default
     haptic.strength, as the app computes it (app.motor_strength)."""
     scale = settings.defaults()["haptic.strength"]
-    return [PATTERNS[p][0][1] * scale // 100
+    # haptic.strength scales CLEAR/NOTICE/WARNING; STOP is never scaled (PatternPlayer.drive)
+    return [PATTERNS[p][0][1] * (100 if p == PATTERN_STOP else scale) // 100
             for p in (PATTERN_CLEAR, PATTERN_NOTICE, PATTERN_WARNING, PATTERN_STOP)]
 
 

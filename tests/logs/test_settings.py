@@ -58,13 +58,15 @@ def test_validation_messages_and_hash_agree_in_both_runtimes(both):
     assert errors[1] == []
     assert "must be a whole number" in errors[2][0]
     assert errors[3] == ["alert.fault_timeout_ms=true is not valid: valid 100..1000 ms"]
-    assert errors[4] == ["haptic.strength=101 is out of range: valid 0..100 %"]
+    assert errors[4] == ["haptic.strength=101 is out of range: valid 20..100 %"]
     assert errors[5] == ['alert.mode="beach" is not valid: valid one of outdoor|track|treadmill']
     assert errors[6] == ["posture.cue=1 is not valid: valid true or false"]
     assert "at most 20 printable ASCII" in errors[7][0]
     assert errors[8] and errors[9] == []
     assert errors[10] == [] and out[10][1] == [3.0]  # an int is accepted for a float
-    assert errors[11] == ["alert.stop_m=3.0 must be below alert.warning_m=2.5"]
+    assert errors[11] == ["alert.warning_m=2.5 must be at least 0.3 m (one 0.6 s reaction at "
+                          "0.5 m/s) above alert.stop_m=3.0: WARNING must come that long before "
+                          "STOP (docs/config.md)"]
     assert errors[12] == ["unknown setting 'no.such'"]
     assert len(errors[13]) == 2
     assert default_hash != other_hash
@@ -79,9 +81,10 @@ def test_every_range_is_enforced_at_both_ends():
         assert settings.check_value(key, entry["min"])[1] is None
         assert settings.check_value(key, entry["max"])[1] is None
         step = 1 if entry["type"] == "int" else 0.01
-        for bad in (entry["min"] - step, entry["max"] + step):
+        for bad, shown in ((entry["min"] - step, entry["min"]), (entry["max"] + step,
+                                                                 entry["max"])):
             value, err = settings.check_value(key, bad)
-            assert value is None and key in err and str(entry["max"]) in err
+            assert value is None and key in err and str(shown) in err
 
 
 def test_parse_value_from_command_line_text():

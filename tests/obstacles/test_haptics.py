@@ -151,3 +151,49 @@ for t in range(0, 8000, 20):
     no_alloc(step, arg)
 result = pl.level
 """) in range(5)
+
+
+DRIVE = """
+from retrofw.haptics import PatternPlayer
+out = []
+for level in (1, 2, 3, 4):
+    row = []
+    for pct in (20, 50, 100):
+        pl = PatternPlayer()
+        pl.set_level(level, 0)
+        row.append(max(pl.drive(t, pct) for t in range(0, 1500, 10)))
+    out.append(row)
+pl.set_level(0, 5000)  # from FAULT down: the "all clear" tick, scaled
+out.append([pl.drive(5000, 20)])
+result = out
+"""
+
+
+def test_stop_and_fault_ignore_the_strength_setting_in_both_runtimes(both):
+    """haptic.strength scales CLEAR, NOTICE and WARNING; STOP and FAULT always play at their own
+    full strength (issue 14: a low setting must not mute them)."""
+    notice, warning, stop, fault, clear = both.run(DRIVE)
+    full = {p: max(s for _, s in pattern_steps(p)) for p in (PATTERN_NOTICE, PATTERN_WARNING,
+                                                            PATTERN_STOP, PATTERN_FAULT,
+                                                            PATTERN_CLEAR)}
+    assert notice == [full[PATTERN_NOTICE] * pct // 100 for pct in (20, 50, 100)]
+    assert warning == [full[PATTERN_WARNING] * pct // 100 for pct in (20, 50, 100)]
+    assert stop == [full[PATTERN_STOP]] * 3 == [255] * 3
+    assert fault == [full[PATTERN_FAULT]] * 3
+    assert clear == [full[PATTERN_CLEAR] * 20 // 100]
+
+
+def test_drive_allocates_nothing(mpy):
+    assert mpy.eval("""
+from retrofw.haptics import PatternPlayer
+pl = PatternPlayer()
+arg = [0]
+def step(a):
+    t = a[0]
+    pl.set_level((t // 700) % 5, t)
+    pl.drive(t, 30)
+for t in range(0, 8000, 20):
+    arg[0] = t
+    no_alloc(step, arg)
+result = pl.level
+""") in range(5)

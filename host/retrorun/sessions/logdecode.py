@@ -25,7 +25,7 @@ _SYNC_BYTE = bytes((wire.LOG_SYNC,))
 # per event type: the names of its a and b fields (None: not meaningful)
 _EVENT_FIELDS = (
     None, ("level", "distance_mm"), ("active", "code"), ("press", None),
-    ("percent", "mv"), ("full", "free_kb"), ("fallback", None), ("reason", None),
+    ("percent", "mv"), ("full", "free_kb"), ("fallback", "mode"), ("reason", None),
     (None, "dropped_bytes"), ("cue", "trunk_deg10"), ("reduced", "range_mm"),
 )
 

@@ -1,13 +1,16 @@
-"""`retrorun config get [KEY] | set KEY=VALUE ... | validate FILE`: the device configuration.
+"""`retrorun config get [KEY] | set KEY=VALUE ... [--yes] | validate FILE`: device configuration.
 
 Values are checked on the laptop against the schema (firmware/retrofw/settings.py, the same
 file the device uses) before anything is sent, and the device checks them again; a refused
-value names the key and its valid range, and the device keeps its previous configuration.
+value names the key and its valid range (or the stopping-physics rule it breaks,
+docs/config.md), and the device keeps its previous configuration. Treadmill mode (no time to
+contact) must be confirmed: a prompt at a terminal, else --yes.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from retrofw import settings
@@ -28,6 +31,8 @@ def register(sub) -> None:
     put.add_argument("pairs", nargs="+", metavar="KEY=VALUE")
     add_link_arguments(put)
     put.add_argument("--json", action="store_true", help="machine-readable output")
+    put.add_argument("--yes", action="store_true",
+                     help="confirm alert.mode=treadmill without asking")
     put.set_defaults(func=run_set)
     check = actions.add_parser("validate", help="check a config JSON file against the schema")
     check.add_argument("file", type=Path)
@@ -73,8 +78,32 @@ def run_get(args) -> int:
     return 0
 
 
+def treadmill_warning() -> str:
+    """What alert.mode=treadmill does, with the numbers of the schema's physics."""
+    fast = settings.FAST_MMS / 1000
+    floor = settings.spec("alert.treadmill_min_m")[3]
+    need = settings.stopping_mm(settings.FAST_MMS) / 1000
+    return (f"alert.mode=treadmill turns off time to contact: only the distance to the console "
+            f"warns (STOP within alert.treadmill_min_m, at least {floor} m). Outdoors, at "
+            f"{fast} m/s closing, that STOP would come {floor / fast:.2f} s before contact, "
+            f"where {need / fast:.2f} s ({need:.1f} m) are needed")
+
+
+def confirm_treadmill(changes: dict, yes: bool) -> None:
+    """Refuse alert.mode=treadmill unless confirmed (--yes, or y at a terminal prompt)."""
+    if changes.get("alert.mode") != "treadmill" or yes:
+        return
+    text = treadmill_warning()
+    if not sys.stdin.isatty():
+        raise RetrorunError(f"{text}; confirm with --yes")
+    output.console.print(f"[yellow]{text}.[/]")
+    if input("Use treadmill mode? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise RetrorunError("not changed: alert.mode stays as it is")
+
+
 def run_set(args) -> int:
     changes = parse_pairs(args.pairs)
+    confirm_treadmill(changes, args.yes)
     with open_transport(args) as transport:
         answer = transport.config_set(changes)
     if args.json:
@@ -104,6 +133,8 @@ def run_validate(args) -> int:
     if errors:
         raise RetrorunError(f"{args.file}: " + "; ".join(errors))
     output.console.print(f"{args.file}: valid ({len(values)} settings)")
+    if values.get("alert.mode") == "treadmill":
+        output.console.print(f"[yellow]note: {treadmill_warning()}.[/]")
     return 0
 
 

@@ -31,7 +31,26 @@ def run(args) -> int:
         ("sessions", f"{status.get('sessions')} ({status.get('unsynced')} not synced)"),
         ("recording", status.get("recording") or "no"),
         ("storage full", "YES: samples are not logged" if status.get("storage_full") else "no"),
-        ("config", "fallback in use" if status.get("config_fallback") else "ok"),
+        ("config", _config_text(status)),
+        ("alert mode", _mode_text(status.get("alert_mode"))),
     ]
     output.table(None, ("", ""), rows)
     return 0
+
+
+_FALLBACKS = {1: "FALLBACK: the last good copy (config.json was refused)",
+              2: "FALLBACK: the defaults (config.json and its last good copy were refused)"}
+
+
+def _config_text(status: dict) -> str:
+    fallback = status.get("config_fallback")
+    if not fallback:
+        return "ok"
+    text = _FALLBACKS.get(fallback, f"FALLBACK {fallback}")
+    return f"{text}: {status['config_message']}" if status.get("config_message") else text
+
+
+def _mode_text(mode) -> str:
+    if mode == "treadmill":
+        return "TREADMILL: distance to the console only, no time to contact (not for outdoors)"
+    return mode or "unknown"
