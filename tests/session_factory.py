@@ -20,6 +20,7 @@ def make_session(root, *, seconds=120, start_unix=1_764_000_000):
         s = t / 1000
         distance = int(1000 * min(8.0, 0.9 + abs(s - 60) * 0.5)) if s < 90 else wire.SENSOR_NO_ACK
         ring.feed(t, distance)
+        ring.write()  # the app's storage task
         new = (wire.ALERT_FAULT if distance < 0 else wire.ALERT_STOP if distance < 1200 else
                wire.ALERT_WARNING if distance < 2500 else wire.ALERT_NOTICE if distance < 4000
                else wire.ALERT_CLEAR)

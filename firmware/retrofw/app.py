@@ -11,7 +11,11 @@ Tasks (all created in `main()`):
   change is logged with the distance, and WARNING/STOP trigger a full-rate snapshot.
 - haptics: every 20 ms, Pipeline.check (fault timeout, prediction) -> PatternPlayer -> motor.
 - imu: every 200 ms, read the IMU FIFO -> StepCounter and Posture (posture cue if enabled).
-- logger: one sample record per log.sample_period_ms while a session is recorded.
+- storage: the only task that writes the session log: every 100 ms the events the other tasks
+  queued (retrofw.logqueue), a finished warning snapshot, and one sample record per
+  log.sample_period_ms while a session is recorded. It waits while a level change has not yet
+  reached the motor, so no flash write (flush, free-space check, deleting old sessions) ever
+  stands between a reading and the motor.
 - button: polled every 20 ms; short press starts/stops a session, long press (2 s) closes the
   session and sleeps; optional auto-start when steps are counted (session.auto_start).
 - battery: every 10 s; low battery plays its pattern once a minute, critical closes the
@@ -34,6 +38,7 @@ from machine import ADC, I2C, WDT, Pin
 from retrofw import api, failsafe, wire
 from retrofw.alerts import Pipeline
 from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
+from retrofw.logqueue import EventQueue
 from retrofw.posture import Posture
 from retrofw.snapshot import SnapshotRing
 from retrofw.steps import StepCounter
@@ -50,6 +55,7 @@ except ImportError:  # CPython (only for tooling; the app itself needs machine)
 
 
 _TICK_MS = const(20)  # motor / button tick
+_STORE_MS = const(100)  # storage task period
 _IMU_MS = const(200)  # IMU batch period
 _BATTERY_MS = const(10000)
 _BATTERY_LOG_MS = const(300000)
@@ -120,6 +126,8 @@ class App:
         self.store = SessionStore("/", min_free_kb=config["storage.min_free_kb"])
         self.writer = None
         self.ring = None
+        self.events = EventQueue()
+        self.motor_due = False  # a level change the haptics task has not driven yet
         self.steps_base = 0
         self.level = wire.ALERT_CLEAR
         self.reading = wire.NO_READING
@@ -177,13 +185,21 @@ class App:
             self.writer.event(now, wire.EV_CONFIG, self.config_fault, self.pipeline.mode)
         api.attach(self.writer, self.on_config, "/")
 
+    def log_event(self, now, event, a, b):
+        """Queue an event for the session log (written by the storage task; no flash here)."""
+        if self.writer is not None:
+            self.events.push(now, event, a, b)
+
     def stop_session(self, now):
         if self.writer is None:
             return
+        self.store_pending()
         self.writer.close(now)
         print(SESSION_CLOSED, self.writer.session_id)
         self.writer = None
         self.ring = None
+        self.events = EventQueue()
+        self.motor_due = False  # a level change the haptics task has not driven yet
         api.attach(None, self.on_config, "/")
         gc.collect()
 
@@ -192,11 +208,10 @@ class App:
             return
         self.level = level
         self.player.set_level(level, now)
-        w = self.writer
-        if w is not None:
-            w.event(now, wire.EV_ALERT, level, self.reading)
-            if level in (wire.ALERT_WARNING, wire.ALERT_STOP) and self.ring is not None:
-                self.ring.trigger(now, level)
+        self.motor_due = True
+        self.log_event(now, wire.EV_ALERT, level, self.reading)
+        if level in (wire.ALERT_WARNING, wire.ALERT_STOP) and self.ring is not None:
+            self.ring.trigger(now, level)
 
     # -- tasks ---------------------------------------------------------------------------------
     # A task: driver I/O, then the app's own work on it (on_reading, motor_strength, on_imu,
@@ -224,8 +239,7 @@ class App:
         if code != self.fault_code:
             self.fault_code = code
             api.live["sensor"] = wire.SENSOR_FAULT_NAMES[-code] if code else "ok"
-            if self.writer is not None:
-                self.writer.event(now, wire.EV_SENSOR, 1 if code else 0, code)
+            self.log_event(now, wire.EV_SENSOR, 1 if code else 0, code)
 
     async def haptics(self):
         motor = self.motor
@@ -238,6 +252,7 @@ class App:
                 else:
                     motor.off()
                 last = strength
+            self.motor_due = False
             update = getattr(motor, "update", None)
             if update is not None:
                 update()
@@ -279,17 +294,34 @@ class App:
             self.posture.update(x, y, z)
         if self.posture.cue_check(now):
             self.player.cue(PATTERN_POSTURE, now)
-            if self.writer is not None:
-                self.writer.event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
+            self.log_event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
         if self.writer is None and self.config.get("session.auto_start") and \
                 self.steps.steps >= 10:
             self.start_session(now, keep_steps=True)
 
-    async def logger(self):
+    async def storage(self):
+        period = self.config["log.sample_period_ms"]
+        last_sample = time.ticks_ms()
         while self.running:
-            self.log_sample(time.ticks_ms())
-            self.beat("logger")
-            await asyncio.sleep_ms(self.config["log.sample_period_ms"])
+            while self.motor_due:  # a level change first reaches the motor, then the flash
+                await asyncio.sleep_ms(_TICK_MS)
+            now = time.ticks_ms()
+            self.store_pending()
+            if time.ticks_diff(now, last_sample) >= period:
+                last_sample = time.ticks_add(last_sample, period)
+                if time.ticks_diff(now, last_sample) >= period:  # late: no burst of samples
+                    last_sample = now
+                self.log_sample(now)
+            if self.writer is not None:
+                self.writer.poll(now)
+            self.beat("storage")
+            await asyncio.sleep_ms(_STORE_MS)
+
+    def store_pending(self):
+        """The queued events and a finished snapshot into the session writer."""
+        self.events.drain(self.writer)
+        if self.ring is not None:
+            self.ring.write()
 
     def log_sample(self, now):
         w = self.writer
@@ -309,15 +341,14 @@ class App:
                 down_since = now
             elif pressed and down_since is not None and \
                     time.ticks_diff(now, down_since) >= _LONG_PRESS_MS:
-                if self.writer is not None:
-                    self.writer.event(now, wire.EV_BUTTON, 2, 0)
+                self.log_event(now, wire.EV_BUTTON, 2, 0)
                 self.sleep(now)
             elif not pressed and down_since is not None:
                 down_since = None
                 if self.writer is None:
                     self.start_session(now)
                 else:
-                    self.writer.event(now, wire.EV_BUTTON, 1, 0)
+                    self.log_event(now, wire.EV_BUTTON, 1, 0)
                     self.stop_session(now)
             self.beat("button")
             await asyncio.sleep_ms(_TICK_MS)
@@ -341,7 +372,7 @@ class App:
             # log a change of charge, or every 5 minutes: not every reading (log density)
             if self.writer is not None and (pct != logged_pct or
                                             time.ticks_diff(now, logged_at) >= _BATTERY_LOG_MS):
-                self.writer.event(now, wire.EV_BATTERY, pct, mv)
+                self.log_event(now, wire.EV_BATTERY, pct, mv)
                 logged_pct = pct
                 logged_at = now
             if mv < _CRITICAL_MV:
@@ -455,7 +486,7 @@ async def main():
     period = getattr(app.sensor, "period_ms", 100)
     tasks = (("ranging", app.ranging, 2000 + 4 * period), ("haptics", app.haptics, 2000),
              ("imu", app.imu_task, 3000),
-             ("logger", app.logger, 2000 + 2 * int(values["log.sample_period_ms"])),
+             ("storage", app.storage, 2000 + 2 * int(values["log.sample_period_ms"])),
              ("button", app.button_task, 2000), ("battery", app.battery, 3 * _BATTERY_MS),
              ("led", app.led_task, 2000), ("usb", app.usb_live, 2000))
     if app.ble is not None:

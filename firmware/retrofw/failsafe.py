@@ -44,6 +44,7 @@ _DRV_STANDBY = const(0x40)
 _RTC_TAG = b"rr"
 
 watchdog = []  # the machine.WDT once the app (or the fault loop) started it
+parked = []  # the WDT re-initialised with the long timeout after Ctrl-C
 _app = []  # the App once its tasks run: a later exception is a crash, not a failed boot
 
 
@@ -140,7 +141,17 @@ def park_watchdog():
     stopped, but a new WDT re-initialises it (esp32 port, MicroPython PRs #7770/#10901): 2
     minutes, then the board resets into the app if no host restarted it (retrorun.link)."""
     if watchdog:
-        WDT(timeout=_PARK_MS).feed()
+        wdt = WDT(timeout=_PARK_MS)
+        wdt.feed()
+        parked[:] = [wdt]
+
+
+def host_working():
+    """The host is working at the REPL (every device API call): feed the parked watchdog, so a
+    sync longer than its 2 minutes (~750 KB at 115200 baud) is not reset mid-way. Nothing when
+    the watchdog was never parked (the app never ran, or runs: its own task feeds it)."""
+    if parked:
+        parked[0].feed()
 
 
 def log_crash(exc):

@@ -13,8 +13,10 @@ from retrofw.ticks import ticks_add
 class SnapshotRing:
     """The last `seconds` of full-rate distances; a warning writes them out with as many after.
 
-    feed(now_ms, distance) every reading (allocates nothing); trigger(now_ms, level) on a
-    warning: once half the window has passed after it, the window goes to writer.snapshot().
+    feed(now_ms, distance) every reading and trigger(now_ms, level) on a warning (both
+    allocate nothing and write nothing: they run on the warning path); once half the window has
+    passed after a trigger, the window is copied out and `write()`, from the storage task, hands
+    it to writer.snapshot().
     """
 
     def __init__(self, writer, period_ms, seconds=3.0):
@@ -30,6 +32,8 @@ class SnapshotRing:
         self.pending = 0  # readings still to take after a trigger
         self.level = 0
         self.last_ms = 0
+        self.ready = 0  # readings copied to `out`, waiting for write()
+        self.t_first = 0
 
     def feed(self, now_ms, distance_mm):
         if distance_mm > 32767:
@@ -42,7 +46,7 @@ class SnapshotRing:
         if self.pending:
             self.pending -= 1
             if self.pending == 0:
-                self._emit()
+                self._take()
 
     def trigger(self, now_ms, level):
         """Start a snapshot around now (ignored while one is being taken)."""
@@ -50,10 +54,17 @@ class SnapshotRing:
             self.level = level
             self.pending = self.size // 2 if self.size > 1 else 1
 
-    def _emit(self):
+    def _take(self):
         n = self.count
         start = (self.head - n) % self.size
         for i in range(n):
             self.out[i] = self.ring[(start + i) % self.size]
-        t_first = ticks_add(self.last_ms, -(n - 1) * self.period_ms)  # type: ignore
-        self.writer.snapshot(t_first, self.period_ms, self.level, self.out, 0, n)
+        self.t_first = ticks_add(self.last_ms, -(n - 1) * self.period_ms)  # type: ignore
+        self.ready = n
+
+    def write(self):
+        """Hand a taken window to the session writer (the storage task's part)."""
+        n = self.ready
+        if n:
+            self.ready = 0
+            self.writer.snapshot(self.t_first, self.period_ms, self.level, self.out, 0, n)

@@ -4,10 +4,10 @@ writes nothing, and `--layout files` takes the image out of the way again."""
 
 import json
 import threading
-import time
 
 import pytest
 from romfs_board import ROMFS, flash_file
+from waiting import wait_for_live_lines
 
 from retrorun.cli.main import main
 from retrorun.link.serial_transport import SerialTransport
@@ -168,24 +168,10 @@ def test_interrupting_the_app_parks_its_watchdog(board, capsys):
     reset the board under the host (the app gives it a 2-minute timeout as it stops), and when
     the host is done the app runs again: the board is never left silent at the REPL."""
     assert main(["deploy", "--port", board.port]) == 0
-    _wait_for_live_lines(board.port)  # the host restarted the app: it runs, its watchdog armed
+    wait_for_live_lines(board.port)  # the host restarted the app: it runs, its watchdog armed
     with SerialTransport(board.port, timeout=60) as host:  # Ctrl-C: the app stops
         assert host.exec("print('at the REPL')").strip() == b"at the REPL"
         board.app.hw.advance(20_000_000)  # 20 s at the REPL, as a slow sync or deploy takes
         assert not any("watchdog expired" in what for _t, what in board.app.hw.log)
         assert host.exec("print('still here')").strip() == b"still here"
-    _wait_for_live_lines(board.port)  # and again after this host is done
-
-
-def _wait_for_live_lines(port: str) -> None:
-    import serial
-
-    link = serial.serial_for_url(port, baudrate=115200, timeout=0.5)
-    deadline = time.monotonic() + 30
-    try:
-        seen = b""
-        while seen.count(b"@rr") < 2:  # the app's live console lines
-            assert time.monotonic() < deadline, f"the app is not running: {seen[-300:]!r}"
-            seen += link.read(4096)
-    finally:
-        link.close()
+    wait_for_live_lines(board.port)  # and again after this host is done
