@@ -16,6 +16,24 @@ first sightings, and all from fast sensors, wait one reading for confirmation.
 A NOTICE for an object that keeps its distance (not closing) for `static_clear_ms` is dropped:
 a companion running alongside, a ground echo, the same hedge all the time.
 
+Warnings that keep their meaning:
+- Lost at close range, held: a confirmed, closing object that disappears (the track coasts out,
+  or a farther object replaces it) while it is nearer than `hold_m` is held, predicted forward
+  at its last closing speed, until it would have passed the runner's hip (its time to contact
+  plus `_PASS_MS`, at most `_HOLD_MAX_MS`). `hold_m` comes from the beam: an object whose edge
+  is in the runner's corridor (`_BODY_HALF_MM` off the line) leaves a beam of half-angle a at
+  `_BODY_HALF_MM / tan(a)`; anything that leaves the beam farther away misses the runner.
+- Standing still near something, settled: an object keeping its distance (closing within
+  +-0.3 m/s and not nearer than `_SETTLE_MM` below where it settled) for `settle_ms` while the
+  runner is not moving settles WARNING/STOP to the NOTICE pulse (once a second: a reminder
+  that it is there). Any shrinking of the distance by `_SETTLE_MM`, or closing faster, ends the
+  settling at once and the level is what the thresholds say.
+- Moving with the runner, background: an object keeping its distance for `background_ms` while
+  the runner moves (the step counter counts a cadence: `moving`) moves with the runner: a
+  ground return (the beam meeting the ground at a constant slant range, running uphill) or a
+  companion at the same speed. It gives no alert while it keeps its distance; a real object in
+  front of it is nearer and closing, a new track, and warns as usual.
+
 Modes: `outdoor` (default); `track`: NOTICE only for closing objects (lanes full of runners
 going the same way); `treadmill`: only the distance to the console counts: WARNING within
 `treadmill_min_m + treadmill_band_m`, STOP within `treadmill_min_m`; no time to contact.
@@ -56,6 +74,21 @@ _MIN_CLOSING_MMS = const(250)  # slower closing has no time to contact (as in ra
 _FAST_MS = const(50)  # sensors updating faster than this confirm a sighting before a NOTICE
 _BG_MM = const(200)  # a new sighting this close to a remembered static background ...
 _BG_KEEP_MS = const(3000)  # ... remembered this long, is the background again: no NOTICE
+_SETTLE_MM = const(150)  # a settled or background object nearer by this much escalates again
+_BODY_HALF_MM = const(250)  # half the runner's width: an object this far off the line hits
+_PASS_MS = const(300)  # a held object is held this long after its predicted contact
+_HOLD_MAX_MS = const(4000)
+_HOLD_RANGE_MAX_MM = const(3000)
+
+
+def hold_range_m(beam_half_deg):
+    """Where an object on the edge of the runner's corridor leaves a beam of this half-angle."""
+    import math
+
+    far = _HOLD_RANGE_MAX_MM / 1000
+    if beam_half_deg <= 0:
+        return far
+    return min(far, _BODY_HALF_MM / 1000 / math.tan(math.radians(beam_half_deg)))
 
 
 class Pipeline:
@@ -65,7 +98,8 @@ class Pipeline:
     def __init__(self, mode="outdoor", notice_m=4.0, warning_m=2.5, stop_m=1.2,
                  ttc_warning_s=2.5, ttc_stop_s=1.5, hysteresis_m=0.3, fault_timeout_ms=500,
                  treadmill_min_m=0.5, treadmill_band_m=0.2, ttc_hysteresis_s=0.5,
-                 hold_ms=300, recover_ms=300, static_clear_ms=2000, max_range_m=8.0):
+                 hold_ms=300, recover_ms=300, static_clear_ms=2000, max_range_m=8.0,
+                 hold_m=1.9, settle_ms=3000, background_ms=1500):
         if mode not in MODES:
             raise ValueError("alert.mode must be one of outdoor, track, treadmill")
         if not 0 < stop_m < warning_m < notice_m:
@@ -88,6 +122,10 @@ class Pipeline:
         self.hold_ms = int(hold_ms)
         self.recover_ms = int(recover_ms)
         self.static_clear_ms = int(static_clear_ms)
+        self.hold_mm = int(hold_m * 1000)
+        self.settle_ms = int(settle_ms)
+        self.background_ms = int(background_ms)
+        self.moving = False  # the runner moves (the app sets it from the step cadence)
         self.ranger = Ranger(max_mm=int(max_range_m * 1000))
         self.reset()
 
@@ -108,6 +146,15 @@ class Pipeline:
         self._bg_ms = 0
         self._good_ms = 0  # since when readings have been good again (fault recovery)
         self._good = False
+        self._anchor_mm = -1  # distance where the track began keeping its distance
+        self.settled = False  # WARNING/STOP settled to the NOTICE reminder (standing still)
+        self.background = False  # keeps its distance while the runner moves: no alert
+        self.held = False  # a lost close object is held (predicted forward)
+        self._confirmed = False  # the track (or the held object) counts as confirmed
+        self._held_mm = 0
+        self._held_mms = 0
+        self._held_ms = 0
+        self._held_until = 0
 
     def update(self, now_ms, reading):
         """One distance reading at `now_ms` (ticks ms). Returns the alert level."""
@@ -115,7 +162,14 @@ class Pipeline:
             self._started = True
             self._start_ms = now_ms
         r = self.ranger
+        was = r.confirmed and r.speed_ok and r.closing_mms > _MIN_CLOSING_MMS \
+            and 0 <= r.distance_mm <= self.hold_mm
+        if was:
+            d0 = r.predict(now_ms)
+            v0 = r.closing_mms
         r.update(now_ms, reading)
+        if was and (r.distance_mm < 0 or r.distance_mm > d0 + r.gate_mm):
+            self._hold(now_ms, d0, v0)  # gone from the beam at close range, or behind a farther
         if reading < -1:
             self._good = False
         elif not self._good:
@@ -129,6 +183,14 @@ class Pipeline:
             self._started = True
             self._start_ms = now_ms
         return self._evaluate(now_ms)
+
+    def _hold(self, now_ms, d, v):
+        t = d * 1000 // v + _PASS_MS
+        self.held = True
+        self._held_mm = d
+        self._held_mms = v
+        self._held_ms = now_ms
+        self._held_until = ticks_add(now_ms, t if t < _HOLD_MAX_MS else _HOLD_MAX_MS)
 
     def _sensor_blind(self, now_ms):
         seen = self.ranger.seen_ms
@@ -150,12 +212,27 @@ class Pipeline:
             d = -1
             v = 0
             t = TTC_NONE
+        confirmed = r.confirmed
+        if self.held:
+            if ticks_diff(now_ms, self._held_until) >= 0:
+                self.held = False
+            else:
+                hv = self._held_mms
+                hd = self._held_mm - hv * ticks_diff(now_ms, self._held_ms) // 1000
+                if hd < 0:
+                    hd = 0
+                if d < 0 or hd < d:  # the held object is nearer than what the sensor sees
+                    d = hd
+                    v = hv
+                    t = d * 1000 // v
+                    confirmed = True
         self.distance_mm = d
         self.closing_mms = v
         self.ttc_ms = t
         if self._sensor_blind(now_ms):
             self.level = _FAULT
             self._below = False
+            self.held = False
             return _FAULT
         if self.level == _FAULT:
             if not self._good or ticks_diff(now_ms, self._good_ms) < self.recover_ms:
@@ -163,20 +240,28 @@ class Pipeline:
             self.level = _CLEAR
         # Static objects (keeping their distance) do not earn a NOTICE after a while; their
         # distance is remembered so that re-acquiring them after a dropout stays silent.
-        if d >= 0 and -_STATIC_MMS <= v <= _STATIC_MMS:
+        if d >= 0 and -_STATIC_MMS <= v <= _STATIC_MMS and \
+                (not self._static or d >= self._anchor_mm - _SETTLE_MM):
             if not self._static:
                 self._static = True
                 self._static_ms = now_ms
+                self._anchor_mm = d
                 if (not r.confirmed and self._bg_mm >= 0
                         and ticks_diff(now_ms, self._bg_ms) < _BG_KEEP_MS
                         and -_BG_MM <= d - self._bg_mm <= _BG_MM):
                     self._static_ms = ticks_add(now_ms, -self.static_clear_ms)
         else:
             self._static = False
-        self._static_age = ticks_diff(now_ms, self._static_ms) if self._static else 0
-        if self._static_age >= self.static_clear_ms:
+        age = ticks_diff(now_ms, self._static_ms) if self._static else 0
+        self._static_age = age
+        if age >= self.static_clear_ms:
             self._bg_mm = d
             self._bg_ms = now_ms
+        static = self._static and self.mode != _TREADMILL
+        self.background = static and self.moving and age >= self.background_ms
+        self.settled = static and not self.moving and age >= self.settle_ms and \
+            self._anchor_mm <= self.warning_mm
+        self._confirmed = confirmed
         raw = self._level_for(d, v, t, 0, 0)
         cur = self.level
         if raw >= cur:
@@ -203,7 +288,7 @@ class Pipeline:
         by dh (mm) and th (ms)."""
         if d < 0:
             return _CLEAR
-        confirmed = self.ranger.confirmed
+        confirmed = self._confirmed
         if self.mode == _TREADMILL:
             if not confirmed:
                 return _CLEAR
@@ -212,6 +297,10 @@ class Pipeline:
             if d <= self.treadmill_min_mm + self.treadmill_band_mm + dh:
                 return _WARNING
             return _CLEAR
+        if self.background:
+            return _CLEAR
+        if self.settled and d <= self.warning_mm + self.hyst_mm + dh:
+            return _NOTICE
         if confirmed:
             if d <= self.stop_mm + dh or t <= self.ttc_stop_ms + th:
                 return _STOP

@@ -36,10 +36,12 @@ import time
 from machine import ADC, I2C, WDT, Pin
 
 from retrofw import api, failsafe, wire
-from retrofw.alerts import Pipeline
-from retrofw.haptics import PATTERN_LOW_BATTERY, PATTERN_POSTURE, PatternPlayer
+from retrofw.alerts import Pipeline, hold_range_m
+from retrofw.battery import BATTERY_MS, battery_task
+from retrofw.haptics import PATTERN_POSTURE, PATTERN_REDUCED, PatternPlayer
 from retrofw.logqueue import EventQueue
 from retrofw.posture import Posture
+from retrofw.rangewatch import FULL, NOTHING, REDUCED, REMIND, RangeWatch
 from retrofw.snapshot import SnapshotRing
 from retrofw.steps import StepCounter
 from retrofw.store import SessionStore, SessionWriter
@@ -57,14 +59,9 @@ except ImportError:  # CPython (only for tooling; the app itself needs machine)
 _TICK_MS = const(20)  # motor / button tick
 _STORE_MS = const(100)  # storage task period
 _IMU_MS = const(200)  # IMU batch period
-_BATTERY_MS = const(10000)
-_BATTERY_LOG_MS = const(300000)
 _LONG_PRESS_MS = const(2000)
 _WDT_MS = const(8000)
 _IMU_BATCH = const(32)
-_LOW_MV = const(3450)
-_CRITICAL_MV = const(3300)
-_LOW_CUE_MS = const(60000)
 _STABLE_MS = const(60000)
 
 LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
@@ -110,7 +107,11 @@ class App:
             hysteresis_m=config["alert.hysteresis_m"],
             fault_timeout_ms=config["alert.fault_timeout_ms"],
             treadmill_min_m=config["alert.treadmill_min_m"],
-            max_range_m=getattr(self.sensor, "max_mm", 8000) / 1000)
+            max_range_m=getattr(self.sensor, "max_mm", 8000) / 1000,
+            hold_m=hold_range_m(getattr(self.sensor, "beam_half_deg", 7.5)))
+        self.reach = None  # a sensor that knows how far it sees now (`usable_mm`): watched
+        if hasattr(self.sensor, "usable_mm"):
+            self.reach = RangeWatch(getattr(self.sensor, "max_mm", 4000))
         self.player = PatternPlayer()
         self.steps = StepCounter(rate_hz=rate)
         self.posture = Posture(rate_hz=rate, cue=config["posture.cue"],
@@ -227,12 +228,29 @@ class App:
 
     def on_reading(self, now, reading):
         self._sensor_health(now, reading)
+        if self.reach is not None:
+            self._reach(now)
         # new readings and faults only: a repeated frame would hide a dead module for a while
         if not self._has_fresh or getattr(self.sensor, "fresh") or reading < wire.NO_READING:
             self.reading = reading
             self.on_level(now, self.pipeline.update(now, reading))
             if self.ring is not None:
                 self.ring.feed(now, reading)
+
+    def _reach(self, now):
+        """The sensor's usable range (retrofw.rangewatch): the cue, and a change logged."""
+        reach = self.reach
+        if reach is None:
+            return
+        usable = getattr(self.sensor, "usable_mm", reach.usable_mm)
+        what = reach.update(now, usable)
+        if what == NOTHING:
+            return
+        if what != FULL:
+            self.player.cue(PATTERN_REDUCED, now)
+        if what != REMIND:
+            api.live["usable_mm"] = usable
+            self.log_event(now, wire.EV_RANGE, 1 if what == REDUCED else 0, usable)
 
     def _sensor_health(self, now, reading):
         code = reading if reading < wire.NO_READING else 0
@@ -292,6 +310,7 @@ class App:
             z = buf[3 * i + 2]
             self.steps.update(t, x, y, z)
             self.posture.update(x, y, z)
+        self.pipeline.moving = self.steps.cadence(now) > 0  # background: moves with the runner
         if self.posture.cue_check(now):
             self.player.cue(PATTERN_POSTURE, now)
             self.log_event(now, wire.EV_POSTURE, 1, self.posture.angle_tenths())
@@ -353,36 +372,8 @@ class App:
             self.beat("button")
             await asyncio.sleep_ms(_TICK_MS)
 
-    def read_battery_mv(self):
-        return int(self.adc.read_uv() * self.divider) // 1000
-
     async def battery(self):
-        last_cue = None
-        logged_pct = -1
-        logged_at = 0
-        while self.running:
-            now = time.ticks_ms()
-            mv = self.read_battery_mv()
-            self.battery_mv = mv
-            pct = _battery_percent(mv)
-            api.live["battery_mv"] = mv
-            api.live["battery_pct"] = pct
-            if self.ble is not None:
-                self.ble.notify_battery(pct)
-            # log a change of charge, or every 5 minutes: not every reading (log density)
-            if self.writer is not None and (pct != logged_pct or
-                                            time.ticks_diff(now, logged_at) >= _BATTERY_LOG_MS):
-                self.log_event(now, wire.EV_BATTERY, pct, mv)
-                logged_pct = pct
-                logged_at = now
-            if mv < _CRITICAL_MV:
-                self.sleep(now)
-            elif mv < _LOW_MV and (last_cue is None or
-                                   time.ticks_diff(now, last_cue) >= _LOW_CUE_MS):
-                self.player.cue(PATTERN_LOW_BATTERY, now)
-                last_cue = now
-            self.beat("battery")
-            await asyncio.sleep_ms(_BATTERY_MS)
+        await battery_task(self)
 
     async def ble_task(self):
         """Live values to a connected client (started only when the GATT server runs)."""
@@ -452,11 +443,6 @@ class App:
         deep_sleep(self, now)
 
 
-def _battery_percent(mv):
-    """Rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)."""
-    return max(0, min(100, (mv - 3300) * 100 // 850))
-
-
 def _unix_now():
     t = time.time()
     if time.gmtime(0)[0] == 2000:  # the ESP32 ports' epoch is 2000-01-01
@@ -487,7 +473,7 @@ async def main():
     tasks = (("ranging", app.ranging, 2000 + 4 * period), ("haptics", app.haptics, 2000),
              ("imu", app.imu_task, 3000),
              ("storage", app.storage, 2000 + 2 * int(values["log.sample_period_ms"])),
-             ("button", app.button_task, 2000), ("battery", app.battery, 3 * _BATTERY_MS),
+             ("button", app.button_task, 2000), ("battery", app.battery, 3 * BATTERY_MS),
              ("led", app.led_task, 2000), ("usb", app.usb_live, 2000))
     if app.ble is not None:
         tasks += (("ble", app.ble_task, 2000),)

@@ -10,6 +10,8 @@ strength 0..255 (0: off). Urgency is carried by rhythm, not only strength:
 - FAULT:       long-short-short ("dah-di-di") every 1.5 s: "I cannot see".
 - LOW_BATTERY: three slow 300 ms pulses, once (the app repeats it now and then).
 - POSTURE:     a gentle double tap, once.
+- REDUCED:     two long soft pulses, once (repeated now and then while it lasts): "I see less
+               far than I should" (sunlight on a time-of-flight sensor): not FAULT's rhythm.
 
 `PatternPlayer.drive(now_ms, percent) -> strength` is called at the app's motor tick (it is
 `update(now_ms)` scaled by the `haptic.strength` setting, except that STOP and FAULT always
@@ -38,7 +40,9 @@ PATTERN_STOP = const(3)
 PATTERN_FAULT = const(4)
 PATTERN_LOW_BATTERY = const(5)
 PATTERN_POSTURE = const(6)
-PATTERN_NAMES = ("clear", "notice", "warning", "stop", "fault", "low_battery", "posture")
+PATTERN_REDUCED = const(7)
+PATTERN_NAMES = ("clear", "notice", "warning", "stop", "fault", "low_battery", "posture",
+                 "reduced_range")
 
 UNIT_MS = const(10)  # duration unit of a step
 
@@ -51,6 +55,7 @@ PATTERNS = (
     (bytes((40, 210, 10, 0, 10, 210, 10, 0, 10, 210, 70, 0)), True),  # fault: dah-di-di
     (bytes((30, 150, 30, 0, 30, 150, 30, 0, 30, 150)), False),  # low battery
     (bytes((6, 130, 12, 0, 6, 130)), False),  # posture: double tap
+    (bytes((50, 140, 25, 0, 50, 140)), False),  # reduced range: two 500 ms soft pulses
 )
 
 _NONE = const(-1)

@@ -55,17 +55,20 @@ for raw in range(0, 26):
         res[13] = 0x07
         res[14] = raw
         res[16] = raw + ambient
-        out.append([raw, ambient, s._convert(res, raw * 100 + ambient), s.status])
+        out.append([raw, ambient, s._convert(res, raw * 100 + ambient), s.status, s.usable_mm])
 result = out
 """
 
 
 def test_vl53l1x_status_mapping_identical(both):
     out = both.run(VL53_SNIPPET)
-    by = {(raw, amb): (value, status) for raw, amb, value, status in out}
+    by = {(raw, amb): (value, status) for raw, amb, value, status, _usable in out}
+    usable = {amb: u for _raw, amb, _v, _s, u in out}
     assert by[(9, 10)] == (0x0709, 0)  # raw 9: range valid
     assert by[(8, 10)] == (0x0708, 3)  # raw 8: min range clipped, still a distance
     assert by[(4, 10)] == (wire.NO_READING, 2)  # signal fail in the dark
-    assert by[(4, 200)] == (wire.SENSOR_BLINDED, 2)  # 200 * 8 = 1600 kcps ambient
+    # 200 * 8 = 1600 kcps ambient: strong light, "no target" covers only 0.73 m (datasheet)
+    assert by[(4, 200)] == (wire.NO_READING, 2)
+    assert usable == {10: 4000, 200: 730}
     assert by[(3, 10)] == (wire.SENSOR_STUCK, 5)
     assert by[(25, 10)] == (wire.NO_READING, 255)

@@ -86,12 +86,15 @@ def test_fault_unplugged_is_no_ack_and_recovers():
     assert abs(run(clock, sensor, 0.1)[-1] - 1200) <= 30
 
 
-def test_fault_sunlight_blinds_far_targets_only():
+def test_sunlight_reduces_the_usable_range_to_the_datasheet_figure():
+    """Long mode, white target: 3.6 m dark, 0.73 m in strong ambient light (VL53L1X datasheet,
+    ranging table). Beyond that the chip answers "no target" and `usable_mm` says why."""
     clock, model, _bus, sensor = rig(target=2500)
     run(clock, sensor, 0.3)
+    assert sensor.usable_mm == 4000
     model.fault = "sunlight"
-    assert set(run(clock, sensor, 0.5)) == {wire.SENSOR_BLINDED}
-    assert sensor.ambient_kcps >= 1000
+    assert set(run(clock, sensor, 0.5)) == {wire.NO_READING}
+    assert sensor.ambient_kcps >= 1000 and sensor.usable_mm == 730
     model.target = 500  # inside the 0.73 m strong-light range: still measured
     assert abs(run(clock, sensor, 0.2)[-1] - 500) <= 20
 

@@ -26,10 +26,12 @@ DRV2605_ERM = {"kind": "drv2605", "address": 0x5A, "actuator": "erm"}
 
 
 class Near:
-    """Something 0.5 m behind the runner all the time: the app must warn (STOP)."""
+    """Something 0.3-0.7 m behind the runner all the time, moving (0.8 m/s to and fro, so it
+    never settles to the standing-still reminder): the app must warn (STOP) all along."""
 
     def distance_mm(self, t_us):
-        return 500
+        phase = t_us % 1_000_000  # one second: 0.3 -> 0.7 -> 0.3 m
+        return 300 + (phase if phase < 500_000 else 1_000_000 - phase) * 800 // 1_000_000
 
 
 

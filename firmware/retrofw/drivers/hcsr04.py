@@ -83,6 +83,9 @@ class HCSR04:
         _name, dmin, dmax, dperiod, no_echo = row
         self.min_mm = dmin if min_mm is None else min_mm
         self.max_mm = dmax if max_mm is None else max_mm
+        # Half the beam (retrofw.alerts: how long a lost object is held): 15 degree measuring
+        # angle (HC-SR04 datasheet); the JSN-SR04T's is wider, and the narrower beam holds longer.
+        self.beam_half_deg = 7.5
         self.period_ms = dperiod if period_ms is None else period_ms
         if not 0 < self.max_mm <= 6000:
             raise ValueError("max_mm must be 1..6000")

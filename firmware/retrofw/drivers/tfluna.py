@@ -119,6 +119,7 @@ class TFLuna(FramedSensor):
                      frozen_ms, ticks_ms)
         self.period_ms = period_ms
         self.max_mm = max_mm
+        self.beam_half_deg = 1.0  # field of view 2 degrees (TF-Luna product manual)
         self.rxbuf = rxbuf
         self.overflows = 0
         self._rate_hz = rate_hz

@@ -117,6 +117,10 @@ class UARTUltrasonic(FramedSensor):
         self._cmd = bytes((trigger_byte,))
         self.min_mm = min_mm
         self.max_mm = max_mm
+        # Half the beam (retrofw.alerts' hold range): no datasheet states it for small targets;
+        # the HC-SR04's 15 degrees is the narrowest ultrasonic beam, and a narrower beam holds a
+        # lost object longer (assumed, the safe side).
+        self.beam_half_deg = 7.5
         self.period_ms = period_ms
         # how often to call measure(): once per trigger, or a few times per frame of a module
         # that streams (a frame is then picked up within poll_ms, not a whole period late)

@@ -13,9 +13,10 @@ inter-measurement period, and start continuous ranging.
 - mm for range status 0 (valid) and 3 (below the minimum range: the value is clipped, but
   something is that close);
 - NO_READING for sigma fail (1), signal fail (2), phase out of bounds (4), wrap-around (7) and
-  unknown codes: the chip works but trusts nothing in range;
-- SENSOR_BLINDED for those same failures while the ambient rate is at or above
-  `ambient_blind_kcps` (sunlight on the lens: the ambient photons drown the signal);
+  unknown codes: the chip works but trusts nothing in range. In strong ambient light (the
+  ambient rate at or above `ambient_blind_kcps`: sunlight on the lens) that covers only
+  `usable_mm` (0.73 m), which the app signals as reduced range, not as a fault: the chip still
+  sees what is near;
 - SENSOR_STUCK for status 5 (hardware / VCSEL failure);
 - SENSOR_NO_ACK when the bus does not answer; SENSOR_TIMEOUT when no new result arrived for
   `timeout_ms` (after either, a chip found not ranging - it lost power - is set up again); SENSOR_FROZEN when the distance *and* the signal rate are identical for
@@ -37,6 +38,7 @@ except ImportError:  # CPython
 
 _BOOT_TRIES = const(100)
 _READY_TRIES = const(600)
+_SUN_RANGE_MM = const(730)  # long mode, white target, strong ambient light (datasheet)
 _OFF_AMBIENT = const(7)  # offsets in the 17-byte result block read from 0x0089
 _OFF_STREAM = const(2)
 _OFF_RANGE = const(13)
@@ -97,8 +99,8 @@ class VL53L1X:
 
     i2c: machine.I2C. timing_budget_ms: 20/33/50/100/200/500. inter_measurement_ms: period of
     the results (>= budget; default = budget), exposed as `period_ms`. max_mm: longest distance
-    trusted (4000). ambient_blind_kcps: ambient rate (kcps, all SPADs) at which failures count as
-    blinded (1000). timeout_ms: default 3 periods + 100. roi: side of the square region of
+    trusted (4000). ambient_blind_kcps: ambient rate (kcps, all SPADs) from which the usable
+    range is the datasheet's strong-light figure, `usable_mm` 730 (1000). timeout_ms: default 3 periods + 100. roi: side of the square region of
     interest in SPADs, 4..16 (16 = the full 27 degree field of view; smaller narrows the cone and
     keeps path-edge clutter out, at the cost of signal). Raises OSError when the chip is absent,
     is not a VL53L1X, or does not boot.
@@ -119,6 +121,7 @@ class VL53L1X:
         if not 4 <= roi <= 16:
             raise ValueError("roi must be 4..16 SPADs")
         self.roi = roi
+        self.beam_half_deg = 13.5 * roi / 16  # 27 degree field of view with all 16x16 SPADs
         if ticks_ms is None or sleep_ms is None:
             import time
 
@@ -137,6 +140,7 @@ class VL53L1X:
         self.period_ms = imp
         self.max_mm = max_mm
         self.ambient_blind_kcps = ambient_blind_kcps
+        self.usable_mm = max_mm  # what it can see now: max_mm, or 730 in strong ambient light
         self.timeout_ms = 3 * imp + 100 if timeout_ms is None else timeout_ms
         self.frozen_ms = frozen_ms
         self._pol = 1
@@ -296,6 +300,9 @@ class VL53L1X:
         ambient = ((res[_OFF_AMBIENT] << 8) | res[_OFF_AMBIENT + 1]) * 8  # kcps (ULD)
         self.ambient_kcps = ambient
         self.signal_kcps = signal * 8
+        # Long mode on a white target: 3.6 m dark, 0.73 m in strong ambient light (datasheet
+        # ranging table): beyond it, "no target" only means the sun drowned the echo.
+        self.usable_mm = _SUN_RANGE_MM if ambient >= self.ambient_blind_kcps else self.max_mm
         if status == _STATUS_VALID or status == _STATUS_MIN_RANGE:
             if dist != self._raw_dist or signal != self._raw_signal:
                 self._raw_dist = dist
@@ -307,8 +314,6 @@ class VL53L1X:
         self._raw_dist = -1
         if status == _STATUS_HW_FAIL:
             return wire.SENSOR_STUCK
-        if ambient >= self.ambient_blind_kcps:
-            return wire.SENSOR_BLINDED
         return wire.NO_READING
 
     def stream_count(self):
