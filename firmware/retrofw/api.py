@@ -90,7 +90,9 @@ def status_answer():
             "recording": w["session"] if w else None,
             "storage_full": bool(w and w["storage_full"]),
             "config_hash": config_hash, "config_fallback": fallback,
-            "config_message": message, "alert_mode": mode}
+            "config_message": message, "alert_mode": mode,
+            "motor": live.get("motor", "unknown"), "usable_mm": live.get("usable_mm"),
+            "storage": live.get("storage", "ok")}
 
 
 def sessions_answer():

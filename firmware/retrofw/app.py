@@ -40,6 +40,7 @@ from retrofw.alerts import Pipeline, hold_range_m
 from retrofw.battery import BATTERY_MS, battery_task
 from retrofw.haptics import PATTERN_POSTURE, PATTERN_REDUCED, PatternPlayer
 from retrofw.logqueue import EventQueue
+from retrofw.motorwatch import MotorOut
 from retrofw.posture import Posture
 from retrofw.rangewatch import FULL, NOTHING, REDUCED, REMIND, RangeWatch
 from retrofw.snapshot import SnapshotRing
@@ -100,6 +101,7 @@ class App:
         led = profile["led"]
         self.led = Pin(led["pin"], Pin.OUT, value=1 if led.get("active_low") else 0)
         self.led_on = 0 if led.get("active_low") else 1
+        self.motor_out = MotorOut(self.motor, self.led, self.led_on)
         self.pipeline = Pipeline(
             mode=config["alert.mode"], notice_m=config["alert.notice_m"],
             warning_m=config["alert.warning_m"], stop_m=config["alert.stop_m"],
@@ -169,12 +171,17 @@ class App:
         if self.writer is not None or self.minimal:
             return
         cfg = self.config
-        self.writer = SessionWriter("/", now_ms=now, config_hash=self.config_hash,
-                                    sample_period_ms=cfg["log.sample_period_ms"],
-                                    flush_ms=cfg["log.flush_ms"],
-                                    min_free_kb=cfg["storage.min_free_kb"],
-                                    board=self.board_name, start_unix=_unix_now(),
-                                    firmware=VERSION, store=self.store)
+        try:
+            self.writer = SessionWriter("/", now_ms=now, config_hash=self.config_hash,
+                                        sample_period_ms=cfg["log.sample_period_ms"],
+                                        flush_ms=cfg["log.flush_ms"],
+                                        min_free_kb=cfg["storage.min_free_kb"],
+                                        board=self.board_name, start_unix=_unix_now(),
+                                        firmware=VERSION, store=self.store)
+        except OSError as exc:  # the flash is full (or failing): warn anyway, record nothing
+            print("retrorun: cannot record a session:", exc)
+            api.live["storage"] = "cannot record: %s" % exc
+            return
         period = getattr(self.sensor, "period_ms", 100)
         if cfg["log.snapshot_s"] > 0:
             self.ring = SnapshotRing(self.writer, period, cfg["log.snapshot_s"])
@@ -249,7 +256,7 @@ class App:
         if what != FULL:
             self.player.cue(PATTERN_REDUCED, now)
         if what != REMIND:
-            api.live["usable_mm"] = usable
+            api.live["usable_mm"] = usable if what == REDUCED else None
             self.log_event(now, wire.EV_RANGE, 1 if what == REDUCED else 0, usable)
 
     def _sensor_health(self, now, reading):
@@ -260,20 +267,11 @@ class App:
             self.log_event(now, wire.EV_SENSOR, 1 if code else 0, code)
 
     async def haptics(self):
-        motor = self.motor
-        last = -1
+        out = self.motor_out
         while self.running:
-            strength = self.motor_strength(time.ticks_ms())
-            if strength != last:
-                if strength:
-                    motor.set(strength)
-                else:
-                    motor.off()
-                last = strength
+            now = time.ticks_ms()
+            out.drive(now, self.motor_strength(now))
             self.motor_due = False
-            update = getattr(motor, "update", None)
-            if update is not None:
-                update()
             self.beat("haptics")
             await asyncio.sleep_ms(_TICK_MS)
 
@@ -413,7 +411,8 @@ class App:
                 on = blink
             else:
                 on = 1 if self.writer is not None else 0
-            self.led.value(self.led_on if on else 1 - self.led_on)
+            if not self.motor_out.lost:  # else the haptics task plays FAULT on the LED
+                self.led.value(self.led_on if on else 1 - self.led_on)
             self.beat("led")
             await asyncio.sleep_ms(250)
 

@@ -47,7 +47,10 @@ def boot(app_class):
         return None
     values, fallback, message = settings.load("/")
     if fallback:
+        from retrofw import api
+
         print("retrorun: config fallback:", message)
+        api.live["config_message"] = message  # `retrorun status` says why
     SessionStore("/", min_free_kb=int(values["storage.min_free_kb"])).recover_all()
     return app_class(profile, values, fallback, settings.config_hash(values))
 

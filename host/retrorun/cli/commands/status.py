@@ -27,10 +27,15 @@ def run(args) -> int:
         ("board", status.get("board") or "not configured"),
         ("battery", battery),
         ("sensor", status.get("sensor")),
+        ("sensor range", "REDUCED: sees about "
+         f"{status['usable_mm'] / 1000:.2f} m (strong light?)" if status.get("usable_mm")
+         else "full"),
+        ("motor", status.get("motor", "unknown")),
         ("free flash", "unknown" if status.get("free_kb") is None else f"{status['free_kb']} KB"),
         ("sessions", f"{status.get('sessions')} ({status.get('unsynced')} not synced)"),
         ("recording", status.get("recording") or "no"),
-        ("storage full", "YES: samples are not logged" if status.get("storage_full") else "no"),
+        ("storage full", "YES: samples are not logged" if status.get("storage_full") else
+         status.get("storage") if status.get("storage", "ok") != "ok" else "no"),
         ("config", _config_text(status)),
         ("alert mode", _mode_text(status.get("alert_mode"))),
     ]
