@@ -187,6 +187,7 @@ class FlashSpace:
         self.refused: list[tuple[int, str, int]] = []  # (t_us, path, bytes) ENOSPC writes
         self._cut: tuple[str, int] | None = None
         self.cut_at: tuple[int, str, int, int] | None = None  # (t_us, path, asked, written)
+        self.before_cut = b""  # the file as it was on flash before the write the cut tore
 
     def used(self) -> int:
         total = 0
@@ -237,6 +238,10 @@ class FlashSpace:
             self._cut = None
             written = max(0, min(nbytes - 1, cut[1]))
             self.cut_at = (self.hw.now_us, path, nbytes, written)
+            try:
+                self.before_cut = (self.fs_dir / path.lstrip("/")).read_bytes()
+            except OSError:
+                self.before_cut = b""
             power_cut(self.hw)
             return str(written)
         free = self.free()

@@ -13,18 +13,22 @@ _ENOSPC = 28
 
 
 class SpaceFile(io.IOBase):
-    def __init__(self, f, path):
+    def __init__(self, f, path, append):
         self._f = f
         self._path = path
+        self._append = append  # O_APPEND: every write goes to the end, whatever tell() says
 
     def write(self, data):
         n = len(data)
         if not n:
             return 0
-        pos = self._f.tell()
-        size = self._f.seek(0, 2)
-        self._f.seek(pos)
-        grow = pos + n - size
+        if self._append:
+            grow = n
+        else:
+            pos = self._f.tell()
+            size = self._f.seek(0, 2)
+            self._f.seek(pos)
+            grow = pos + n - size
         r = _vb.call("Sw%d %d %s" % (n, grow if grow > 0 else 0, self._path))
         if r and r[0] == "E":
             _vb.err(r)
@@ -111,5 +115,5 @@ class SpaceVfs:
     def open(self, path, mode):
         f = self._v.open(path, mode)
         if "w" in mode or "a" in mode or "+" in mode:
-            return SpaceFile(f, path)
+            return SpaceFile(f, path, "a" in mode)
         return f
