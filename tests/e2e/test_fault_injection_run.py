@@ -128,6 +128,7 @@ def test_sda_held_low_under_the_sensor_plays_fault(make_board):
     b.run_until(FAULT_US + 4_000_000)
     print("SDA low -> FAULT", assert_plays(b.levels(), "fault", FAULT_US,
                                            FAULT_US + 4_000_000), "ms")
+    assert b.hw.i2c_timeouts > 10, "the transfers really failed"
     assert b.resets() == [], b.out[-800:]
     close_and_check(b, before, FAULT_US + 4_500_000)
 
@@ -140,6 +141,7 @@ def test_sda_held_low_under_the_imu_warns_as_usual(make_board):
     b.run_until(FAULT_US + 2_000_000)
     print("SDA low -> STOP", assert_plays(b.levels(), "stop", FAULT_US, FAULT_US + 2_000_000),
           "ms")
+    assert b.hw.i2c_timeouts > 5, "the IMU's transfers really failed"
     assert b.resets() == [], b.out[-800:]
     close_and_check(b, before, FAULT_US + 2_500_000)
 
@@ -154,6 +156,7 @@ def test_a_motor_driver_nack_mid_run_warns_again(make_board):
     points = b.levels()
     assert first_pattern(points, 2_000_000, FAULT_US)[0] == "warning"
     back = FAULT_US + 300_000
+    assert not [t for t, _ in points if FAULT_US + 20_000 < t < back], "frozen while it NACKs"
     print("NACK over -> WARNING", assert_plays(points, "warning", back, FAULT_US + 3_000_000),
           "ms")
     assert b.resets() == [], b.out[-800:]

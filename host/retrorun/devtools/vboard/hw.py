@@ -138,6 +138,7 @@ class Hardware(BusCommands):
         # fault injection (vboard/faults.py): I2C buses whose SDA is held low; a host call
         # that never returns (`stall(command)` True); the filesystem's size (faults.FlashSpace)
         self.i2c_held_low: set[int] = set()
+        self.i2c_timeouts = 0  # transfers that failed on a held bus
         self.stall: Callable[[str], bool] | None = None
         self.flash_space = None
 

@@ -74,6 +74,7 @@ class BusCommands:
                 return ""
             from retrorun.devtools.vboard.faults import ETIMEDOUT_ESP32, I2C_STUCK_US
 
+            self.i2c_timeouts += 1
             self.advance(I2C_STUCK_US)
             raise OSError(ETIMEDOUT_ESP32, "I2C bus timeout (SDA held low)")
         if op == "s":
