@@ -55,8 +55,8 @@ def test_a_hung_call_returns_only_through_the_watchdog(board):
                    "i2c.readfrom_mem(0x68, 0x75, 1)\nprint('not reached')\n\x04").encode())
     text = board.out.wait_for(b">>> ", timeout=20)
     assert b"not reached" not in text and b"rst:0x7 (TG0WDT_SYS_RESET)" in text
-    assert [t for t, w in board.hw.log if w.startswith("watchdog expired")][0] \
-        - [t for t, w in board.hw.log if w.startswith("hung in")][0] == 2_000_000
+    expired = next(t for t, w in board.hw.log if w.startswith("watchdog expired"))
+    assert expired - next(t for t, w in board.hw.log if w.startswith("hung in")) == 2_000_000
     assert board.hw.stall is None, "once"
 
 
