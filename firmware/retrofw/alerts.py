@@ -20,7 +20,8 @@ Warnings that keep their meaning:
 - Lost at close range, held: a confirmed, closing object that disappears (the track coasts out,
   or a farther object replaces it) while it is nearer than `hold_m` is held, predicted forward
   at its last closing speed, until it would have passed the runner's hip (its time to contact
-  plus `_PASS_MS`, at most `_HOLD_MAX_MS`). `hold_m` comes from the beam: an object whose edge
+  plus `_PASS_MS`, at most `_HOLD_MAX_MS`), unless a confirmed track shows it again no farther
+  than where it was lost (it was a dropout, and the track says where it is). `hold_m` comes from the beam: an object whose edge
   is in the runner's corridor (`_BODY_HALF_MM` off the line) leaves a beam of half-angle a at
   `_BODY_HALF_MM / tan(a)`; anything that leaves the beam farther away misses the runner.
 - Standing still near something, settled: an object keeping its distance (closing within
@@ -216,6 +217,8 @@ class Pipeline:
         if self.held:
             if ticks_diff(now_ms, self._held_until) >= 0:
                 self.held = False
+            elif confirmed and d >= 0 and d <= self._held_mm + r.gate_mm:
+                self.held = False  # seen again where it was lost (a dropout): the track rules
             else:
                 hv = self._held_mms
                 hd = self._held_mm - hv * ticks_diff(now_ms, self._held_ms) // 1000

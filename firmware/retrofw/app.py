@@ -345,7 +345,8 @@ class App:
         if w is not None:
             pipe = self.pipeline
             steps = self.steps.steps - self.steps_base
-            w.sample(now, pipe.distance_mm if pipe.distance_mm >= 0 else self.reading,
+            seen = pipe.ranger.predict(now)  # what the sensor shows (not a held object)
+            w.sample(now, seen if seen >= 0 else self.reading,
                      self.level, steps, self.steps.cadence(now), self.posture.angle_tenths())
             api.live["steps"] = steps
 

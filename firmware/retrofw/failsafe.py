@@ -11,8 +11,9 @@ boot that cannot fail silently.
   raises, anything in boot) plays FAULT in a loop instead of a reset loop: motor and LED, the
   LED alone when the motor driver itself is missing, the watchdog fed. Later exceptions (a task,
   `on_task_error`) are logged to /crash.txt and the board resets with the motor off.
-  KeyboardInterrupt (Ctrl-C: every USB command of the host starts with one) turns the motor off
-  and parks the watchdog.
+  KeyboardInterrupt (Ctrl-C: every USB command of the host starts with one) turns the motor off,
+  parks the watchdog and closes the session (the app does not run again until a reset: what
+  the session holds in RAM would be lost, and the host syncs it complete).
 - Crash boots are counted in RTC memory (kept across resets, lost at power-off): from
   CRASH_BOOTS on, `minimal()` is True and the app starts warnings only (no logging, no BLE).
   A clean exit (Ctrl-C, deep sleep) or a minute of running clears the count.
@@ -164,14 +165,20 @@ def log_crash(exc):
         pass
 
 
-def crash_reset(exc):
-    """Log, close the session, motor off, count the crash and reset."""
-    log_crash(exc)
+def close_session():
+    """Close the app's session, if one is recorded: what it holds in RAM (the open sample
+    block, records not flushed yet) and its footer reach the flash. Never raises."""
     if _app:
         try:
             _app[0].stop_session(time.ticks_ms())
-        except Exception:  # noqa: BLE001  # the motor must still go off
+        except Exception:  # noqa: BLE001  # an exit path: the rest must still run
             pass
+
+
+def crash_reset(exc):
+    """Log, close the session, motor off, count the crash and reset."""
+    log_crash(exc)
+    close_session()
     motor_off()
     _set_crash_boots(crash_boots() + 1)
     reset()
@@ -206,6 +213,7 @@ def run(main):
     except KeyboardInterrupt:
         motor_off()
         park_watchdog()
+        close_session()
         clear_crashes()
         raise
     except Exception as exc:  # the handler of last resort  # noqa: BLE001

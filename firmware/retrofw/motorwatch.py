@@ -12,7 +12,7 @@ must not pass for "nothing behind you". Allocation-free.
 
 from retrofw import api, wire
 from retrofw.haptics import PatternPlayer
-from retrofw.ticks import ticks_diff
+from retrofw.ticks import ticks_add, ticks_diff
 
 try:
     from micropython import const
@@ -23,6 +23,7 @@ except ImportError:  # CPython (tooling only)
 
 
 _CHECK_MS = const(1000)
+_GAP_MS = const(300)
 _SHUT = const(0x03)  # DRV2605L STATUS: OVER_TEMP | OC_DETECT (datasheet 8.6, STATUS register)
 _CAL_FAILED = const(0x08)  # retrofw.drivers.drv2605.STATUS_CAL_FAILED
 
@@ -41,7 +42,7 @@ class MotorOut:
         self._check = getattr(motor, "check", None)
         self._update = getattr(motor, "update", None)
         self._led_fault = PatternPlayer()
-        self._led_fault.set_level(wire.ALERT_FAULT, 0)
+        self._led_from = None  # when the LED's FAULT rhythm starts, after a dark gap
         api.live["motor"] = "ok"
 
     def drive(self, now, strength):
@@ -60,12 +61,17 @@ class MotorOut:
         lost = self._write_failed or self._shut
         if lost != self.lost:
             self.lost = lost
-            if lost:  # the FAULT rhythm from its start
+            if lost:  # a dark gap first (the LED may be on: recording), then FAULT from "dah"
                 self._led_fault.set_level(wire.ALERT_CLEAR, now)
-                self._led_fault.set_level(wire.ALERT_FAULT, now)
+                self._led_from = ticks_add(now, _GAP_MS)
             api.live["motor"] = self.state()
         if lost:
-            on = self._led_fault.update(now) > 0
+            on = False
+            if self._led_from is not None and ticks_diff(now, self._led_from) >= 0:
+                self._led_fault.set_level(wire.ALERT_FAULT, now)
+                self._led_from = None
+            if self._led_from is None:
+                on = self._led_fault.update(now) > 0
             self.led.value(self.led_on if on else 1 - self.led_on)
 
     def state(self):

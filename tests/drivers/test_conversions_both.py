@@ -50,6 +50,7 @@ out = []
 for raw in range(0, 26):
     for ambient in (10, 200):
         res[0] = raw
+        res[2] = len(out) & 255  # the stream count: a new result each time (else: frozen)
         res[7] = ambient >> 8
         res[8] = ambient & 255
         res[13] = 0x07

@@ -118,6 +118,17 @@ def test_fault_frozen_results_but_not_a_static_wall():
     assert got.index(wire.SENSOR_FROZEN) * sensor.period_ms <= 1100
 
 
+def test_fault_frozen_with_nothing_in_range_is_seen_by_the_stream_count():
+    """Nothing in range: no distance to compare, but a working chip counts every ranging; the
+    same stream count behind three data-readys in a row is a frozen chip."""
+    clock, model, _bus, sensor = rig(target=None)
+    assert set(run(clock, sensor, 10)) == {wire.NO_READING}  # a working chip, dark, empty
+    model.fault = "frozen"
+    got = run(clock, sensor, 1)
+    assert got[-1] == wire.SENSOR_FROZEN
+    assert got.index(wire.SENSOR_FROZEN) * sensor.period_ms <= 3 * sensor.period_ms + 10
+
+
 def test_fault_hardware_is_stuck():
     clock, model, _bus, sensor = rig(target=2000)
     model.fault = "hw_fail"

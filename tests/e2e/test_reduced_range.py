@@ -7,7 +7,7 @@ usable range) and keep warning for what it still sees."""
 from __future__ import annotations
 
 import pytest
-from test_app_never_silent import VL53L1X, Board, _segments
+from fault_board import VL53L1X, FaultBoard, Script, segments
 
 from retrorun.sessions import logdecode
 
@@ -16,15 +16,8 @@ pytestmark = pytest.mark.slow
 SUN_AT_US = 3_000_000
 
 
-class Empty:
-    """An open field: nothing within range."""
-
-    def distance_mm(self, t_us):
-        return 9000
-
-
 def test_sunlight_on_a_vl53l1x_gives_the_reduced_range_cue_and_logs_it(tmp_path):
-    b = Board(tmp_path, parts={"distance": VL53L1X}, scenario=Empty())
+    b = FaultBoard(tmp_path, parts={"distance": VL53L1X}, world=Script((0, None)))  # open field
     try:
         hw = b.hw
         button = b.profile["button"]
@@ -36,7 +29,7 @@ def test_sunlight_on_a_vl53l1x_gives_the_reduced_range_cue_and_logs_it(tmp_path)
             hw.press_button(button["pin"], SUN_AT_US + 4_500_000, 150_000,
                             active_low=button.get("active_low", True))
         b.run_until(SUN_AT_US + 6_000_000)
-        segs = [s for s in _segments(b.levels(), SUN_AT_US + 4_000_000) if s[0] >= SUN_AT_US]
+        segs = [s for s in segments(b.levels(), SUN_AT_US + 4_000_000) if s[0] >= SUN_AT_US]
         pulses = [(t, ms) for t, on, ms in segs if on]
         assert len(pulses) >= 2, segs
         (t1, ms1), (_t2, ms2) = pulses[:2]

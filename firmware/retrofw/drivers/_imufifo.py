@@ -5,8 +5,11 @@ into views made once, averaging k chip samples into one delivered sample, conver
 (+-8 g: 4096 LSB/g, +-16 g: 2048 LSB/g, so mg = raw * 125 >> 9 or >> 8) and the stuck-chip
 check (`_STUCK_SAMPLES` identical raw samples in a row). A driver subclass supplies the chip
 facts: `_attach(...)` with its output registers, then WHO_AM_I, then `_batching(...)` with its
-FIFO word layout, `_available()` (FIFO words waiting, -1 on overrun) and `reset_fifo()` (which
-ends with `_clear_average()`).
+FIFO word layout, `_available()` (FIFO words waiting, -1 on overrun), `reset_fifo()` (which
+ends with `_clear_average()`) and `_setup()` (the chip's configuration, written at start-up and
+again after a bus failure: a chip that lost power is back at its defaults).
+`read_fifo` never raises for the bus: a failed transfer (NACK, SDA held low) returns 0, counts
+`bus_errors` and sets `lost`; the next call sets the chip up again before reading.
 The per-sample path (`read_fifo`, `_sample`) allocates nothing.
 """
 
@@ -43,6 +46,8 @@ class FifoAccel:
         self._one = bytearray(6)
         self._out_reg = out_reg
         self._little = not big_endian
+        self.lost = False
+        self.bus_errors = 0
 
     def _batching(self, word, data_reg, tag, k, range_g):
         """Set the FIFO layout and the averaging state.
@@ -99,8 +104,25 @@ class FifoAccel:
     def read_fifo(self, out, max_samples):
         """Move up to `max_samples` samples into `out` (X, Y, Z mg interleaved); return how many.
 
-        Returns 0 after an overrun (the FIFO is reset and `overflows` counts it).
+        Returns 0 after an overrun (the FIFO is reset and `overflows` counts it) and when the
+        bus fails (`lost`, `bus_errors`: see the module docstring); never raises OSError.
         """
+        try:
+            if self.lost:
+                self._setup()
+                self.lost = False
+                return 0
+            return self._read_fifo(out, max_samples)
+        except OSError:
+            self.bus_errors += 1
+            self.lost = True
+            self._clear_average()
+            return 0
+
+    def _setup(self):
+        raise NotImplementedError
+
+    def _read_fifo(self, out, max_samples):
         avail = self._available()
         if avail < 0:
             self.overflows += 1

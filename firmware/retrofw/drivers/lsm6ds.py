@@ -14,9 +14,10 @@ reads every ~100-500 ms in one burst.
 
 Usage: `imu = LSM6DS(i2c, rate_hz=50)`; `imu.rate_hz` is the rate actually delivered (26, 52 or
 104 Hz: requested rates below 52 Hz are served by averaging k chip samples); then
-`n = imu.read_fifo(buf, max_samples)` with `buf = array('h', 3 * max_samples)`. Faults: a missing
-chip raises OSError from the bus (NACK); a FIFO overrun or a word out of step resets the FIFO,
-counts `overflows` and returns 0; `stuck` is True after `_imufifo._STUCK_SAMPLES` identical raw
+`n = imu.read_fifo(buf, max_samples)` with `buf = array('h', 3 * max_samples)`. Faults: a chip
+missing at start-up raises OSError from the bus (NACK); one lost later makes `read_fifo` return
+0 (`lost`, `bus_errors`) and is set up again when it answers; a FIFO overrun or a word out of
+step resets the FIFO, counts `overflows` and returns 0; `stuck` is True after `_imufifo._STUCK_SAMPLES` identical raw
 samples. The FIFO reading, averaging and stuck check are shared with the MPU-6050 driver
 (retrofw.drivers._imufifo); this module holds the LSM6DS chip facts.
 """
@@ -96,8 +97,12 @@ class LSM6DS(FifoAccel):
             self._batching(6, _DS3_REG_FIFO_DATA_OUT_L, -1, k, range_g)
         else:  # 7-byte words: tag, X, Y, Z
             self._batching(7, _DSO_REG_FIFO_DATA_OUT_TAG, _DSO_TAG_XL, k, range_g)
+        self._setup()
+
+    def _setup(self):
+        """Range, rate and the FIFO (start-up, and after a bus failure)."""
         self._write8(_REG_CTRL3_C, _CTRL3_BDU_INC)
-        fs = _FS_8G if range_g == 8 else _FS_16G
+        fs = _FS_8G if self.range_g == 8 else _FS_16G
         self._write8(_REG_CTRL1_XL, (self._odr_code << 4) | (fs << 2))
         if self._ds3:
             self._write8(_DS3_REG_FIFO_CTRL3, 0x01)  # accelerometer, no decimation

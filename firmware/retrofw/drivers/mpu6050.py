@@ -11,8 +11,9 @@ least once a second.
 Usage: `imu = MPU6050(i2c, rate_hz=50)`, then every ~100-500 ms
 `n = imu.read_fifo(buf, max_samples)` with `buf = array('h', 3 * max_samples)`: X, Y, Z in mg,
 interleaved. A requested rate below 50 Hz is served by averaging k = ceil(50 / rate) chip
-samples (the chip then runs at rate * k). Faults: a missing or unplugged chip raises OSError
-from the bus (NACK); a FIFO overflow (the app read too late) resets the FIFO, counts
+samples (the chip then runs at rate * k). Faults: a chip missing at start-up raises OSError
+from the bus (NACK); one lost later makes `read_fifo` return 0 (`lost`, `bus_errors`) and is
+set up again when it answers; a FIFO overflow (the app read too late) resets the FIFO, counts
 `overflows` and returns 0 for that read; `stuck` becomes True when the chip returns the same
 raw sample `_imufifo._STUCK_SAMPLES` times in a row (a frozen chip: real readings always carry
 noise). The FIFO reading, averaging and stuck check are shared with the LSM6DS driver
@@ -81,12 +82,16 @@ class MPU6050(FifoAccel):
         self.odr_hz = 1000 // (div + 1)
         self.rate_hz = self.odr_hz // k
         self._batching(6, _REG_FIFO_R_W, -1, k, range_g)
-        # DLPF: 44/41 Hz at >= 100 Hz ODR, 21/20 Hz at >= 50 Hz
-        dlpf = 3 if self.odr_hz >= 100 else 4
+        self._div = div
+        self._setup()
+
+    def _setup(self):
+        """Clock, rate, filter, range and the FIFO (start-up, and after a bus failure)."""
+        dlpf = 3 if self.odr_hz >= 100 else 4  # DLPF: 44/41 Hz at >= 100 Hz ODR, 21/20 at 50
         self._write8(_REG_PWR_MGMT_1, _CLK_PLL)
-        self._write8(_REG_SMPLRT_DIV, div)
+        self._write8(_REG_SMPLRT_DIV, self._div)
         self._write8(_REG_CONFIG, dlpf)
-        self._write8(_REG_ACCEL_CONFIG, (2 if range_g == 8 else 3) << 3)
+        self._write8(_REG_ACCEL_CONFIG, (2 if self.range_g == 8 else 3) << 3)
         if self.chip == "mpu6500":
             self._write8(_REG_ACCEL_CONFIG2, dlpf)
         self._write8(_REG_FIFO_EN, _ACCEL_FIFO)

@@ -21,7 +21,10 @@ inter-measurement period, and start continuous ranging.
 - SENSOR_NO_ACK when the bus does not answer; SENSOR_TIMEOUT when no new result arrived for
   `timeout_ms` (after either, a chip found not ranging - it lost power - is set up again); SENSOR_FROZEN when the distance *and* the signal rate are identical for
   `frozen_ms` (signal rate is a 16-bit count with photon noise: on a working chip it never
-  repeats exactly for a second of readings, even on a static wall).
+  repeats exactly for a second of readings, even on a static wall), and at once when
+  `_STREAM_REPEATS` new results in a row carry the same stream count (a working chip counts
+  every ranging: the same count behind a data-ready is a result that does not update, also
+  with nothing in range, where there is no distance to compare).
 Between results it repeats the last one; `fresh` says whether the last call read a new result.
 """
 
@@ -46,6 +49,7 @@ _OFF_SIGNAL = const(15)
 _STATUS_VALID = const(0)
 _STATUS_MIN_RANGE = const(3)
 _STATUS_HW_FAIL = const(5)
+_STREAM_REPEATS = const(3)  # new results with one stream count: the chip is frozen
 
 # Register map (16-bit addresses, big-endian values), from the datasheet and ST's ultra-lite
 # driver (ULD, UM2510): facts and their sources in docs/drivers.md.
@@ -161,6 +165,8 @@ class VL53L1X:
         self._raw_dist = -1
         self._raw_signal = -1
         self._raw_since = now
+        self._stream = -1
+        self._stream_same = 0
         self._result = wire.NO_READING
         self.fresh = False
         self.status = 255  # last ULD range status
@@ -292,6 +298,14 @@ class VL53L1X:
         return True
 
     def _convert(self, res, now):
+        stream = res[_OFF_STREAM]
+        if stream != self._stream:
+            self._stream = stream
+            self._stream_same = 0
+        else:
+            self._stream_same += 1
+            if self._stream_same >= _STREAM_REPEATS - 1:
+                return wire.SENSOR_FROZEN
         raw = res[0] & 0x1F
         status = _STATUS_MAP[raw] if raw < 24 else 255
         self.status = status

@@ -74,7 +74,12 @@ class HostCalls:
             answer = self._deepsleep(int(msg[2:] or 0))
         elif op == "F":
             answer = self._flash_cmd(msg[1:2], msg[2:].split())
+        elif op == "S":
+            answer = self._space_cmd(msg[1:2], msg[2:])
         else:
+            stall = self.hw.stall
+            if stall is not None and stall(msg):
+                return self._hung()
             answer = self.hw.handle(msg)
             self._check_kill()
         if self.hw.irq_pending:
@@ -109,6 +114,41 @@ class HostCalls:
         except (ValueError, IndexError):
             pass
         return "E22"
+
+    def _space_cmd(self, op: str, args: str) -> str:
+        """The filesystem's size (faults.FlashSpace): "v" statvfs ("blocks free_blocks"),
+        "w<n> <grow> <path>" may a write of n bytes (the file growing by `grow`) go ahead,
+        "x" nothing (after a write cut short: the reset it asked for happens here)."""
+        space = self.hw.flash_space
+        if op == "v":
+            if space is None:
+                from retrorun.devtools.vboard.faults import DEFAULT_BLOCKS
+
+                return "{} {}".format(*DEFAULT_BLOCKS)
+            return space.statvfs()
+        if op == "w":
+            n, grow, path = args.split(" ", 2)
+            return n if space is None else space.may_write(path, int(n), int(grow))
+        return ""
+
+    def _hung(self) -> str:
+        """A host call that never returns (faults.hang): virtual time runs on through the
+        hardware's events until a reset (the watchdog) or Ctrl-C ends it."""
+        hw = self.hw
+        while True:
+            self._check_kill()
+            if self._kbd:
+                with self._lock:
+                    self._kbd = False
+                    self._cancel_kbd_timer()
+                return "\x01K"
+            nxt = hw.next_event_us()
+            if nxt is None:
+                self._wake_event.clear()
+                self._wake_event.wait(0.02)
+                hw.advance(20_000)
+            else:
+                hw.advance_to(nxt)
 
     def _deepsleep(self, ms: int) -> str:
         """machine.deepsleep: the board sleeps (virtual time runs on), then boots again. With a

@@ -135,6 +135,12 @@ class Hardware(BusCommands):
         self.log: list[tuple[int, str]] = []  # notable events: (t_us, text)
         self.on_event: Callable[[], None] | None = None  # called when an outside input changes
         self.read_log: dict[int, list[int]] = {}  # pin -> times the device read it (opt-in)
+        # fault injection (vboard/faults.py): I2C buses whose SDA is held low; a host call
+        # that never returns (`stall(command)` True); the filesystem's size (faults.FlashSpace)
+        self.i2c_held_low: set[int] = set()
+        self.i2c_timeouts = 0  # transfers that failed on a held bus
+        self.stall: Callable[[str], bool] | None = None
+        self.flash_space = None
 
     # ---- time -------------------------------------------------------------------------------
     def schedule(self, at_us: int, action: Callable[[], None]) -> None:

@@ -69,6 +69,14 @@ class BusCommands:
         if op == "i":  # init: bus scl sda freq
             self.i2c_freq[int(args[0])] = max(1, int(args[3])) if len(args) > 3 else 400_000
             return ""
+        if int(args[0]) in self.i2c_held_low:  # SDA held low (faults.hold_sda_low)
+            if op == "s":
+                return ""
+            from retrorun.devtools.vboard.faults import ETIMEDOUT_ESP32, I2C_STUCK_US
+
+            self.i2c_timeouts += 1
+            self.advance(I2C_STUCK_US)
+            raise OSError(ETIMEDOUT_ESP32, "I2C bus timeout (SDA held low)")
         if op == "s":
             return " ".join(str(a) for a in bus.scan())
         addr = int(args[1])

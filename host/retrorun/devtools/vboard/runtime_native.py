@@ -58,6 +58,7 @@ class NativeVM(BoardVM):
             f"FS_ROOT = {str(self.fs_dir.resolve())!r}\n"
             f"MOUNTS = {({k: str(Path(v).resolve()) for k, v in self.mounts.items()})!r}\n"
             f"PATHS = {self.paths!r}\n"
+            f"FS_SPACE = {getattr(self.dev.hw, 'flash_space', None) is not None!r}\n"
             f"_R = open('/dev/fd/{rfd}', 'rb')\n_W = open('/dev/fd/{wfd}', 'wb')\n")
 
     def run(self) -> None:

@@ -44,6 +44,13 @@ import _vbvfs
 
 sys.modules["vfs"] = _vbvfs
 _vbvfs.boot(sys.path)
+if FS_SPACE:  # noqa: F821 - prepended by the host: the filesystem has a size (_vbspace.py)
+    import _vbspace
+
+    _bv.umount("/")
+    _bv.mount(_vbspace.SpaceVfs(_bv.VfsPosix(FS_ROOT)), "/")  # noqa: F821
+    _bo.chdir("/")
+    del _vbspace
 import builtins
 
 builtins.input = _vb.input

@@ -1,7 +1,8 @@
 # os for the retrorun virtual board: the built-in os, with what an ESP32's os has and the WASI
 # build lacks: ilistdir() giving (name, type, inode, size) 4-tuples, and statvfs() of a 2 MB
-# littlefs partition (the WASI build answers ENOSYS); on the native port, rename() past a
-# VfsPosix(root) bug (_vbnative.py). Not used on a real board.
+# littlefs partition or of the size fault injection gave it (the WASI build answers ENOSYS);
+# on the native port, rename() past a VfsPosix(root) bug (_vbnative.py). Not used on a real
+# board.
 import _vb
 
 _o = _vb.bos
@@ -26,7 +27,9 @@ def ilistdir(path=""):
 
 
 def statvfs(path):
-    return (4096, 4096, 512, 448, 448, 0, 0, 0, 0, 255)
+    # a 2 MB partition with 448 of 512 blocks free, or the size a fault gave it (_vbspace.py)
+    blocks, free = (int(x) for x in _vb.call("Sv").split())
+    return (4096, 4096, blocks, free, free, 0, 0, 0, 0, 255)
 
 
 if _vb.HOST_ROOT:
