@@ -25,11 +25,11 @@ Warnings that keep their meaning:
   is in the runner's corridor (`_BODY_HALF_MM` off the line) leaves a beam of half-angle a at
   `_BODY_HALF_MM / tan(a)`; anything that leaves the beam farther away misses the runner.
 - Standing still near something, settled: an object keeping its distance (closing within
-  +-0.3 m/s and not nearer than `_SETTLE_MM` below where it settled) for `settle_ms` while the
+  +-0.3 m/s and not nearer than `_SETTLE_MM` below where it settled) for 3 s (`_SETTLE_MS`) while the
   runner is not moving settles WARNING/STOP to the NOTICE pulse (once a second: a reminder
   that it is there). Any shrinking of the distance by `_SETTLE_MM`, or closing faster, ends the
   settling at once and the level is what the thresholds say.
-- Moving with the runner, background: an object keeping its distance for `background_ms` while
+- Moving with the runner, background: an object keeping its distance for 1.5 s while
   the runner moves (the step counter counts a cadence: `moving`) moves with the runner: a
   ground return (the beam meeting the ground at a constant slant range, running uphill) or a
   companion at the same speed. It gives no alert while it keeps its distance; a real object in
@@ -80,6 +80,8 @@ _BODY_HALF_MM = const(250)  # half the runner's width: an object this far off th
 _PASS_MS = const(300)  # a held object is held this long after its predicted contact
 _HOLD_MAX_MS = const(4000)
 _HOLD_RANGE_MAX_MM = const(3000)
+_SETTLE_MS = const(3000)  # standing still: WARNING/STOP settle to the reminder after this
+_BACKGROUND_MS = const(1500)  # moving: an object keeping its distance this long is background
 
 
 def hold_range_m(beam_half_deg):
@@ -100,7 +102,7 @@ class Pipeline:
                  ttc_warning_s=2.5, ttc_stop_s=1.5, hysteresis_m=0.3, fault_timeout_ms=500,
                  treadmill_min_m=0.5, treadmill_band_m=0.2, ttc_hysteresis_s=0.5,
                  hold_ms=300, recover_ms=300, static_clear_ms=2000, max_range_m=8.0,
-                 hold_m=1.9, settle_ms=3000, background_ms=1500):
+                 hold_m=1.9):
         if mode not in MODES:
             raise ValueError("alert.mode must be one of outdoor, track, treadmill")
         if not 0 < stop_m < warning_m < notice_m:
@@ -124,8 +126,6 @@ class Pipeline:
         self.recover_ms = int(recover_ms)
         self.static_clear_ms = int(static_clear_ms)
         self.hold_mm = int(hold_m * 1000)
-        self.settle_ms = int(settle_ms)
-        self.background_ms = int(background_ms)
         self.moving = False  # the runner moves (the app sets it from the step cadence)
         self.ranger = Ranger(max_mm=int(max_range_m * 1000))
         self.reset()
@@ -151,7 +151,6 @@ class Pipeline:
         self.settled = False  # WARNING/STOP settled to the NOTICE reminder (standing still)
         self.background = False  # keeps its distance while the runner moves: no alert
         self.held = False  # a lost close object is held (predicted forward)
-        self._confirmed = False  # the track (or the held object) counts as confirmed
         self._held_mm = 0
         self._held_mms = 0
         self._held_ms = 0
@@ -170,7 +169,13 @@ class Pipeline:
             v0 = r.closing_mms
         r.update(now_ms, reading)
         if was and (r.distance_mm < 0 or r.distance_mm > d0 + r.gate_mm):
-            self._hold(now_ms, d0, v0)  # gone from the beam at close range, or behind a farther
+            # gone from the beam at close range, or behind a farther object: held
+            t = d0 * 1000 // v0 + _PASS_MS
+            self.held = True
+            self._held_mm = d0
+            self._held_mms = v0
+            self._held_ms = now_ms
+            self._held_until = ticks_add(now_ms, t if t < _HOLD_MAX_MS else _HOLD_MAX_MS)
         if reading < -1:
             self._good = False
         elif not self._good:
@@ -184,14 +189,6 @@ class Pipeline:
             self._started = True
             self._start_ms = now_ms
         return self._evaluate(now_ms)
-
-    def _hold(self, now_ms, d, v):
-        t = d * 1000 // v + _PASS_MS
-        self.held = True
-        self._held_mm = d
-        self._held_mms = v
-        self._held_ms = now_ms
-        self._held_until = ticks_add(now_ms, t if t < _HOLD_MAX_MS else _HOLD_MAX_MS)
 
     def _sensor_blind(self, now_ms):
         seen = self.ranger.seen_ms
@@ -261,18 +258,17 @@ class Pipeline:
             self._bg_mm = d
             self._bg_ms = now_ms
         static = self._static and self.mode != _TREADMILL
-        self.background = static and self.moving and age >= self.background_ms
-        self.settled = static and not self.moving and age >= self.settle_ms and \
+        self.background = static and self.moving and age >= _BACKGROUND_MS
+        self.settled = static and not self.moving and age >= _SETTLE_MS and \
             self._anchor_mm <= self.warning_mm
-        self._confirmed = confirmed
-        raw = self._level_for(d, v, t, 0, 0)
+        raw = self._level_for(d, v, t, 0, 0, confirmed)
         cur = self.level
         if raw >= cur:
             self.level = raw
             self._below = False
             return raw
         # Going down: only when the widened condition of the current level is false for hold_ms.
-        held = self._level_for(d, v, t, self.hyst_mm, self.ttc_hyst_ms)
+        held = self._level_for(d, v, t, self.hyst_mm, self.ttc_hyst_ms, confirmed)
         if held >= cur:
             self._below = False
             return cur
@@ -286,12 +282,11 @@ class Pipeline:
         self.level = held
         return self.level
 
-    def _level_for(self, d, v, t, dh, th):
+    def _level_for(self, d, v, t, dh, th, confirmed):
         """Level for distance d (mm, -1: nothing), closing speed v, ttc t, thresholds widened
         by dh (mm) and th (ms)."""
         if d < 0:
             return _CLEAR
-        confirmed = self._confirmed
         if self.mode == _TREADMILL:
             if not confirmed:
                 return _CLEAR
@@ -325,3 +320,45 @@ class Pipeline:
         if d <= self.notice_mm + dh:
             return _NOTICE
         return _CLEAR
+
+
+# -- reduced range ------------------------------------------------------------------------------
+# `RangeWatch.update(now_ms, usable_mm)`: the sensor still works but sees less far than it
+# should. A VL53L1X in strong ambient light sees 0.73 m instead of 3.6 m (its driver's
+# `usable_mm`): "nothing behind you" then only means "nothing within 0.73 m". That is not a fault
+# (near objects still warn) but the runner must know: the app logs EV_RANGE and plays the
+# reduced-range cue (retrofw.haptics) when it starts (below 60 % of the sensor's range for 1 s),
+# every minute while it lasts, and logs when full range is back (for 3 s). It returns the EV_RANGE
+# `a` to log (1 reduced, 0 full again), 2 when only the reminder cue is due, or -1.
+_REDUCED_PERCENT = const(60)  # usable below this share of the sensor's range is reduced
+_ENTER_MS = const(1000)  # reduced this long before it is signalled (one bright reflection is not)
+_LEAVE_MS = const(3000)  # full this long before "full again" (clouds, shade)
+_REMIND_MS = const(60000)
+
+
+class RangeWatch:
+    def __init__(self, max_mm):
+        self.min_mm = max_mm * _REDUCED_PERCENT // 100
+        self.reduced = False
+        self._since = None  # since when the usable range disagrees with `reduced`
+        self._cue_ms = 0
+
+    def update(self, now_ms, usable_mm):
+        low = usable_mm < self.min_mm
+        if low == self.reduced:
+            self._since = None
+            if low and ticks_diff(now_ms, self._cue_ms) >= _REMIND_MS:
+                self._cue_ms = now_ms
+                return 2
+            return -1
+        if self._since is None:
+            self._since = now_ms
+            return -1
+        if ticks_diff(now_ms, self._since) < (_ENTER_MS if low else _LEAVE_MS):
+            return -1
+        self.reduced = low
+        self._since = None
+        if low:
+            self._cue_ms = now_ms
+            return 1
+        return 0

@@ -12,7 +12,7 @@ Tasks (all created in `main()`):
 - haptics: every 20 ms, Pipeline.check (fault timeout, prediction) -> PatternPlayer -> motor.
 - imu: every 200 ms, read the IMU FIFO -> StepCounter and Posture (posture cue if enabled).
 - storage: the only task that writes the session log: every 100 ms the events the other tasks
-  queued (retrofw.logqueue), a finished warning snapshot, and one sample record per
+  queued (retrofw.snapshot.EventQueue), a finished warning snapshot, and one sample record per
   log.sample_period_ms while a session is recorded. It waits while a level change has not yet
   reached the motor, so no flash write (flush, free-space check, deleting old sessions) ever
   stands between a reading and the motor.
@@ -36,14 +36,11 @@ import time
 from machine import ADC, I2C, WDT, Pin
 
 from retrofw import api, failsafe, wire
-from retrofw.alerts import Pipeline, hold_range_m
-from retrofw.battery import BATTERY_MS, battery_task
-from retrofw.haptics import PATTERN_POSTURE, PATTERN_REDUCED, PatternPlayer
-from retrofw.logqueue import EventQueue
-from retrofw.motorwatch import MotorOut
+from retrofw.alerts import Pipeline, RangeWatch, hold_range_m
+from retrofw.battery import battery
+from retrofw.haptics import PATTERN_POSTURE, PATTERN_REDUCED, MotorOut, PatternPlayer
 from retrofw.posture import Posture
-from retrofw.rangewatch import FULL, NOTHING, REDUCED, REMIND, RangeWatch
-from retrofw.snapshot import SnapshotRing
+from retrofw.snapshot import EventQueue, SnapshotRing
 from retrofw.steps import StepCounter
 from retrofw.store import SessionStore, SessionWriter
 from retrofw.unload import unload
@@ -196,7 +193,7 @@ class App:
     def log_event(self, now, event, a, b):
         """Queue an event for the session log (written by the storage task; no flash here)."""
         if self.writer is not None:
-            self.events.push(now, event, a, b)
+            self.events.add(now, event, a, b)
 
     def stop_session(self, now):
         if self.writer is None:
@@ -245,19 +242,19 @@ class App:
                 self.ring.feed(now, reading)
 
     def _reach(self, now):
-        """The sensor's usable range (retrofw.rangewatch): the cue, and a change logged."""
+        """The sensor's usable range (retrofw.alerts.RangeWatch): the cue, a change logged."""
         reach = self.reach
         if reach is None:
             return
-        usable = getattr(self.sensor, "usable_mm", reach.usable_mm)
-        what = reach.update(now, usable)
-        if what == NOTHING:
+        usable = getattr(self.sensor, "usable_mm", 0)
+        what = reach.update(now, usable)  # -1 nothing, 1 reduced, 0 full again, 2 reminder
+        if what < 0:
             return
-        if what != FULL:
+        if what:
             self.player.cue(PATTERN_REDUCED, now)
-        if what != REMIND:
-            api.live["usable_mm"] = usable if what == REDUCED else None
-            self.log_event(now, wire.EV_RANGE, 1 if what == REDUCED else 0, usable)
+        if what < 2:
+            api.live["usable_mm"] = usable if what else None
+            self.log_event(now, wire.EV_RANGE, what, usable)
 
     def _sensor_health(self, now, reading):
         code = reading if reading < wire.NO_READING else 0
@@ -336,7 +333,7 @@ class App:
 
     def store_pending(self):
         """The queued events and a finished snapshot into the session writer."""
-        self.events.drain(self.writer)
+        self.events.write(self.writer)
         if self.ring is not None:
             self.ring.write()
 
@@ -372,7 +369,7 @@ class App:
             await asyncio.sleep_ms(_TICK_MS)
 
     async def battery(self):
-        await battery_task(self)
+        await battery(self)
 
     async def ble_task(self):
         """Live values to a connected client (started only when the GATT server runs)."""
@@ -473,7 +470,8 @@ async def main():
     tasks = (("ranging", app.ranging, 2000 + 4 * period), ("haptics", app.haptics, 2000),
              ("imu", app.imu_task, 3000),
              ("storage", app.storage, 2000 + 2 * int(values["log.sample_period_ms"])),
-             ("button", app.button_task, 2000), ("battery", app.battery, 3 * BATTERY_MS),
+             ("button", app.button_task, 2000),
+             ("battery", app.battery, 30000),  # 3 of its 10 s periods
              ("led", app.led_task, 2000), ("usb", app.usb_live, 2000))
     if app.ble is not None:
         tasks += (("ble", app.ble_task, 2000),)

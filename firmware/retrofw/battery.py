@@ -16,31 +16,23 @@ except ImportError:  # CPython (tooling only)
         return x
 
 
-BATTERY_MS = const(10000)
+_BATTERY_MS = const(10000)
 _LOG_MS = const(300000)
 _LOW_MV = const(3450)
 _CRITICAL_MV = const(3300)
 _LOW_CUE_MS = const(60000)
 
 
-def percent(mv):
-    """Rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)."""
-    return max(0, min(100, (mv - 3300) * 100 // 850))
-
-
-def read_mv(app):
-    return int(app.adc.read_uv() * app.divider) // 1000
-
-
-async def battery_task(app):
+async def battery(app):
     last_cue = None
     logged_pct = -1
     logged_at = 0
     while app.running:
         now = time.ticks_ms()
-        mv = read_mv(app)
+        mv = int(app.adc.read_uv() * app.divider) // 1000
         app.battery_mv = mv
-        pct = percent(mv)
+        # rough LiPo state of charge from the resting voltage (3.3 V empty, 4.15 V full)
+        pct = max(0, min(100, (mv - 3300) * 100 // 850))
         api.live["battery_mv"] = mv
         api.live["battery_pct"] = pct
         if app.ble is not None:
@@ -58,4 +50,4 @@ async def battery_task(app):
             app.player.cue(PATTERN_LOW_BATTERY, now)
             last_cue = now
         app.beat("battery")
-        await asyncio.sleep_ms(BATTERY_MS)
+        await asyncio.sleep_ms(_BATTERY_MS)

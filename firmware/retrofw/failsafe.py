@@ -45,7 +45,6 @@ _DRV_STANDBY = const(0x40)
 _RTC_TAG = b"rr"
 
 watchdog = []  # the machine.WDT once the app (or the fault loop) started it
-parked = []  # the WDT re-initialised with the long timeout after Ctrl-C
 _app = []  # the App once its tasks run: a later exception is a crash, not a failed boot
 
 
@@ -144,15 +143,16 @@ def park_watchdog():
     if watchdog:
         wdt = WDT(timeout=_PARK_MS)
         wdt.feed()
-        parked[:] = [wdt]
+        del watchdog[1:]
+        watchdog.append(wdt)  # [the app's, the parked one]
 
 
 def host_working():
     """The host is working at the REPL (every device API call): feed the parked watchdog, so a
     sync longer than its 2 minutes (~750 KB at 115200 baud) is not reset mid-way. Nothing when
     the watchdog was never parked (the app never ran, or runs: its own task feeds it)."""
-    if parked:
-        parked[0].feed()
+    if len(watchdog) > 1:
+        watchdog[1].feed()
 
 
 def log_crash(exc):

@@ -30,7 +30,8 @@ except ImportError:  # CPython: const() is the identity
         return x
 
 
-from retrofw.ticks import ticks_diff
+from retrofw import api, wire
+from retrofw.ticks import ticks_add, ticks_diff
 
 # Pattern ids: 0..4 are the alert levels of retrofw.wire (ALERT_CLEAR..ALERT_FAULT).
 PATTERN_CLEAR = const(0)
@@ -152,3 +153,78 @@ def pattern_steps(pattern):
     """[(duration_ms, strength), ...] of a pattern (for docs and tests; allocates)."""
     steps = PATTERNS[pattern][0]
     return [(steps[i] * UNIT_MS, steps[i + 1]) for i in range(0, len(steps), 2)]
+
+
+# -- the motor's output -------------------------------------------------------------------------
+# `MotorOut.drive(now_ms, strength)` is the haptics task's I/O: it sends a new strength to the
+# haptic driver (`set()` / `off()`), and again at every tick while the driver's last write failed
+# (a DRV2605L that stopped answering: NACK, SDA held low, a power glitch; its driver sets the
+# chip up again when it answers). Once a second it reads the driver's own fault status
+# (`check()`: DRV2605L over-temperature or over-current shuts its output; -1 when it does not
+# answer). While the motor cannot buzz the status LED plays the FAULT rhythm (as at a boot
+# without a motor driver: retrofw.failsafe) and `retrorun status` says why: the device cannot
+# warn, and silence must not pass for "nothing behind you". Allocation-free.
+_CHECK_MS = const(1000)
+_GAP_MS = const(300)
+_SHUT = const(0x03)  # DRV2605L STATUS: OVER_TEMP | OC_DETECT (datasheet 8.6, STATUS register)
+_CAL_FAILED = const(0x08)  # retrofw.drivers.drv2605.STATUS_CAL_FAILED
+
+
+class MotorOut:
+    def __init__(self, motor, led, led_on):
+        self.motor = motor
+        self.led = led
+        self.led_on = led_on
+        self.lost = False  # the motor cannot buzz: the LED plays FAULT
+        self._last = -1
+        self._bad = 0  # 1: the last write failed; 2: check() says it is shut down or silent
+        self._status = 0  # the last check()
+        self._since = 0
+        self._check = getattr(motor, "check", None)
+        self._update = getattr(motor, "update", None)
+        self._led_fault = PatternPlayer()
+        self._led_from = None  # when the LED's FAULT rhythm starts, after a dark gap
+        api.live["motor"] = "ok"
+
+    def drive(self, now, strength):
+        motor = self.motor
+        bad = self._bad
+        if strength != self._last or bad == 1:
+            ok = motor.set(strength) if strength else motor.off()
+            # the ERM's PWM returns nothing: it never fails
+            bad = 1 if ok is False else (2 if bad == 2 else 0)
+            self._last = strength
+        if self._update is not None:
+            self._update()
+        if self._check is not None and ticks_diff(now, self._since) >= _CHECK_MS:
+            self._since = now
+            status = self._status = self._check()
+            if bad != 1:
+                bad = 2 if status < 0 or status & _SHUT else 0
+            self._bad = bad
+            api.live["motor"] = self.state()
+        self._bad = bad
+        lost = bad != 0
+        if lost != self.lost:
+            self.lost = lost
+            if lost:  # a dark gap first (the LED may be on: recording), then FAULT from "dah"
+                self._led_fault.set_level(wire.ALERT_CLEAR, now)
+                self._led_from = ticks_add(now, _GAP_MS)
+            api.live["motor"] = self.state()
+        if lost:
+            on = False
+            if self._led_from is not None and ticks_diff(now, self._led_from) >= 0:
+                self._led_fault.set_level(wire.ALERT_FAULT, now)
+                self._led_from = None
+            if self._led_from is None:
+                on = self._led_fault.update(now) > 0
+            self.led.value(self.led_on if on else 1 - self.led_on)
+
+    def state(self):
+        if self._bad == 1:
+            return "no answer"
+        if self._bad == 2:
+            return "shut down (over-temperature or over-current) or no answer"
+        if self._status > 0 and self._status & _CAL_FAILED:
+            return "ok (calibration failed: default calibration)"
+        return "ok"
