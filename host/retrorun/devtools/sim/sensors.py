@@ -158,9 +158,15 @@ class SensorModel:
         zb, zt = zg + obj.bottom, zg + obj.top
         half = self.half_beam if k.optical else self.large_edge
         fp = d * math.tan(half)  # half-size of the spot / large-target footprint at d
-        seen_h = beams.overlap(h + d * math.tan(elev - half), h + d * math.tan(elev + half),
-                               zb, zt) or min(zt - zb, 2 * fp)
-        seen_w = min(f.width, 2 * fp)
+        if k.optical:  # what part of the spot the object covers
+            seen_h = beams.overlap(h + d * math.tan(elev - half),
+                                   h + d * math.tan(elev + half), zb, zt) or min(zt - zb, 2 * fp)
+            seen_w = min(f.width, 2 * fp)
+        else:  # the size it presents to the beam (at least a metre of the beam looked at)
+            reach = max(fp, 0.5)
+            zc = h + d * math.tan(elev)
+            seen_h = beams.overlap(zc - reach, zc + reach, zb, zt) or min(zt - zb, 2 * reach)
+            seen_w = min(f.width, 2 * reach)
         if not k.optical and f.specular and zb <= h <= zt:
             # a mirror: the echo comes back along the horizontal normal, from its foot
             theta = math.hypot(f.angle, abs(elev))
