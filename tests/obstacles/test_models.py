@@ -173,9 +173,12 @@ def test_glass_echoes_sound_but_is_invisible_to_time_of_flight():
         assert not any(abs(v - 1500) < 200 for v in values), kind
     sonar = SensorModel({"kind": "hcsr04"})
     assert sonar.sensible(sonar.sees(door, 0, STILL))
-    shop = one({"type": "glass", "x_m": 1.0, "behind_m": 1.5})  # the room behind the window
+    # a shop window: a TF-Luna measures the shelves 1.5 m behind it, an HC-SR04 the glass
+    shop = build_objects([{"type": "glass", "x_m": 1.0}, {"type": "wall", "x_m": 2.5}])
     luna = SensorModel({"kind": "tfluna"})
-    assert luna.sees(shop, 0, STILL).range_m == pytest.approx(2.5)
+    for sensor, expect_mm in ((luna, 2500), (sonar, 1000)):
+        values = [v for _, v in sensor.readings(STILL, shop, 3, seed=2) if v is not None]
+        assert sorted(values)[len(values) // 2] == pytest.approx(expect_mm, abs=40)
 
 
 def test_reduced_usable_range_from_sunlight_and_acoustic_noise():
@@ -236,3 +239,24 @@ def test_standing_alarm_counts_continuous_alarms_after_five_seconds():
     # standing while a person walks up: warranted, not counted
     walker = dict(STAND, objects=[{"type": "person", "x_m": 40, "vx_mps": -1.0}])
     assert _scored(walker, *stop_all)[0]["standing_alarm_s"] < 12
+
+
+def test_the_board_chip_gets_the_scenarios_sunlight_and_roi():
+    """On the virtual board the VL53L1X model's ambient rate follows the scenario's sunlight
+    (what the firmware's driver reads to judge the light), and the sensor model's cone follows
+    the ROI the driver writes to the chip."""
+    from retrorun.devtools.vboard import wiring
+    from retrorun.devtools.vboard.world import AMBIENT_SUN_KCPS, ScenarioWorld
+    from retrorun.provision.boards import get_board
+
+    profile = get_board("esp32-s3-devkitc-1").profile
+    for sun in (0.0, 1.0):
+        world = ScenarioWorld({"duration_s": 5, "runner": {"start_mps": 0},
+                               "sensor": {"kind": "vl53l1x", "sunlight": sun}}, readings=True)
+        hw = wiring.from_profile(profile, distance_mm=world.distance_mm)
+        world.apply(hw, profile)
+        chip = hw.i2c[0].devices[0x29]
+        assert chip.ambient_kcps == 40 + int(AMBIENT_SUN_KCPS * sun)
+    chip.regs[0x0080] = 0x33  # a 4x4 ROI, as the driver would write it
+    world.distance_mm(hw.now_us + 1000)
+    assert world.sensor.half_beam == pytest.approx(math.radians(7.5))

@@ -178,8 +178,16 @@ def test_suite_covers_the_required_scenarios():
     assert {s.kind for s in loaded} == set(wire.DISTANCE_KINDS)
     for needle in ("wall_2.0", "wall_2.5", "wall_3.5", "wall_4.5", "post", "person_toward",
                    "person_away", "person_crossing", "cyclist_6mps", "parked_cars", "bushes",
-                   "open_field", "unplugged", "stuck", "blinded", "treadmill"):
+                   "open_field", "unplugged", "stuck", "blinded", "treadmill",
+                   # issue 14: the retro-running situations the suite lacked
+                   "stand_wall_0.9m", "stand_bench", "slope_uphill", "slope_downhill",
+                   "post_offset_0.28m", "kerb", "dog", "group_", "cyclist_closing",
+                   "cyclist_passing", "oblique_wall", "glass_door", "bench_walk", "partial_sun",
+                   "noisy"):
         assert any(needle in n for n in names), needle
+    assert len(names) >= 33 + 12
+    assert {s.runner.get("slope_deg", 0) > 0 for s in loaded} == {True, False}
+    assert {o["type"] for s in loaded for o in s.objects} >= {"kerb", "dog", "bench", "glass"}
     assert all(s.physics_reason for s in loaded if s.physics_limited)
 
 

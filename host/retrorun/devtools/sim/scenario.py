@@ -19,7 +19,7 @@ FAULT_TYPES = ("unplugged", "stuck", "blinded")
 LEVEL_NAMES = ("clear", "notice", "warning", "stop", "fault")
 # Optional numeric fields of an object (sim/world.py reads them with float()).
 _OBJECT_NUMBERS = ("y_m", "radius_m", "vx_mps", "vy_mps", "start_s", "length_m", "width_m",
-                   "echo", "reflectivity", "height_m", "bottom_m", "angle_deg", "behind_m")
+                   "echo", "reflectivity", "height_m", "bottom_m", "angle_deg")
 
 # Defaults of the alert.* config keys (the schema lives in retrofw/settings.py).
 DEFAULT_CONFIG = {

@@ -21,8 +21,6 @@ from retrorun.devtools.sim import beams, ground
 from retrorun.devtools.sim.dropouts import GilbertElliott
 from retrorun.devtools.sim.world import Obj, Runner
 
-GLASS_TRANSMISSION = 0.9  # one pass through a glass pane at 940 nm (assumed, float glass)
-BEHIND_GLASS_REFLECTIVITY = 0.5  # what stands behind a shop window (assumed)
 REDUCED_RANGE_FRACTION = 0.7  # usable range below this share of the kind's range: "reduced"
 
 
@@ -186,11 +184,8 @@ class SensorModel:
                 return Sight(rng, 0.0, False, 0.0)
             fill = min(1.0, seen_w / (2 * fp)) * min(1.0, seen_h / (2 * fp)) if fp > 0 else 1.0
             refl = obj.reflectivity * math.cos(f.angle) * math.cos(math.atan2(zp - h, d))
-            if obj.type == "glass":
-                if obj.behind_m is None:
-                    return Sight(rng, 0.0, True, 0.0)  # the light passes through
-                rng += obj.behind_m
-                refl = BEHIND_GLASS_REFLECTIVITY * GLASS_TRANSMISSION ** 2
+            if obj.type == "glass":  # the light passes through (to what stands behind)
+                return Sight(rng, 0.0, True, 0.0)
             signal = refl * fill
             return Sight(rng, self.optical_range(signal), True, signal)
         edge = beams.acoustic_edge(seen_w * seen_h, math.radians(k.half_beam_deg),

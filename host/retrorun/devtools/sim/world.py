@@ -170,14 +170,12 @@ class Obj:
     bottom: float
     top: float
     angle_deg: float = 0.0
-    behind_m: float | None = None  # glass: what stands this far behind it (ToF sees it)
 
     @classmethod
     def from_spec(cls, index: int, spec: dict) -> Obj:
         kind = spec["type"]
         shape, radius, bottom, top, echo, refl = OBJECT_DEFAULTS[kind]
         length, width = _BOX_SIZE.get(kind, (4.5, 1.8))
-        behind = spec.get("behind_m")
         return cls(index=index, type=kind, shape=shape, x=float(spec["x_m"]),
                    y=float(spec.get("y_m", 0.0)), radius=float(spec.get("radius_m", radius)),
                    vx=float(spec.get("vx_mps", 0.0)), vy=float(spec.get("vy_mps", 0.0)),
@@ -188,8 +186,7 @@ class Obj:
                    reflectivity=float(spec.get("reflectivity", refl)),
                    bottom=float(spec.get("bottom_m", bottom)),
                    top=float(spec.get("height_m", top)),
-                   angle_deg=float(spec.get("angle_deg", 0.0)),
-                   behind_m=None if behind is None else float(behind))
+                   angle_deg=float(spec.get("angle_deg", 0.0)))
 
     @property
     def plane(self) -> bool:
