@@ -260,3 +260,43 @@ def test_the_board_chip_gets_the_scenarios_sunlight_and_roi():
     chip.regs[0x0080] = 0x33  # a 4x4 ROI, as the driver would write it
     world.distance_mm(hw.now_us + 1000)
     assert world.sensor.half_beam == pytest.approx(math.radians(7.5))
+
+
+def _result(name, **over):
+    base = {"name": name, "collision": False, "physics_limited": False, "distance_m": 100.0,
+            "false_alarms": [], "nuisance_notices": [], "latencies_ms": [],
+            "latency_split_ms": [], "expectations": [], "standing_alarm_s": 0.0,
+            "standing_s": 0.0, "reduced_range_expected": False,
+            "reduced_range_signalled": False}
+    return {**base, **over}
+
+
+def test_summary_scores_standing_alarms_and_the_reduced_range_signal():
+    from retrorun.devtools.sim.run import summarize
+
+    results = [_result("a", standing_alarm_s=12.5, standing_s=60.0),
+               _result("b", reduced_range_expected=True),
+               _result("c", reduced_range_expected=True, reduced_range_signalled=True),
+               _result("d", reduced_range_signalled=True)]
+    s = summarize(results)
+    assert s["standing_alarm_s"] == 12.5 and s["standing_alarm_scenarios"] == ["a"]
+    assert not s["passed"]["standing_alarm_s"]
+    assert (s["reduced_range_scenarios"], s["reduced_range_signalled"],
+            s["reduced_range_unsignalled"], s["reduced_range_false_signals"]) == (2, 1, 1, 1)
+    assert not s["passed"]["reduced_range_unsignalled"]
+    fine = summarize([_result("e", standing_s=60.0)])
+    assert fine["passed"]["standing_alarm_s"] and fine["passed"]["reduced_range_unsignalled"]
+
+
+@pytest.mark.slow
+def test_a_vl53l1x_in_hazy_sun_is_never_silent_on_the_board():
+    """The scenario's sunlight reaches the firmware through the chip's ambient rate: within
+    1 s the app signals reduced range or plays FAULT (issue 14: never blind but silent)."""
+    from retrorun.devtools.sim.run import run_scenario
+
+    res = run_scenario(scn.SCENARIO_DIR / "wall_1.5mps_vl53l1x_partial_sun.json")
+    first_range = min((e["t_s"] for e in res["range_events"] if e["reduced"]), default=None)
+    first_fault = min((e["t_s"] for e in res["timeline"]
+                       if e["event"] == "level" and e["level"] == "fault"), default=None)
+    told = [t for t in (first_range, first_fault) if t is not None]
+    assert told and min(told) <= 1.0 + 0.1  # 0.1 s: the button press that starts the session
