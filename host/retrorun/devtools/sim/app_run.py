@@ -12,6 +12,8 @@ start and after the end, so the app records a session. What comes out:
 - the alert levels: the app's own EV_ALERT records in the session file it wrote, placed in
   scenario time by the moment the app started the session (the button task's read of the
   released button, which the board records);
+- the reduced-range signal: the app's EV_RANGE records (a = 1 reduced / 0 full again, b = the
+  usable range in mm), placed the same way;
 - the readings the sensor model produced (measurement times), for the latency split.
 """
 
@@ -43,6 +45,7 @@ class BoardRun:
     motor: list[tuple[int, int]]  # (t_ms, drive)
     measured: list[tuple[int, int | None]] = field(default_factory=list)  # sensor model: t_ms, mm
     console: str = ""
+    ranges: list[tuple[int, int, int]] = field(default_factory=list)  # (t_ms, reduced, mm)
     notes: list[str] = field(default_factory=list)
     real_s: float = 0.0
 
@@ -109,9 +112,11 @@ def run_on_board(sc, end_ms: int) -> BoardRun:
         hw = dev.hw
         t0_us = world.t0_us
         motor = _motor_timeline(hw, board.profile, t0_us)
-        levels = _levels(fs, hw.read_log[button], t0_us + int(PRESS_AT_S * 1e6) + PRESS_US,
+        events = _events(fs, hw.read_log[button], t0_us + int(PRESS_AT_S * 1e6) + PRESS_US,
                          t0_us, end_ms)
-        return BoardRun(levels=levels, motor=[m for m in motor if m[0] <= end_ms],
+        levels = [(t, a, b, 0, 0) for kind, t, a, b in events if kind == "alert"]
+        ranges = [(t, a, b) for kind, t, a, b in events if kind == "range"]
+        return BoardRun(levels=levels, ranges=ranges, motor=[m for m in motor if m[0] <= end_ms],
                         measured=[(t, v) for t, v in world.measured if t <= end_ms],
                         console=bytes(console).decode("utf-8", "replace"),
                         notes=list(hw.notes), real_s=real_s)
@@ -163,9 +168,10 @@ def _motor_timeline(hw, profile: dict, t0_us: int) -> list[tuple[int, int]]:
     return out
 
 
-def _levels(fs: Path, button_reads: list[int], released_us: int, t0_us: int,
-            end_ms: int) -> list[tuple[int, int, int, int, int]]:
-    """The app's alert level changes from its session file, in scenario ms."""
+def _events(fs: Path, button_reads: list[int], released_us: int, t0_us: int,
+            end_ms: int) -> list[tuple[str, int, int, int]]:
+    """The app's alert level changes and reduced-range records from its session file:
+    ("alert" | "range", scenario ms, a, b)."""
     from retrofw import wire
     from retrorun.sessions.logs import decode_file
 
@@ -173,10 +179,16 @@ def _levels(fs: Path, button_reads: list[int], released_us: int, t0_us: int,
     start_us = next((t for t in button_reads if t >= released_us), None)
     if not files or start_us is None:
         return []
+    names = {wire.EV_NAMES[wire.EV_ALERT]: "alert"}
+    ev_range = getattr(wire, "EV_RANGE", None)
+    if ev_range is not None and ev_range < len(wire.EV_NAMES):
+        names[wire.EV_NAMES[ev_range]] = "range"
     out = []
     for r in decode_file(files[0]).records:
-        if r.get("kind") == "event" and r.get("event") == wire.EV_NAMES[wire.EV_ALERT]:
-            t_ms = (start_us - t0_us) // 1000 + r["t_ms"]
-            if t_ms <= end_ms:
-                out.append((t_ms, r["a"], r["b"], 0, 0))
+        kind = names.get(r.get("event")) if r.get("kind") == "event" else None
+        if kind is None:
+            continue
+        t_ms = (start_us - t0_us) // 1000 + r["t_ms"]
+        if t_ms <= end_ms:
+            out.append((kind, t_ms, r.get("a", 0), r.get("b", 0)))
     return out

@@ -6,11 +6,15 @@ within the sensor's reliable range, and its closing speed. Definitions (docs/sce
 
 - contact: an object in the corridor whose near face reaches the runner (gap <= 0);
 - entering the reliable range: first time the contact object is in the beam and within the
-  range the kind sees it reliably (SensorModel.reliable_range);
+  range the kind sees it reliably (SensorModel.sensible) in at least half of the next 0.4 s;
 - lead time ratio: (contact - first alert felt) / (contact - entering the reliable range),
   where the first alert is the start of the last uninterrupted alert (>= notice) before contact
   and "felt" is the first motor-on from then on;
-- missed: no uninterrupted STOP felt at least 0.8 s before contact;
+- missed: the last uninterrupted STOP before contact was felt with a gap to the object shorter
+  than the stopping distance at the closing speed then (sim/physics.py), or never;
+- standing alarm: continuous WARNING/STOP (the motor never off > 0.5 s, >= 1 s long) while
+  the runner stands still, counted from the 5th second of each standing stretch, leaving out
+  moments when something in the corridor closes in;
 - false alarm: a rise to WARNING/STOP while no object in the corridor is near (<= warning_m +
   1 m) or closing with a time to contact <= ttc_warning_s + 1 s (within 1.5 s before to 0.5 s
   after the rise); nuisance notice: a rise to NOTICE with no object in the corridor within
@@ -24,16 +28,20 @@ within the sensor's reliable range, and its closing speed. Definitions (docs/sce
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from dataclasses import dataclass, field
 
+from retrorun.devtools.sim import physics
 from retrorun.devtools.sim.app_run import BoardRun
 from retrorun.devtools.sim.scenario import Scenario
 from retrorun.devtools.sim.sensors import SensorModel
 from retrorun.devtools.sim.world import Obj, Runner
 
 TRUTH_DT_MS = 10
-STOP_LEAD_S = 0.8
+STANDING_GRACE_S = 5.0  # a standing alarm counts from the 5th second of standing on
+ALARM_GAP_MS = 500  # motor off longer than this ends a continuous alarm
+ALARM_MIN_MS = 1000  # shorter alarm stretches are reminders, not continuous alarms
 NO_RESPONSE_MS = 10_000  # latency counted when the pipeline never reaches the level
 CLEAR, NOTICE, WARNING, STOP, FAULT = range(5)
 
@@ -47,7 +55,9 @@ class Truth:
     corr: list[list[bool]] = field(default_factory=list)
     gap: list[list[float]] = field(default_factory=list)
     sensible: list[list[bool]] = field(default_factory=list)
-    closing: list[list[float]] = field(default_factory=list)
+    closing: list[list[float]] = field(default_factory=list)  # range rate, m/s
+    closing_path: list[list[float]] = field(default_factory=list)  # path gap rate, smoothed
+    standing: list[bool] = field(default_factory=list)  # the runner stands still
     contact_ms: int | None = None
     contact_obj: int | None = None
     distance_m: float = 0.0
@@ -61,14 +71,14 @@ def compute_truth(sc: Scenario, runner: Runner, objects: list[Obj], sensor: Sens
         rngs, beams, corrs, gaps, sens = [], [], [], [], []
         for t_ms in times:
             t = t_ms / 1000.0
-            rng, in_beam, in_corr, gap, width = obj.geometry(t, runner.position(t),
-                                                            sensor.half_beam)
-            rngs.append(rng)
-            beams.append(in_beam)
+            xr = runner.position(t)
+            in_corr, gap = obj.corridor(t, xr)
+            sight = sensor.look(obj, t, xr, sensor.axis_elev(t, runner), runner.slope)
+            rngs.append(sight.range_m if sight is not None else max(gap, 0.0))
+            beams.append(sight is not None and sight.in_beam)
             corrs.append(in_corr)
             gaps.append(gap)
-            sens.append(in_beam and 0 < rng <= min(sensor.reliable_range(obj, width, rng),
-                                                   sensor.kind.max_m))
+            sens.append(sensor.sensible(sight))
         closing = [0.0] + [-(rngs[i] - rngs[i - 1]) * 1000 / TRUTH_DT_MS
                            for i in range(1, len(times))]
         truth.rng.append(rngs)
@@ -77,9 +87,10 @@ def compute_truth(sc: Scenario, runner: Runner, objects: list[Obj], sensor: Sens
         truth.gap.append(gaps)
         truth.sensible.append(sens)
         truth.closing.append(closing)
+        truth.closing_path.append(physics.path_closing(gaps, TRUTH_DT_MS))
     for i, obj in enumerate(objects):
+        size = obj.size_along_path()
         for j, t_ms in enumerate(times):
-            size = obj.length if obj.type == "car" else 2 * obj.radius + 0.5
             if truth.corr[i][j] and -size < truth.gap[i][j] <= 0 and j > 0:
                 if truth.contact_ms is None or t_ms < truth.contact_ms:
                     truth.contact_ms = t_ms
@@ -87,6 +98,7 @@ def compute_truth(sc: Scenario, runner: Runner, objects: list[Obj], sensor: Sens
                 break
     t_end = (truth.contact_ms if truth.contact_ms is not None else end_ms) / 1000.0
     truth.distance_m = abs(runner.position(t_end) - runner.position(0.0))
+    truth.standing = [runner.standing(t_ms / 1000.0) for t_ms in times]
     return truth
 
 
@@ -198,12 +210,14 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: BoardRun) -> dic
         tc = truth.contact_ms
         i = truth.contact_obj
         assert i is not None
-        enter = next((truth.times[j] for j, s in enumerate(truth.sensible[i]) if s), None)
+        jc = tc // TRUTH_DT_MS
+        je = physics.entering(truth.sensible[i], TRUTH_DT_MS, jc)
+        enter = None if je is None else truth.times[je]
         out["contact_s"] = tc / 1000
         out["available_s"] = None if enter is None else round((tc - enter) / 1000, 3)
-        need = STOP_LEAD_S + (2 * k.period_ms + k.delay_ms + sc.tick_ms) / 1000
-        out["physics_check"] = ("ok" if enter is not None and (tc - enter) / 1000 >= need
-                                else "limited")
+        out["closing_at_contact_mps"] = round(_at(truth.closing_path[i], jc - 1), 2)
+        ok = physics.physics_ok(truth.gap[i], truth.closing_path[i], je, jc)
+        out["physics_check"] = "ok" if ok else "limited"
         a0 = tl.run_start(tc, NOTICE, STOP)
         felt = tl.motor_on_from(a0) if a0 is not None else None
         out["first_alert_s"] = None if felt is None else felt / 1000
@@ -214,7 +228,16 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: BoardRun) -> dic
         s0 = tl.run_start(tc, STOP, STOP)
         stop_felt = tl.motor_on_from(s0) if s0 is not None else None
         out["stop_lead_s"] = None if stop_felt is None else round((tc - stop_felt) / 1000, 3)
-        out["missed"] = stop_felt is None or (tc - stop_felt) / 1000 < STOP_LEAD_S
+        if stop_felt is None or stop_felt > tc:
+            out["stop_gap_m"] = out["stop_needed_m"] = None
+            out["missed"] = True
+        else:
+            js = stop_felt // TRUTH_DT_MS
+            gap = _at(truth.gap[i], js)
+            need = physics.stop_distance_m(_at(truth.closing_path[i], js))
+            out["stop_gap_m"] = round(gap, 2)
+            out["stop_needed_m"] = round(need, 2)
+            out["missed"] = gap < need
     # false alarms and nuisance notices
     out["false_alarms"] = [t / 1000 for t in tl.rises(WARNING, WARNING)
                            if not _justified(sc, truth, t, WARNING)]
@@ -257,7 +280,84 @@ def score(sc: Scenario, sensor: SensorModel, truth: Truth, run: BoardRun) -> dic
         out["fault_detect_s"] = None if felt is None else round((felt - onset) / 1000, 3)
     out["max_level"] = max((v for v in tl.level_v if v < FAULT), default=CLEAR)
     out["fault_seen"] = FAULT in tl.level_v
+    out["standing_s"] = round(sum(truth.standing) * TRUTH_DT_MS / 1000, 2)
+    out["standing_alarm_s"] = round(standing_alarm_ms(truth, tl) / 1000, 2)
+    out["range_events"] = [{"t_s": t / 1000, "reduced": bool(a), "range_mm": b}
+                           for t, a, b in run.ranges]
+    out["reduced_range_expected"] = sensor.reduced_range()
+    out["usable_range_m"] = round(sensor.usable_range_m(), 2)
+    out["reduced_range_signalled"] = any(a for _t, a, _b in run.ranges)
     return out
+
+
+def _at(values: list[float], j: int) -> float:
+    return values[max(0, min(len(values) - 1, j))]
+
+
+def continuous_alarms(tl: Timeline, end_ms: int) -> list[tuple[int, int]]:
+    """Stretches (ms) of WARNING or STOP during which the motor is never off for more than
+    ALARM_GAP_MS, lasting at least ALARM_MIN_MS: an alarm that keeps playing."""
+    stretches: list[list[int]] = []  # level at WARNING/STOP, merged
+    bounds = sorted({t for t in tl.level_t if t < end_ms} | {end_ms})
+    for a, b in itertools.pairwise(bounds):
+        if WARNING <= tl.level_at(a) <= STOP:
+            if stretches and stretches[-1][1] == a:
+                stretches[-1][1] = b
+            else:
+                stretches.append([a, b])
+    out = []
+    for a, b in stretches:
+        start = a
+        for g0, g1 in _motor_gaps(tl, a, b):
+            if g1 - g0 > ALARM_GAP_MS:
+                out.append((start, g0))
+                start = g1
+        out.append((start, b))
+    return [(a, b) for a, b in out if b - a >= ALARM_MIN_MS]
+
+
+def _motor_gaps(tl: Timeline, a: int, b: int) -> list[tuple[int, int]]:
+    """Intervals within [a, b) during which the motor is off."""
+    gaps = []
+    off_from = a if tl.motor_at(a) == 0 else None
+    i = bisect.bisect_right(tl.motor_t, a)
+    while i < len(tl.motor_t) and tl.motor_t[i] < b:
+        t, v = tl.motor_t[i], tl.motor_v[i]
+        if v == 0 and off_from is None:
+            off_from = t
+        elif v > 0 and off_from is not None:
+            gaps.append((off_from, t))
+            off_from = None
+        i += 1
+    if off_from is not None:
+        gaps.append((off_from, b))
+    return gaps
+
+
+def standing_alarm_ms(truth: Truth, tl: Timeline) -> int:
+    """Time (ms) of continuous WARNING/STOP while the runner stands still, counted from the
+    5th second of each standing stretch on, leaving out moments when something in the corridor
+    is closing in (that alarm is warranted)."""
+    if not truth.times:
+        return 0
+    end = truth.times[-1]
+    alarms = continuous_alarms(tl, end)
+    total = 0
+    since = None
+    for j, t_ms in enumerate(truth.times):
+        if not truth.standing[j]:
+            since = None
+            continue
+        if since is None:
+            since = t_ms
+        if t_ms - since < STANDING_GRACE_S * 1000:
+            continue
+        if any(truth.corr[i][j] and truth.gap[i][j] > 0 and truth.closing_path[i][j] > 0.25
+               for i in range(len(truth.rng))):
+            continue
+        if any(a <= t_ms < b for a, b in alarms):
+            total += TRUTH_DT_MS
+    return total
 
 
 def _latency(tl: Timeline, t_ms: int, level: int) -> tuple[int, int | None, int | None]:

@@ -12,12 +12,14 @@ from retrorun.errors import RetrorunError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
-OBJECT_TYPES = ("wall", "post", "person", "cyclist", "car", "bush", "console")
+OBJECT_TYPES = ("wall", "post", "person", "cyclist", "car", "bush", "console", "kerb", "dog",
+                "bench", "glass")
+SURFACES = ("asphalt", "track", "gravel", "grass")
 FAULT_TYPES = ("unplugged", "stuck", "blinded")
 LEVEL_NAMES = ("clear", "notice", "warning", "stop", "fault")
 # Optional numeric fields of an object (sim/world.py reads them with float()).
 _OBJECT_NUMBERS = ("y_m", "radius_m", "vx_mps", "vy_mps", "start_s", "length_m", "width_m",
-                   "echo", "reflectivity")
+                   "echo", "reflectivity", "height_m", "bottom_m", "angle_deg")
 
 # Defaults of the alert.* config keys (the schema lives in retrofw/settings.py).
 DEFAULT_CONFIG = {
@@ -91,6 +93,11 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
     runner.setdefault("sway_period_s", 0.36)
     for key in ("start_mps", "sway_m", "sway_period_s"):
         _number(runner, key, f"{where}: runner", None)
+    for key in ("slope_deg", "pitch_deg"):
+        if key in runner:
+            _number(runner, key, f"{where}: runner", None)
+    if abs(runner.get("slope_deg", 0.0)) > 20:
+        raise RetrorunError(f"{where}: runner.slope_deg must be within +-20 degrees")
     if runner.get("cadence_spm") is not None:  # null: from the speed
         _number(runner, "cadence_spm", f"{where}: runner", None)
     for i, seg in enumerate(_section(runner, "segments", f"{where}: runner", list, [])):
@@ -110,6 +117,8 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
         for key in _OBJECT_NUMBERS:
             if key in obj:
                 _number(obj, key, w, None)
+        if obj.get("height_m", 1.0) <= obj.get("bottom_m", 0.0):
+            raise RetrorunError(f"{w}: height_m must be above bottom_m")
     sensor = dict(_need(data, "sensor", where, dict))
     if sensor.get("kind") not in DISTANCE_KINDS:
         raise RetrorunError(f"{where}: sensor.kind must be one of {', '.join(DISTANCE_KINDS)}")
@@ -120,9 +129,14 @@ def parse(data: dict, where: str = "scenario") -> Scenario:
         for key in ("at_s", "duration_s"):
             if key in fault:
                 _number(fault, key, f"{where}: sensor.faults[{i}]", None)
-    for key in ("height_m", "tilt_deg", "sunlight"):
+    for key in ("height_m", "tilt_deg", "sunlight", "noise_level", "roi", "dropout_burst",
+                "large_beam_deg"):
         if key in sensor:
             _number(sensor, key, f"{where}: sensor", None)
+    if sensor.get("surface", "asphalt") not in SURFACES:
+        raise RetrorunError(f"{where}: sensor.surface must be one of {', '.join(SURFACES)}")
+    if sensor.get("dropout_burst", 1) < 1:
+        raise RetrorunError(f"{where}: sensor.dropout_burst must be >= 1 reading")
     config = dict(DEFAULT_CONFIG)
     config.update(_section(data, "config", where, dict, {}))
     if config["mode"] not in MODES:

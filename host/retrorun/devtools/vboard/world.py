@@ -10,6 +10,8 @@ from __future__ import annotations
 from retrorun.devtools.models.bus import I2CBus
 from retrorun.devtools.vboard.hw import Hardware
 
+AMBIENT_DARK_KCPS = 40  # the VL53L1X chip model's indoor ambient rate
+AMBIENT_SUN_KCPS = 8000  # strong ambient: 200 kcps/SPAD (ST) x ~40 SPADs (assumed)
 # scenario fault type -> chip model fault per sensor kind (retrorun.devtools.models)
 _CHIP_FAULTS = {"stuck": {"vl53l1x": "frozen", "tfluna": "frozen", "uart_ultrasonic": "silent"},
                 "blinded": {"vl53l1x": "sunlight", "tfluna": "overexposed",
@@ -43,8 +45,8 @@ class ScenarioWorld:
         self.runner = Runner(scenario.runner)
         self.objects = build_objects(scenario.objects)
         self.sensor = SensorModel(scenario.sensor)
-        self.ground = self.sensor.ground_range()
         self.unplugged = False
+        self._chip = None  # the distance chip model, once the board is wired
         self.t0_us = 0  # board time of the scenario's start
         self._gen = 0  # restarts so far: actions scheduled by an earlier start are void
         self._phase = 0.0  # steps taken so far (fractional)
@@ -62,18 +64,19 @@ class ScenarioWorld:
             return None
         if self.readings:
             return self._reading(t_us)
+        from retrorun.devtools.sim import ground
+
         t = (t_us - self.t0_us) / 1e6
-        xr = self.runner.position(t)
+        sensor, runner = self.sensor, self.runner
         best = None
         for obj in self.objects:
-            rng, in_beam, _corr, _gap, width = obj.geometry(t, xr, self.sensor.half_beam)
-            if in_beam and self.sensor.detect_probability(
-                    rng, self.sensor.reliable_range(obj, width, rng)) >= 0.5 \
-                    and (best is None or rng < best):
-                best = rng
-        if self.ground is not None and self.ground <= self.sensor.kind.max_m \
-                and (best is None or self.ground < best):
-            best = self.ground
+            s = sensor.sees(obj, t, runner)
+            if s is not None and s.in_beam and sensor.detect_probability(
+                    s.range_m, s.reliable_m) >= 0.5 and (best is None or s.range_m < best):
+                best = s.range_m
+        g = ground.ground_sighting(sensor, sensor.axis_elev(t, runner), runner.slope)
+        if g is not None and (best is None or g[0] < best):
+            best = g[0]
         return None if best is None else best * 1000
 
     def _reading(self, t_us: int) -> float | None:
@@ -83,21 +86,43 @@ class ScenarioWorld:
             return self._last[1]
         if self._rnd is None:
             self._rnd = random.Random(self.scenario.seed)
+        self._follow_chip()
         t = (t_us - self.t0_us) / 1e6
-        value = self.sensor.reading_at(t, self.runner, self.objects, self.ground, self._rnd)
+        value = self.sensor.reading_at(t, self.runner, self.objects, self._rnd)
         self.measured.append((int(t * 1000), value))
+        if value is not None and self._chip is not None and hasattr(self._chip, "reflectivity"):
+            # the chip reports the signal of what it saw (VL53L1X signal rate, TF-Luna Amp)
+            self._chip.reflectivity = max(0.02, min(1.0, self.sensor.last_signal))
         mm = None if value is None else float(value)
         self._last = (t_us, mm)
         return mm
 
+    def _follow_chip(self) -> None:
+        """The sensor model follows what the firmware configured in the chip: a VL53L1X's
+        field of view is the ROI its driver set."""
+        chip = self._chip
+        if chip is not None and hasattr(chip, "fov_deg") and self.sensor.kind.name == "vl53l1x":
+            self.sensor.set_half_beam_deg(chip.fov_deg() / 2)
+
+    def _plug_chip(self, hw: Hardware, profile: dict) -> None:
+        """Find the distance chip model on the board and give it the scenario's light: a
+        VL53L1X's ambient rate follows the sunlight (200 kcps/SPAD in the datasheet's strong
+        ambient, over ~40 SPADs: 8000 kcps, the chip model's "sunlight" figure)."""
+        distance = profile.get("distance", {})
+        chip = None
+        if "address" in distance:
+            bus = hw.i2c.get(profile.get("i2c", {}).get("id", 0))
+            chip = bus.devices.get(distance["address"]) if bus is not None else None
+        elif "uart" in distance:
+            chip = hw.uart_models.get(distance["uart"]["id"])
+        self._chip = chip
+        if chip is not None and hasattr(chip, "ambient_kcps"):
+            chip.ambient_kcps = int(AMBIENT_DARK_KCPS + AMBIENT_SUN_KCPS * self.sensor.sunlight)
+
     def cadence_spm(self, t_s: float) -> float:
         """Steps per minute the runner makes at t: the scenario's `runner.cadence_spm`, else
         from the speed (backward running: ~150 spm slow, ~185 spm at 3 m/s); 0 when still."""
-        speed = abs(self.runner.travel_speed(t_s))  # the hip sway is not walking
-        if speed < 0.3:
-            return 0.0
-        given = self.scenario.runner.get("cadence_spm")
-        return float(given) if given else min(190.0, 140.0 + 15.0 * speed)
+        return self.runner.cadence_spm(t_s)  # the hip sway is not walking
 
     def accel(self, t_s: float) -> tuple[float, float, float]:
         """Synthesized gait at the waist, in g (device Z up): 1 g plus a heel-strike bump per
@@ -140,6 +165,8 @@ class ScenarioWorld:
         self.t0_us = hw.now_us
         self._rnd = None  # the same readings again after a reset
         self._last = None
+        self.sensor.reset()
+        self._plug_chip(hw, profile)
         self.measured.clear()
         self._phase = 0.0
         self._phase_t = 0.0
