@@ -240,8 +240,11 @@ class Pipeline:
             self.level = _CLEAR
         # Static objects (keeping their distance) do not earn a NOTICE after a while; their
         # distance is remembered so that re-acquiring them after a dropout stays silent.
-        if d >= 0 and -_STATIC_MMS <= v <= _STATIC_MMS and \
-                (not self._static or d >= self._anchor_mm - _SETTLE_MM):
+        # It starts keeping its distance when its speed is within +-0.3 m/s, and keeps it while
+        # the distance stays within -150/+300 mm of where it started (the speed of a 100 Hz
+        # sensor's track is too noisy to decide that reading by reading).
+        if d >= 0 and ((self._static and -_SETTLE_MM <= d - self._anchor_mm <= 2 * _SETTLE_MM)
+                       or (not self._static and -_STATIC_MMS <= v <= _STATIC_MMS)):
             if not self._static:
                 self._static = True
                 self._static_ms = now_ms
