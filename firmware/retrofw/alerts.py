@@ -33,7 +33,9 @@ Warnings that keep their meaning:
   the runner moves (the step counter counts a cadence: `moving`) moves with the runner: a
   ground return (the beam meeting the ground at a constant slant range, running uphill) or a
   companion at the same speed. It gives no alert while it keeps its distance; a real object in
-  front of it is nearer and closing, a new track, and warns as usual.
+  front of it is nearer and closing, a new track, and warns as usual. Nothing is background
+  within 10 s of something closing in (the runner who walks up to a bench and stops is still
+  counted as moving for a while by the step cadence).
 
 Modes: `outdoor` (default); `track`: NOTICE only for closing objects (lanes full of runners
 going the same way); `treadmill`: only the distance to the console counts: WARNING within
@@ -82,6 +84,7 @@ _HOLD_MAX_MS = const(4000)
 _HOLD_RANGE_MAX_MM = const(3000)
 _SETTLE_MS = const(3000)  # standing still: WARNING/STOP settle to the reminder after this
 _BACKGROUND_MS = const(1500)  # moving: an object keeping its distance this long is background
+_CLOSED_MEMORY_MS = const(10000)  # ... unless something closed in within this long
 
 
 def hold_range_m(beam_half_deg):
@@ -148,6 +151,7 @@ class Pipeline:
         self._good_ms = 0  # since when readings have been good again (fault recovery)
         self._good = False
         self._anchor_mm = -1  # distance where the track began keeping its distance
+        self._closed_ms = None  # last time something closed in (None: not yet)
         self.settled = False  # WARNING/STOP settled to the NOTICE reminder (standing still)
         self.background = False  # keeps its distance while the runner moves: no alert
         self.held = False  # a lost close object is held (predicted forward)
@@ -249,10 +253,13 @@ class Pipeline:
                 self._static = True
                 self._static_ms = now_ms
                 self._anchor_mm = d
+                # re-acquired after a dropout where a static object was: it keeps its age (no
+                # NOTICE again, still settled), unless it is nearer by _SETTLE_MM
                 if (not r.confirmed and self._bg_mm >= 0
                         and ticks_diff(now_ms, self._bg_ms) < _BG_KEEP_MS
-                        and -_BG_MM <= d - self._bg_mm <= _BG_MM):
-                    self._static_ms = ticks_add(now_ms, -self.static_clear_ms)
+                        and -_SETTLE_MM <= d - self._bg_mm <= _BG_MM):
+                    self._static_ms = ticks_add(now_ms, -(
+                        self.static_clear_ms if self.static_clear_ms > _SETTLE_MS else _SETTLE_MS))
         else:
             self._static = False
         age = ticks_diff(now_ms, self._static_ms) if self._static else 0
@@ -261,7 +268,10 @@ class Pipeline:
             self._bg_mm = d
             self._bg_ms = now_ms
         static = self._static and self.mode != _TREADMILL
-        self.background = static and self.moving and age >= _BACKGROUND_MS
+        if r.speed_ok and v > _STATIC_MMS:
+            self._closed_ms = now_ms  # it approached: what stops in front of it is no background
+        self.background = static and self.moving and age >= _BACKGROUND_MS and \
+            (self._closed_ms is None or ticks_diff(now_ms, self._closed_ms) > _CLOSED_MEMORY_MS)
         self.settled = static and not self.moving and age >= _SETTLE_MS and \
             self._anchor_mm <= self.warning_mm
         raw = self._level_for(d, v, t, 0, 0, confirmed)

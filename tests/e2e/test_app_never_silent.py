@@ -9,23 +9,10 @@ import errno
 import time
 
 import pytest
-from fault_board import DRV2605_ERM, FaultBoard, Near
+from fault_board import DRV2605_ERM, Near
 from waiting import wait_until as _wait
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def make_board(tmp_path):
-    boards = []
-
-    def make(**kw):
-        boards.append(FaultBoard(tmp_path / str(len(boards)), **kw))
-        return boards[-1]
-
-    yield make
-    for b in boards:
-        b.close()
 
 
 def assert_warns(points, boot_us, within_ms=1000):

@@ -43,19 +43,6 @@ from retrorun.sessions.logs import decode_bytes
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def make_board(tmp_path):
-    boards = []
-
-    def make(**kw):
-        boards.append(FaultBoard(tmp_path / str(len(boards)), **kw))
-        return boards[-1]
-
-    yield make
-    for b in boards:
-        b.close()
-
-
 def boot_pattern(b: FaultBoard, name: str, until_us: int, after_us: int = 0) -> int:
     """`name` starts within 1 s of boot in the --haptics file; the delay in ms."""
     return assert_plays(b.haptics_file(), name, after_us, until_us)

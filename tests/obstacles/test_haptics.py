@@ -1,6 +1,8 @@
 """Haptic patterns (retrofw.haptics): distinct by rhythm, STOP unmistakable, the player's
 timing, cue rules; identical in CPython and MicroPython; the player allocates nothing."""
 
+import pytest
+
 from retrofw import haptics, wire
 from retrofw.haptics import (
     PATTERN_CLEAR,
@@ -135,8 +137,10 @@ def test_player_same_in_both_runtimes(both):
     assert set(out) >= {0, 110, 130, 170, 210, 220, 255}
 
 
-def test_player_allocates_nothing(mpy):
-    assert mpy.eval("""
+@pytest.mark.parametrize("call", ["pl.update(t)", "pl.drive(t, 30)"])
+def test_player_allocates_nothing(mpy, call):
+    """Every motor tick: level changes, one-shot cues, update or the scaled drive."""
+    assert mpy.eval(f"""
 from retrofw.haptics import PatternPlayer
 pl = PatternPlayer()
 arg = [0]
@@ -145,7 +149,7 @@ def step(a):
     pl.set_level((t // 700) % 5, t)
     if t % 3000 == 0:
         pl.cue(5, t)
-    pl.update(t)
+    {call}
 for t in range(0, 8000, 20):
     arg[0] = t
     no_alloc(step, arg)
@@ -181,19 +185,3 @@ def test_stop_and_fault_ignore_the_strength_setting_in_both_runtimes(both):
     assert stop == [full[PATTERN_STOP]] * 3 == [255] * 3
     assert fault == [full[PATTERN_FAULT]] * 3
     assert clear == [full[PATTERN_CLEAR] * 20 // 100]
-
-
-def test_drive_allocates_nothing(mpy):
-    assert mpy.eval("""
-from retrofw.haptics import PatternPlayer
-pl = PatternPlayer()
-arg = [0]
-def step(a):
-    t = a[0]
-    pl.set_level((t // 700) % 5, t)
-    pl.drive(t, 30)
-for t in range(0, 8000, 20):
-    arg[0] = t
-    no_alloc(step, arg)
-result = pl.level
-""") in range(5)

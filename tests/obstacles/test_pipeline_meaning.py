@@ -137,3 +137,36 @@ def test_walking_slowly_into_a_wall_is_never_taken_for_the_ground():
     assert min(lvl for t, lvl in levels if t_warn <= t < t_stop) >= WARNING
     assert min(lvl for t, lvl in levels if t_stop <= t <= 9) == STOP
     assert at[0.0] <= NOTICE
+
+
+def test_walking_up_to_a_bench_and_stopping_is_not_background_while_the_cadence_lingers():
+    """Backward at 1 m/s to 0.8 m from a bench, then standing: the step cadence still counts
+    for a while (moving), but something that closed in is no background: STOP until the
+    standing-still reminder (3 s of keeping its distance), never CLEAR at 0.8 m."""
+
+    stopped_at = (3000 - 800) / 1000
+
+    def distance(t):
+        p.moving = t < stopped_at + 2.0  # the cadence lingers 2 s after the last step
+        return round(max(800, 3000 - 1000 * t)) + noise(t)
+
+    p = Pipeline(hold_m=hold_range_m(HALF_BEAM_DEG))
+    levels = run(p, distance, 12)
+    assert min(lvl for t, lvl in levels if 1.5 <= t <= stopped_at + 2.5) == STOP
+    assert {lvl for t, lvl in levels if t >= stopped_at + 6} == {NOTICE}
+
+
+def test_a_dropout_does_not_restart_the_standing_alarm():
+    """Standing 0.9 m from a wall, settled to the reminder; the sensor loses it for 0.6 s (longer
+    than the track coasts) and finds it again where it was: still the reminder, no new 3 s of
+    STOP. Found 0.2 m nearer, it is STOP at once."""
+
+    def distance(t):
+        if 20 <= t < 20.6 or 30 <= t < 30.6:
+            return wire.NO_READING
+        return (900 if t < 30 else 700) + noise(t)
+
+    p = Pipeline(hold_m=hold_range_m(HALF_BEAM_DEG))
+    levels = run(p, distance, 32)
+    assert {lvl for t, lvl in levels if 5 <= t < 30} == {NOTICE}
+    assert max(lvl for t, lvl in levels if 30.6 <= t <= 31.0) == STOP

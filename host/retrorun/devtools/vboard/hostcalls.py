@@ -37,6 +37,15 @@ class HostCalls:
                 raise Reboot("soft_raw" if self.mode == "raw" else "soft")
             raise Reboot("hard", cause)
 
+    def _take_kbd(self) -> bool:
+        """Ctrl-C arrived from the host: consume it (the device raises KeyboardInterrupt)."""
+        if not self._kbd:
+            return False
+        with self._lock:
+            self._kbd = False
+            self._cancel_kbd_timer()  # type: ignore[attr-defined]  # on the device class
+        return True
+
     def _dispatch(self, msg: str) -> str:
         op = msg[:1]
         if op == "n":
@@ -51,10 +60,7 @@ class HostCalls:
             return keys
         self._cpu_time()
         self._check_kill()
-        if self._kbd:
-            with self._lock:
-                self._kbd = False
-                self._cancel_kbd_timer()
+        if self._take_kbd():
             return "\x01K"
         if op == "w":
             answer = self._wait(int(msg[1:]))
@@ -137,10 +143,7 @@ class HostCalls:
         hw = self.hw
         while True:
             self._check_kill()
-            if self._kbd:
-                with self._lock:
-                    self._kbd = False
-                    self._cancel_kbd_timer()
+            if self._take_kbd():
                 return "\x01K"
             nxt = hw.next_event_us()
             if nxt is None:
