@@ -204,11 +204,14 @@ def test_bench_meets_every_target(capsys):
     assert set(summary["latency_split_p95_ms"]) == {"sensing", "reading_to_level",
                                                     "level_to_motor"}
     assert all(r["physics_reason"] for r in out["scenarios"] if r["physics_limited"])
-    if not summary["all_passed"]:
-        # the acceptance of issue 14: the targets wait on the alert pipeline's work (standing
-        # reminder, ground-return recognition, the reduced-range signal; docs/scenarios.md)
-        failed = [k for k, ok in summary["passed"].items() if not ok]
-        pytest.xfail(f"targets not met yet: {failed}; expectations failed: "
+    failed = {k for k, ok in summary["passed"].items() if not ok}
+    # every other target holds; these three are open, with why, in docs/scenarios.md ("Reading
+    # these figures honestly"): ground returns on uphill slopes, no reduced-range estimate from
+    # the ultrasonic drivers, the latency of the A02YYUW's first sightings
+    known_open = {"false_alarms_per_km", "reduced_range_unsignalled", "latency_p95_ms"}
+    assert failed <= known_open, (failed, summary["expectations_failed"])
+    if failed:
+        pytest.xfail(f"targets not met yet: {sorted(failed)}; expectations failed: "
                      f"{summary['expectations_failed']}")
 
 
