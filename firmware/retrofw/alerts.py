@@ -17,7 +17,7 @@ A NOTICE for an object that keeps its distance (not closing) for `static_clear_m
 a companion running alongside, a ground echo, the same hedge all the time.
 
 Warnings that keep their meaning:
-- Lost at close range, held: a confirmed, closing object that disappears (the track coasts out,
+- Lost at close range, held (outdoor and track modes): a confirmed, closing object that disappears (the track coasts out,
   or a farther object replaces it) while it is nearer than `hold_m` is held, predicted forward
   at its last closing speed, until it would have passed the runner's hip (its time to contact
   plus `_PASS_MS`, at most `_HOLD_MAX_MS`), unless a confirmed track shows it again no farther
@@ -167,7 +167,7 @@ class Pipeline:
             self._start_ms = now_ms
         r = self.ranger
         was = r.confirmed and r.speed_ok and r.closing_mms > _MIN_CLOSING_MMS \
-            and 0 <= r.distance_mm <= self.hold_mm
+            and 0 <= r.distance_mm <= self.hold_mm and self.mode != _TREADMILL
         if was:
             d0 = r.predict(now_ms)
             v0 = r.closing_mms
