@@ -290,8 +290,9 @@ def test_summary_scores_standing_alarms_and_the_reduced_range_signal():
 
 @pytest.mark.slow
 def test_a_vl53l1x_in_hazy_sun_is_never_silent_on_the_board():
-    """The scenario's sunlight reaches the firmware through the chip's ambient rate: within
-    1 s the app signals reduced range or plays FAULT (issue 14: never blind but silent)."""
+    """The scenario's sunlight reaches the firmware through the chip's ambient rate: the app
+    signals reduced range (or plays FAULT) once the sun has lasted 1 s (docs/app.md: one bright
+    reflection is not reduced range), within 1.5 s (issue 14: never blind but silent)."""
     from retrorun.devtools.sim.run import run_scenario
 
     res = run_scenario(scn.SCENARIO_DIR / "wall_1.5mps_vl53l1x_partial_sun.json")
@@ -299,4 +300,5 @@ def test_a_vl53l1x_in_hazy_sun_is_never_silent_on_the_board():
     first_fault = min((e["t_s"] for e in res["timeline"]
                        if e["event"] == "level" and e["level"] == "fault"), default=None)
     told = [t for t in (first_range, first_fault) if t is not None]
-    assert told and min(told) <= 1.0 + 0.1  # 0.1 s: the button press that starts the session
+    # 0.1 s: the button press that starts the session, as in tests/e2e/test_reduced_range.py
+    assert told and 1.0 <= min(told) <= 1.5 + 0.1
