@@ -122,12 +122,14 @@ class FaultBoard:
         self.out = bytearray()
         self.hw = hw
         self.at_exit: list[tuple[str, float]] = []  # (reset / deep sleep, drive then)
+        self.rtc_at_exit: list[bytes] = []  # RTC memory as each exit left it (before the reboot)
         board_self = self
 
         class ExitSpy(list):
             def append(self, item):
                 if item[1].startswith(("reset", "deep sleep")) and \
                         not item[1].startswith("deep sleep ends"):
+                    board_self.rtc_at_exit.append(bytes(hw.rtc_memory or b""))
                     board_self.at_exit.append((item[1].split()[0], board_self.level_now()))
                 super().append(item)
 
