@@ -257,7 +257,9 @@ def test_ctrl_c_stops_the_motor_closes_the_session_and_the_app_warns_after_the_r
     """Ctrl-C (every USB command of the host starts with one) while STOP plays: the motor goes
     off and the session is closed with what it had in RAM (the open block of samples: 12 to a
     record, one a second); the host's soft reboot (Ctrl-D) starts the app again, which warns."""
-    b = make_board(world=Script((0, None), (FAULT_US - 1_000_000, NEAR_MM)),
+    # moving: a static object would settle to the reminder while a loaded host lets the board
+    # run on past FAULT_US before the Ctrl-C is sent
+    b = make_board(world=Wobble(NEAR_MM, 200, FAULT_US - 1_000_000),
                    config={"log.flush_ms": 5000})
     b.run_until(FAULT_US)
     assert b.level_now() > 0.5, "STOP: continuous"
