@@ -21,8 +21,9 @@ Tasks (all created in `main()`):
 - battery: every 10 s; low battery plays its pattern once a minute, critical closes the
   session cleanly and sleeps.
 - led: on while recording, blinking fast when the sensor cannot see.
-- ble (when ble.enabled and the board has Bluetooth + aioble): advertising, the file transfer
-  and control services, RSC cadence once a second and the live distance/alert 4 times a second.
+- ble (when ble.enabled and the board has Bluetooth): every 20 ms the control service's
+  requests (retrofw.ble.gatt), RSC cadence once a second and the live distance/alert 4 times a
+  second; a button press confirms a change asked for over Bluetooth that weakens warnings.
 - watchdog: feeds machine.WDT only while every other task has shown a heartbeat since the last
   feed, so a hung task resets the board.
 retrofw.failsafe runs it all: a boot that fails plays FAULT in a loop, an exception escaping
@@ -360,7 +361,9 @@ class App:
                 self.sleep(now)
             elif not pressed and down_since is not None:
                 down_since = None
-                if self.writer is None:
+                if self.ble is not None and self.ble.confirm(now):
+                    pass  # the press confirmed a change asked for over Bluetooth
+                elif self.writer is None:
                     self.start_session(now)
                 else:
                     self.log_event(now, wire.EV_BUTTON, 1, 0)
@@ -372,22 +375,25 @@ class App:
         await battery(self)
 
     async def ble_task(self):
-        """Live values to a connected client (started only when the GATT server runs)."""
+        """Bluetooth: answer requests every 20 ms; live values (owner) four times a second and
+        RSC once a second (started only when the GATT server runs)."""
         server = self.ble
         if server is None:
             return
         n = 0
         while self.running:
-            now = time.ticks_ms()
-            cadence = self.steps.cadence(now)
-            code = self.fault_code
-            server.notify_live(self.pipeline.distance_mm, self.level, -code if code else 0,
-                               cadence)
+            server.poll()
             n += 1
-            if n % 4 == 0:  # RSC once a second; speed and stride are not measured
-                server.notify_rsc(0, cadence, cadence > 140, 0, 0)
+            if n % 12 == 0:
+                now = time.ticks_ms()
+                cadence = self.steps.cadence(now)
+                code = self.fault_code
+                server.notify_live(self.pipeline.distance_mm, self.level, -code if code else 0,
+                                   cadence)
+                if n % 48 == 0:  # speed and stride are not measured
+                    server.notify_rsc(0, cadence, cadence > 140, 0, 0)
             self.beat("ble")
-            await asyncio.sleep_ms(250)
+            await asyncio.sleep_ms(_TICK_MS)
 
     async def usb_live(self):
         """Two live lines a second on the USB console: `@rr distance level cadence steps
@@ -477,9 +483,6 @@ async def main():
         tasks += (("ble", app.ble_task, 2000),)
     for _name, task, _silence in tasks:
         asyncio.create_task(task())
-    if app.ble is not None:
-        for coroutine in app.ble.tasks():
-            asyncio.create_task(coroutine)
     await app.watchdog([(name, silence) for name, _task, silence in tasks])
 
 

@@ -56,11 +56,11 @@ def boot(app_class):
 
 
 def start_ble(config, on_config):
-    """The GATT server, or None where the board has no Bluetooth or aioble is missing. Nothing
-    of the BLE code stays in RAM when it cannot run (bench heap: ~7 KB even run in place)."""
+    """The GATT server, or None where the board has no Bluetooth or it does not fit. Nothing
+    of the BLE code stays in RAM when it cannot run. A board without a radio never imports it:
+    module objects are freed by unload(), the names they interned are not (bench heap)."""
     try:
-        import aioble  # noqa: F401  # pyright: ignore[reportMissingImports]  # micropython-lib
-        import bluetooth  # noqa: F401
+        import bluetooth  # noqa: F401  # no radio: stop before any BLE module interns names
 
         from retrofw.ble import gatt
 
@@ -73,10 +73,9 @@ def start_ble(config, on_config):
         # Warning the runner matters more than Bluetooth: on a plain ESP32 with the firmware as
         # .mpy files the BLE modules may not fit (docs/benchmarks.md); run without them.
         _radio_off()
-        unload("retrofw.ble", "aioble")
+        unload("retrofw.ble")
         gc.collect()
-        hint = " (mpremote mip install aioble)" if isinstance(exc, ImportError) else ""
-        print("retrorun: Bluetooth off:", exc, hint)
+        print("retrorun: Bluetooth off:", exc)
         return None
 
 

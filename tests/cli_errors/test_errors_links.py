@@ -30,19 +30,34 @@ def _secrets(work, content: str) -> None:
     path.write_text(content)
 
 
-def test_ble_secrets_file_not_an_object(fails, work):
-    _secrets(work, "[1, 2]")
+@pytest.mark.parametrize("content", ["{}", '{"retrorun-ABCD": "00ff"}'])
+def test_ble_with_nothing_paired_fails_before_scanning(fails, work, content):
+    """An empty file, or one of the first format (keyed by name): nothing usable."""
+    _secrets(work, content)
     err = fails(["status", "--ble", "retrorun-ABCD"])
-    assert err == ("retrorun: no pairing secret for retrorun-ABCD; run retrorun pair with the "
+    assert err == ("retrorun: no device is paired with this laptop; run retrorun pair with the "
                    "device on USB first")
 
 
-@pytest.mark.parametrize("value", ["zz", 5])
-def test_ble_secret_damaged(fails, work, value):
-    _secrets(work, json.dumps({"retrorun-ABCD": value}))
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_ble_secrets_file_damaged(fails, work, content):
+    _secrets(work, content)
     err = fails(["sync", "--ble", "retrorun-ABCD"])
-    assert err.startswith("retrorun: the pairing secret for retrorun-ABCD in ")
-    assert err.endswith(" is damaged; run retrorun pair with the device on USB to make a new one")
+    assert err.startswith("retrorun: the pairing secrets file ")
+    assert err.endswith(" is damaged; move it away and run retrorun pair with the device on USB")
+
+
+@pytest.mark.parametrize("value", ["zz", 5, "01" * 5])
+def test_ble_secret_damaged(tmp_path, value):
+    from retrorun.errors import RetrorunError
+
+    path = tmp_path / pairing.SECRETS_FILE
+    path.write_text(json.dumps({"24a1600a1b2c": {"secret": value, "name": "retrorun-1B2C"}}))
+    with pytest.raises(RetrorunError) as caught:
+        pairing.load_secret(bytes.fromhex("24a1600a1b2c"), path)
+    assert str(caught.value) == (f"the pairing secret for the device 24a1600a1b2c in {path} is "
+                                 "damaged; run retrorun pair with the device on USB to make a "
+                                 "new one")
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan"])
@@ -55,17 +70,18 @@ def test_ble_scan_time_out_of_range(fails, timeout):
 def test_pairing_keeps_a_damaged_secrets_file(tmp_path):
     path = tmp_path / pairing.SECRETS_FILE
     path.write_text('["not", "an object"]')
-    pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
-    assert json.loads(path.read_text()) == {"retrorun-ABCD": "01" * 16}
+    pairing.save_secret("24a1600a1b2c", "retrorun-1B2C", b"\x01" * 32, path)
+    assert json.loads(path.read_text()) == {"24a1600a1b2c": {"secret": "01" * 32,
+                                                             "name": "retrorun-1B2C"}}
     assert (tmp_path / (pairing.SECRETS_FILE + ".damaged")).read_text() == '["not", "an object"]'
 
 
 def test_pairing_keeps_other_devices_secrets(tmp_path):
     path = tmp_path / pairing.SECRETS_FILE
-    path.write_text(json.dumps({"retrorun-OLD1": "02" * 16}))
-    pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
-    assert pairing.load_secret("retrorun-OLD1", path) == b"\x02" * 16
-    assert pairing.load_secret("retrorun-ABCD", path) == b"\x01" * 16
+    path.write_text(json.dumps({"0000000000aa": {"secret": "02" * 32, "name": "retrorun-1B2C"}}))
+    pairing.save_secret("24a1600a1b2c", "retrorun-1B2C", b"\x01" * 32, path)  # the same name
+    assert pairing.load_secret("0000000000aa", path) == b"\x02" * 32
+    assert pairing.load_secret("24a1600a1b2c", path) == b"\x01" * 32
     assert not (tmp_path / (pairing.SECRETS_FILE + ".damaged")).exists()
 
 
@@ -82,7 +98,7 @@ def test_pairing_secret_that_cannot_be_saved(tmp_path):
 
     path = tmp_path / "no-such-folder" / pairing.SECRETS_FILE
     with pytest.raises(RetrorunError) as caught:
-        pairing.save_secret("retrorun-ABCD", b"\x01" * 16, path)
+        pairing.save_secret("24a1600a1b2c", "retrorun-ABCD", b"\x01" * 32, path)
     assert str(caught.value).startswith(f"cannot save the pairing secret for retrorun-ABCD in "
                                         f"{path} (")
     assert str(caught.value).endswith("make the folder writable and run retrorun pair again")

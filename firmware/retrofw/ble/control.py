@@ -1,14 +1,16 @@
-"""The owner-only control characteristic: pairing challenge-response, status, sessions, config.
+"""The owner-only control characteristic: pairing challenge, sealed requests, sessions, config.
 
 Security (threat model in docs/ble.md). A 32-byte pairing secret is written to the device over
 USB (`retrorun pair`, file BLE_SECRET_PATH) and kept by the host. On each connection the host
-asks HELLO and gets a fresh 16-byte device nonce Nd (os.urandom; single use). It answers AUTH
-with tag_h = HMAC-SHA256(secret, AUTH_HOST_LABEL + Nd + Nh) and its own nonce Nh; the device
-compares in constant time and, if right, marks this connection authenticated and answers with
-tag_d = HMAC-SHA256(secret, AUTH_DEVICE_LABEL + Nd + Nh), so the host knows the device holds the
-secret too. A wrong answer burns the nonce; after AUTH_MAX_FAILURES wrong answers the
-connection is locked. Everything but HELLO, AUTH and WHY needs an authenticated connection;
-file transfer asks `authenticated()` too.
+asks HELLO and gets a fresh 16-byte device nonce Nd (os.urandom; single use) and the chip's uid
+(the host keys its secrets by it). It answers AUTH with tag_h = HMAC-SHA256(secret,
+AUTH_HOST_LABEL + Nd + Nh) and its own nonce Nh; the device compares in constant time and, if
+right, answers tag_d = HMAC-SHA256(secret, AUTH_DEVICE_LABEL + Nd + Nh), so the host knows the
+device holds the secret too. Both ends then derive the link's session key K = HMAC-SHA256(secret,
+AUTH_KEY_LABEL + Nd + Nh). Every owner request and its answer is sealed with K and a counter
+(pairing.seal): whoever relayed HELLO and AUTH between the owner and the device holds an
+"authenticated" link but cannot say anything on it. A wrong answer burns the nonce; after
+AUTH_MAX_FAILURES wrong answers or badly sealed requests the connection is locked.
 
 Framing (CTL_* in retrofw.wire_ble): a message is CTL_HEAD_FMT (op, status, payload length) +
 payload, cut into packets of the connection's payload size; each packet starts with one byte,
@@ -16,17 +18,19 @@ CTL_PKT_START on the first packet | a 7-bit sequence number. A missing packet is
 message dropped (the host times out and asks again). The same `Reassembler` and `frame()` serve
 the host, so there is one definition of the framing.
 
-The secret, the HMAC and the tags are in retrofw.ble.pairing (which `retrorun pair` uses over USB
-without loading this module).
+Memory: `on_packet` (the radio's write interrupt) only copies into the reassembler; `process()`
+(the Bluetooth task) answers. One request at a time per link: packets of a new one are dropped
+until the last is answered. At most CTL_QUEUE_LINK answers per link and CTL_QUEUE_BYTES over all
+links wait; beyond that a request is answered CTL_ERR_BUSY (a short answer) or dropped.
 """
 
+import binascii
 import hashlib
 import json
 import os
 import struct
 
-from retrofw.ble.pairing import device_tag, equal, host_tag, load_secret
-from retrofw.wire import PROTOCOL_VERSION
+from retrofw.ble.pairing import device_tag, equal, host_tag, load_secret, seal, session_key
 from retrofw.wire_ble import (
     AUTH_MAX_FAILURES,
     AUTH_NONCE_SIZE,
@@ -37,7 +41,10 @@ from retrofw.wire_ble import (
     CTL_AUTH,
     CTL_CONFIG_GET,
     CTL_CONFIG_SET,
+    CTL_DATA_FMT,
     CTL_ERR_BAD_TAG,
+    CTL_ERR_BUSY,
+    CTL_ERR_CONFIRM,
     CTL_ERR_FAILED,
     CTL_ERR_INVALID,
     CTL_ERR_LOCKED,
@@ -53,10 +60,21 @@ from retrofw.wire_ble import (
     CTL_OK,
     CTL_PKT_SEQ,
     CTL_PKT_START,
+    CTL_QUEUE_BYTES,
+    CTL_QUEUE_LINK,
+    CTL_READ,
+    CTL_READ_FMT,
+    CTL_READ_MAX,
+    CTL_READ_SIZE,
     CTL_REPLY,
+    CTL_SEQ_FMT,
+    CTL_SEQ_SIZE,
     CTL_SESSIONS,
     CTL_STATUS,
-    CTL_WHY,
+    CTL_TAG_SIZE,
+    CTL_TO_DEVICE,
+    CTL_TO_HOST,
+    CTL_VERSION,
 )
 
 
@@ -146,81 +164,24 @@ class Reassembler:
         return self.view[CTL_HEAD_SIZE:CTL_HEAD_SIZE + self.length]
 
 
-def _name_ok(name):
-    return 0 < len(name) <= 64 and "/" not in name and name not in (".", "..")
-
-
-def sessions_listing(sessions_dir):
-    """Default sessions(): [[name, size], ...] of the files in the sessions folder, sorted."""
-    out = []
-    try:
-        names = sorted(os.listdir(sessions_dir))
-    except OSError:
-        return out
-    for name in names:
-        try:
-            st = os.stat(sessions_dir + "/" + name)
-        except OSError:
-            continue
-        if not st[0] & 0x4000:
-            out.append([name, st[6]])
-    return out
-
-
-class FileConfig:
-    """A small config store (JSON object file) with fixed keys and value types from `defaults`.
-
-    The BLE cores take any config_get/config_set pair; this one stands in where the app's
-    settings module is not wired (tests, a bare board). set() checks every change first and
-    writes nothing if one is wrong (ValueError names it).
-    """
-
-    def __init__(self, path, defaults):
-        self.path = path
-        self.defaults = defaults
-
-    def get(self):
-        config = dict(self.defaults)
-        try:
-            with open(self.path) as f:
-                stored = json.loads(f.read())
-            for key in stored:
-                if key in config:
-                    config[key] = stored[key]
-        except (OSError, ValueError):
-            pass
-        return config
-
-    def set(self, changes):
-        for key in changes:
-            if key not in self.defaults:
-                raise ValueError("unknown config key %s" % key)
-            want = type(self.defaults[key])
-            value = changes[key]
-            if not (type(value) is want or (want is float and type(value) is int)):
-                raise ValueError("%s must be %s" % (key, want.__name__))
-        config = self.get()
-        for key in changes:
-            config[key] = changes[key]
-        with open(self.path, "w") as f:
-            f.write(json.dumps(config))
-        return config
-
-
 class ControlCore:
     """One connection's control state. Functions are injected so the core has no app deps.
 
     send(view) -> False when the radio is busy (then call `resume()` later).
-    config_get() -> dict; config_set(changes: dict) -> dict (raise ValueError("why") to refuse);
-    status() -> dict; sessions() -> list; mark_synced(name) -> object: all optional.
-    random_bytes(n) -> n random bytes (default os.urandom).
+    store: the SessionStore the sessions are read from (path(id), size(id)).
+    config_get() -> dict; config_set(changes: dict) -> dict (raise ValueError("why") to refuse;
+    an answer with "confirm" waits for the device's button: CTL_ERR_CONFIRM);
+    status() -> dict; sessions() -> dict; mark_synced(id) -> dict: all optional.
+    random_bytes(n) -> n random bytes (default os.urandom); uid: the chip's unique id (bytes).
     """
 
-    def __init__(self, send, sessions_dir="/sessions", secret_path=BLE_SECRET_PATH,
-                 config_get=None, config_set=None, status=None, sessions=None,
-                 mark_synced=None, random_bytes=None, payload_size=BLE_PAYLOAD_MIN):
+    queued = 0  # answer bytes waiting over all links (CTL_QUEUE_BYTES)
+
+    def __init__(self, send, store=None, secret_path=BLE_SECRET_PATH, config_get=None,
+                 config_set=None, status=None, sessions=None, mark_synced=None,
+                 random_bytes=None, uid=b"", payload_size=BLE_PAYLOAD_MIN):
         self.send = send
-        self.sessions_dir = sessions_dir.rstrip("/")
+        self.store = store
         self.secret_path = secret_path
         self.config_get = config_get
         self.config_set = config_set
@@ -228,6 +189,7 @@ class ControlCore:
         self.sessions_fn = sessions
         self.mark_synced_fn = mark_synced
         self.random_bytes = random_bytes or os.urandom
+        self.uid = bytes(uid)
         self.rx = Reassembler()
         self.out = bytearray(BLE_PAYLOAD_MAX)
         self.outv = memoryview(self.out)
@@ -235,6 +197,7 @@ class ControlCore:
         self.payload_size = BLE_PAYLOAD_MIN
         self.set_payload(payload_size)
         self.queue = []  # messages waiting to go out: (head bytes, payload bytes)
+        self.dropped = 0  # requests dropped: one still unanswered, or the queues full
         self.reset()
 
     def set_payload(self, payload_size):
@@ -242,11 +205,17 @@ class ControlCore:
 
     def reset(self):
         """A new connection: not authenticated, no challenge open, nothing queued."""
-        self.auth = False
+        self.key = None
+        self.counter = 0
         self.nonce = None
         self.failures = 0
-        self.why = ""
         self.rx.reset()
+        self.ready = False
+        for head, payload in self.queue:
+            ControlCore.queued -= len(head) + len(payload)
+        msg = getattr(self, "msg", None)
+        if msg is not None:  # counted until its last packet went out
+            ControlCore.queued -= len(msg[0]) + len(msg[1])
         self.queue = []
         self.msg = None
         self.msg_at = 0
@@ -254,19 +223,28 @@ class ControlCore:
         self.held = 0
 
     def authenticated(self):
-        return self.auth
-
-    def note_refusal(self, reason):
-        """File transfer refused a request on this connection: remember why (CTL_WHY)."""
-        self.why = reason
+        return self.key is not None
 
     # -- input --------------------------------------------------------------------------------
     def on_packet(self, data):
+        """A packet the central wrote (the write interrupt): copied, answered by process()."""
+        if self.ready:
+            if data and data[0] & CTL_PKT_START:
+                self.dropped += 1
+            return
         if self.rx.feed(data):
-            self._handle(self.rx.op, self.rx.payload())
+            self.ready = True
         elif self.rx.too_long:
             self.rx.too_long = False
             self._answer(0, CTL_ERR_INVALID, b"message too long")
+
+    def process(self):
+        """Answer a complete request, if one came; then send what the radio takes."""
+        if self.ready:
+            try:
+                self._handle(self.rx.op, self.rx.payload())
+            finally:
+                self.ready = False
         self._pump()
 
     def _handle(self, op, payload):
@@ -274,23 +252,47 @@ class ControlCore:
             self._hello()
         elif op == CTL_AUTH:
             self._auth(payload)
-        elif op == CTL_WHY:
-            self._answer(op, CTL_OK, self.why.encode())
         elif op in (CTL_STATUS, CTL_SESSIONS, CTL_CONFIG_GET, CTL_CONFIG_SET, CTL_MARK_SYNCED,
-                    CTL_FILE_HASH):
-            if not self.auth:
-                self.why = "not authenticated: answer the challenge first"
-                self._answer(op, CTL_ERR_NOT_AUTH, self.why.encode())
+                    CTL_FILE_HASH, CTL_READ):
+            if self.key is None:
+                self._answer(op, CTL_ERR_NOT_AUTH, b"not authenticated: answer the challenge")
                 return
-            self._owner_op(op, payload)
+            body = self._open(op, payload)
+            if body is not None:
+                self._owner_op(op, body)
         else:
             self._answer(op, CTL_ERR_UNKNOWN, b"unknown command")
+
+    def _fail(self, op, why):
+        self.failures += 1
+        if self.failures >= AUTH_MAX_FAILURES:
+            self.key = None
+        self._answer(op, CTL_ERR_BAD_TAG, why)
+
+    def _open(self, op, payload):
+        """The body of a sealed request, or None (refused and counted as a failure)."""
+        n = len(payload) - CTL_SEQ_SIZE - CTL_TAG_SIZE
+        if n < 0:
+            self._fail(op, b"request not sealed")
+            return None
+        counter = bytes(payload[:CTL_SEQ_SIZE])
+        body = bytes(payload[CTL_SEQ_SIZE:CTL_SEQ_SIZE + n])
+        tag = bytes(payload[CTL_SEQ_SIZE + n:])
+        if not equal(tag, seal(self.key, CTL_TO_DEVICE, bytes((op, 0)), counter, body)):
+            self._fail(op, b"request not sealed with this link's key")
+            return None
+        value = struct.unpack(CTL_SEQ_FMT, counter)[0]
+        if value <= self.counter:
+            self._fail(op, b"request counter repeated")
+            return None
+        self.counter = value
+        return body
 
     def _hello(self):
         secret = load_secret(self.secret_path)
         self.nonce = bytes(self.random_bytes(AUTH_NONCE_SIZE))
         flags = 1 if secret is not None else 0
-        self._answer(CTL_HELLO, CTL_OK, bytes((PROTOCOL_VERSION, flags)) + self.nonce)
+        self._answer(CTL_HELLO, CTL_OK, bytes((CTL_VERSION, flags)) + self.nonce + self.uid)
 
     def _auth(self, payload):
         if self.failures >= AUTH_MAX_FAILURES:
@@ -302,82 +304,106 @@ class ControlCore:
             return
         nonce = self.nonce
         self.nonce = None  # single use, right or wrong
+        self.key = None  # a new challenge ends the old key
         if nonce is None or len(payload) != AUTH_TAG_SIZE + AUTH_NONCE_SIZE:
-            self.failures += 1
-            self._answer(CTL_AUTH, CTL_ERR_BAD_TAG, b"no challenge open or bad answer size")
+            self._fail(CTL_AUTH, b"no challenge open or bad answer size")
             return
         tag = bytes(payload[:AUTH_TAG_SIZE])
         host_nonce = bytes(payload[AUTH_TAG_SIZE:])
         if not equal(tag, host_tag(secret, nonce, host_nonce)):
-            self.failures += 1
-            self._answer(CTL_AUTH, CTL_ERR_BAD_TAG, b"wrong secret")
+            self._fail(CTL_AUTH, b"wrong secret")
             return
-        self.auth = True
+        self.key = session_key(secret, nonce, host_nonce)
+        self.counter = 0
         self.failures = 0
         self._answer(CTL_AUTH, CTL_OK, device_tag(secret, nonce, host_nonce))
 
-    def _owner_op(self, op, payload):
+    def _owner_op(self, op, body):
+        status = CTL_OK
         try:
             if op == CTL_FILE_HASH:
-                self._file_hash(bytes(payload).decode())
-                return
-            if op == CTL_STATUS:
-                answer = self._status()
-            elif op == CTL_SESSIONS:
-                answer = (self.sessions_fn() if self.sessions_fn is not None
-                          else sessions_listing(self.sessions_dir))
-            elif op == CTL_CONFIG_GET:
-                if self.config_get is None:
-                    raise NotImplementedError("config is not available on this device")
-                answer = self.config_get()
-            elif op == CTL_CONFIG_SET:
-                if self.config_set is None:
-                    raise NotImplementedError("config is not available on this device")
-                changes = json.loads(bytes(payload).decode())
-                if not isinstance(changes, dict):
-                    raise ValueError("config changes must be a JSON object")
-                answer = self.config_set(changes)
-            else:  # CTL_MARK_SYNCED: payload is the JSON argument (a session id)
-                if self.mark_synced_fn is None:
-                    raise NotImplementedError("mark_synced is not available on this device")
-                answer = self.mark_synced_fn(json.loads(bytes(payload).decode()))
+                answer = self._file_hash(body)
+            elif op == CTL_READ:
+                answer = self._read(body)
+            else:
+                if op == CTL_STATUS:
+                    obj = self._status()
+                elif op == CTL_SESSIONS:
+                    obj = self._need(self.sessions_fn, "sessions")()
+                elif op == CTL_CONFIG_GET:
+                    obj = self._need(self.config_get, "config")()
+                elif op == CTL_CONFIG_SET:
+                    changes = json.loads(body.decode())
+                    if not isinstance(changes, dict):
+                        raise ValueError("config changes must be a JSON object")
+                    obj = self._need(self.config_set, "config")(changes)
+                    if "confirm" in obj:
+                        status = CTL_ERR_CONFIRM
+                else:  # CTL_MARK_SYNCED: the body is the JSON argument (a session id)
+                    obj = self._need(self.mark_synced_fn, "mark_synced")(json.loads(body.decode()))
+                answer = json.dumps(obj).encode()
         except ValueError as exc:
-            self._answer(op, CTL_ERR_INVALID, str(exc).encode())
-            return
+            status, answer = CTL_ERR_INVALID, str(exc).encode()
         except (OSError, NotImplementedError, KeyError, TypeError, ImportError,
                 MemoryError) as exc:  # e.g. no RAM to load the settings: the app runs on
-            self._answer(op, CTL_ERR_FAILED, (str(exc) or repr(exc)).encode())
-            return
-        self._answer(op, CTL_OK, json.dumps(answer).encode())
+            status, answer = CTL_ERR_FAILED, (str(exc) or repr(exc)).encode()
+        self._sealed(op, status, answer)
+
+    def _need(self, fn, what):
+        if fn is None:
+            raise NotImplementedError(what + " is not available on this device")
+        return fn
 
     def _status(self):
         if self.status_fn is not None:
             return self.status_fn()
-        return {"protocol": PROTOCOL_VERSION,
-                "sessions": len(sessions_listing(self.sessions_dir))}
+        return {"ok": True, "ble": CTL_VERSION}
 
-    def _file_hash(self, name):
-        if not _name_ok(name):
-            raise ValueError("bad session name")
+    def _session_path(self, body, size):
+        if len(body) != size or self.store is None:
+            raise ValueError("bad request size")
+        sid = struct.unpack_from("<I", body, 0)[0]
+        if self.store.size(sid) < 0:
+            raise ValueError("no session %d" % sid)
+        return sid, self.store.path(sid)
+
+    def _file_hash(self, body):
+        _sid, path = self._session_path(body, 4)
         h = hashlib.sha256()
         size = 0
         mv = memoryview(self.chunk)
-        try:
-            f = open(self.sessions_dir + "/" + name, "rb")
-        except OSError:
-            self._answer(CTL_FILE_HASH, CTL_ERR_INVALID, ("no such file " + name).encode())
-            return
-        with f:
+        with open(path, "rb") as f:
             while True:
                 n = f.readinto(self.chunk)
                 if not n:
                     break
                 h.update(mv[:n])
                 size += n
-        self._answer(CTL_FILE_HASH, CTL_OK, struct.pack("<I", size) + h.digest())
+        return struct.pack("<I", size) + h.digest()
+
+    def _read(self, body):
+        """Bytes [offset, offset + size) of a session, with their CRC-32 (as the USB API)."""
+        _sid, offset, size = struct.unpack(CTL_READ_FMT, body[:CTL_READ_SIZE])
+        path = self._session_path(body, CTL_READ_SIZE)[1]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(min(size, CTL_READ_MAX))
+        return struct.pack(CTL_DATA_FMT, offset, binascii.crc32(data)) + data
 
     # -- output -------------------------------------------------------------------------------
+    def _sealed(self, op, status, body):
+        head = bytes((op | CTL_REPLY, status))
+        counter = struct.pack(CTL_SEQ_FMT, self.counter)
+        self._answer(op, status, counter + body + seal(self.key, CTL_TO_HOST, head, counter, body))
+
     def _answer(self, op, status, payload):
+        size = CTL_HEAD_SIZE + len(payload)
+        if len(self.queue) >= CTL_QUEUE_LINK or ControlCore.queued + size > CTL_QUEUE_BYTES:
+            self.dropped += 1
+            if len(self.queue) >= CTL_QUEUE_LINK or ControlCore.queued + 16 > CTL_QUEUE_BYTES:
+                return  # nothing more for this link now: the host asks again
+            status, payload, size = CTL_ERR_BUSY, b"busy", CTL_HEAD_SIZE + 4
+        ControlCore.queued += size
         self.queue.append((struct.pack(CTL_HEAD_FMT, op | CTL_REPLY, status, len(payload)),
                            payload))
 
@@ -407,6 +433,7 @@ class ControlCore:
         self.seq += 1
         if self.msg_at >= total:
             self.msg = None
+            ControlCore.queued -= total
         return n
 
     def _pump(self):

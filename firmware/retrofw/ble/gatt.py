@@ -1,25 +1,23 @@
-"""The GATT server on a real board: advertising, services, and the glue to the protocol cores.
+"""The GATT server on MicroPython's `bluetooth` module (no aioble): advertising, the services,
+the connections, and the glue to the control core.
 
-`Peripheral` is pure (no radio): one connection's cores (control + file transfer) behind one
-`write(characteristic, packet)` entry point, with outgoing packets handed to an injected
-`send(characteristic, view)`. The in-memory test link drives exactly this class, under CPython
-and in real MicroPython. The rest of the module is the aioble wiring, which only runs on a board
-(`aioble` from micropython-lib and the `bluetooth` module); importing this module without them
-works, `run()` then raises.
+`Peripheral` is pure (no radio): one connection's control core behind `write(data)`, with
+outgoing packets handed to an injected `send(view)`. The in-memory test link drives exactly
+this class, under CPython and in real MicroPython. `GattServer` is the radio wiring; it needs
+the `bluetooth` module (a board, or the virtual board's stand-in on bumble).
 
-GATT table (UUIDs in retrofw.wire_ble):
+GATT table (UUIDs in retrofw.wire / retrofw.wire_ble):
   Running Speed and Cadence 0x1814: RSC Measurement 0x2A53 (notify), RSC Feature 0x2A54 (read)
   Battery 0x180F: Battery Level 0x2A19 (read, notify)
-  File Transfer 0xFEBB: version (read, uint32 4), transfer (write-no-response, notify)
-  retrorun control: control (write-no-response, notify), live (notify)
-Anyone may read RSC and battery; file transfer, control and live data need the
-challenge-response of control.py on the same connection.
+  retrorun control: control (write, write without response, notify), live (notify)
+Anyone may read RSC and battery; control (beyond the challenge) and live data need the owner's
+sealed messages (control.py). Interrupts (`_irq`) only copy a written packet into its link's
+core and note connections; the Bluetooth task (`poll`, every 20 ms) answers and notifies.
 """
 
 import struct
 
 from retrofw.ble.control import ControlCore
-from retrofw.ble.filetransfer import FileTransferCore
 from retrofw.ble.rsc import FEATURES, RscEncoder
 from retrofw.wire import (
     UUID_BATTERY_LEVEL,
@@ -33,14 +31,11 @@ from retrofw.wire_ble import (
     BLE_PAYLOAD_MAX,
     BLE_PAYLOAD_MIN,
     BLE_SECRET_PATH,
-    FT_VERSION,
+    CTL_AUTH_TIMEOUT_MS,
     LIVE_FMT,
     LIVE_NO_DISTANCE,
     LIVE_SIZE,
     RSC_FEATURE_FMT,
-    UUID_FT_SERVICE,
-    UUID_FT_TRANSFER,
-    UUID_FT_VERSION,
     UUID_RR_CONTROL,
     UUID_RR_LIVE,
     UUID_RR_SERVICE,
@@ -55,14 +50,19 @@ except ImportError:  # CPython
 
 
 try:
-    import aioble  # pyright: ignore[reportMissingImports]  # micropython-lib, no stubs
     import bluetooth
 except ImportError:  # not on a board (CPython, the WASI build): the pure part still works
-    aioble = None
     bluetooth = None
 
-CHAR_TRANSFER = const(0)
-CHAR_CONTROL = const(1)
+# MicroPython's bluetooth module (docs/library/bluetooth.rst): event codes and flags
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_MTU_EXCHANGED = const(21)
+_F_READ = const(0x0002)
+_F_WRITE_NR = const(0x0004)
+_F_WRITE = const(0x0008)
+_F_NOTIFY = const(0x0010)
 
 _ADV_INTERVAL_US = const(250_000)
 _APPEARANCE_RUNNING_SENSOR = const(0x0440)  # Running Walking Sensor (generic)
@@ -100,212 +100,295 @@ def encode_live(buf, distance_mm, alert, sensor, cadence):
     return LIVE_SIZE
 
 
+def adv_payload(name):
+    """Advertising data (flags, the RSC service, the name) and scan response (appearance): each
+    within the 31 bytes of a legacy advertisement (Core Spec Vol 3 Part C 11; CSS Part A)."""
+    n = name.encode()[:22]
+    adv = bytes((2, 0x01, 0x06, 3, 0x03, UUID_RSC_SERVICE & 0xFF, UUID_RSC_SERVICE >> 8,
+                 len(n) + 1, 0x09)) + n
+    resp = bytes((3, 0x19, _APPEARANCE_RUNNING_SENSOR & 0xFF, _APPEARANCE_RUNNING_SENSOR >> 8))
+    return adv, resp
+
+
 class Peripheral:
-    """One connection's protocol state: control (auth, config) and file transfer."""
+    """One connection's protocol state: the control core, and when it connected."""
 
-    def __init__(self, send, sessions_dir="/sessions", secret_path=BLE_SECRET_PATH,
-                 config_get=None, config_set=None, status=None, sessions=None,
-                 mark_synced=None, random_bytes=None, fs_root=""):
+    def __init__(self, send, store=None, secret_path=BLE_SECRET_PATH, config_get=None,
+                 config_set=None, status=None, sessions=None, mark_synced=None,
+                 random_bytes=None, uid=b""):
         self.send = send
-        self.control = ControlCore(self._send_control, fs_root + sessions_dir,
-                                   fs_root + secret_path, config_get, config_set, status,
-                                   sessions, mark_synced, random_bytes)
-        self.transfer = FileTransferCore(self._send_transfer, sessions_dir,
-                                         self.control.authenticated, self.control.note_refusal,
-                                         fs_root=fs_root)
-
-    def _send_control(self, view):
-        return self.send(CHAR_CONTROL, view)
-
-    def _send_transfer(self, view):
-        return self.send(CHAR_TRANSFER, view)
+        self.conn = -1  # the connection handle while connected
+        self.since = 0  # ticks_ms of the connection
+        self.control = ControlCore(send, store, secret_path, config_get, config_set, status,
+                                   sessions, mark_synced, random_bytes, uid)
 
     def connect(self, payload_size=BLE_PAYLOAD_MIN):
-        """A central connected (or the MTU changed): fresh state, packets up to payload_size."""
+        """A central connected: fresh state, packets up to payload_size."""
         self.control.reset()
-        self.transfer.reset()
         self.set_payload(payload_size)
 
     def set_payload(self, payload_size):
         self.control.set_payload(payload_size)
-        self.transfer.set_payload(payload_size)
 
     def disconnect(self):
         """The link is gone: nothing of this connection survives (authentication included)."""
         self.control.reset()
-        self.transfer.reset()
+        self.conn = -1
 
-    def write(self, characteristic, data):
-        """A packet the central wrote to CHAR_TRANSFER or CHAR_CONTROL."""
-        if characteristic == CHAR_TRANSFER:
-            self.transfer.on_packet(data)
-        elif characteristic == CHAR_CONTROL:
-            self.control.on_packet(data)
+    def write(self, data):
+        """A packet the central wrote to the control characteristic."""
+        self.control.on_packet(data)
 
-    def resume(self):
-        self.control.resume()
-        self.transfer.resume()
+    def poll(self):
+        """Answer a complete request and send what the radio takes (the Bluetooth task)."""
+        self.control.process()
 
     def owner(self):
         """True once this connection answered the challenge (live data may go to it)."""
         return self.control.authenticated()
 
 
-def app_hooks(root="/", on_config=None):
-    """The injected functions: retrofw.api's own answers, so USB and BLE answer the same.
+# Over Bluetooth, a change that makes warnings weaker or later waits for the device's button
+# (docs/ble.md): -1 weaker when smaller, 1 weaker when larger, 0 any change. Here, not in
+# retrofw.settings: a board without Bluetooth never holds these names.
+_WEAKER = (("alert.mode", 0), ("alert.notice_m", -1), ("alert.warning_m", -1),
+           ("alert.stop_m", -1), ("alert.ttc_warning_s", -1), ("alert.ttc_stop_s", -1),
+           ("alert.hysteresis_m", -1), ("alert.fault_timeout_ms", 1),
+           ("alert.treadmill_min_m", -1), ("haptic.strength", -1))
+CONFIRM_MS = const(30000)  # how long such a change waits for the button
 
-    on_config(values) is called after a config change was saved (the app applies it live).
-    """
+
+def weakens(current, changes):
+    """The keys of `changes` that weaken warnings against the configuration `current`."""
+    out = []
+    for key, way in _WEAKER:
+        if key in changes and changes[key] != current[key]:
+            if way == 0 or (changes[key] - current[key]) * way > 0:
+                out.append(key)
+    return out
+
+
+def _weakening(changes):
+    """The keys of valid `changes` that would weaken the stored configuration's warnings."""
+    from retrofw import settings
+    from retrofw.api import ROOT
+    from retrofw.unload import unload
+
+    try:
+        current = settings.load(ROOT)[0]
+        if settings.validate(changes, current)[1]:
+            return []  # invalid: config_set refuses it with its errors
+        return weakens(current, changes)
+    finally:
+        settings = None
+        unload("retrofw.settings")
+
+
+def app_hooks(root="/", on_config=None, now_ms=None):
+    """The injected functions: retrofw.api's own answers, so USB and BLE answer the same, and
+    `confirm(now)` for the app's button: a config change over Bluetooth that weakens warnings
+    is kept until a press within CONFIRM_MS saves it (True), or forgotten."""
     from retrofw import api
+    from retrofw.ticks import ticks_add, ticks_diff
 
     api.ROOT = root
     if on_config is not None:
         api.attach(api._writer, on_config, root)
-    return {"config_get": api.config_get_answer, "config_set": api.config_set_answer,
+    if now_ms is None:
+        from time import ticks_ms as now_ms  # pyright: ignore[reportAttributeAccessIssue]
+    pending = []  # [changes, deadline] while a weakening change waits
+
+    def config_set(changes):
+        weaker = _weakening(changes)
+        if not weaker:
+            return api.config_set_answer(changes)
+        pending[:] = [changes, ticks_add(now_ms(), CONFIRM_MS)]
+        return {"ok": False, "confirm": weaker, "seconds": CONFIRM_MS // 1000,
+                "error": "press the button on the device within %d s to confirm: %s"
+                % (CONFIRM_MS // 1000, ", ".join(weaker))}
+
+    def confirm(now):
+        if not pending:
+            return False
+        changes, deadline = pending
+        del pending[:]
+        if ticks_diff(deadline, now) < 0:
+            return False  # too late: the press is the button's usual one
+        api.config_set_answer(changes)
+        return True
+
+    uid = b""
+    try:
+        import machine
+
+        uid = machine.unique_id()
+    except (ImportError, AttributeError):
+        pass
+    return {"config_get": api.config_get_answer, "config_set": config_set,
             "sessions": api.sessions_answer, "mark_synced": api.mark_synced_answer,
-            "status": api.status_answer}
+            "status": api.status_answer, "store": api._store(), "uid": uid,
+            "confirm": confirm}
 
 
-# -- aioble wiring (board only) ----------------------------------------------------------------
 class GattServer:
-    """Registers the services and runs advertising and the per-connection loops (on a board).
+    """Registers the services, advertises, keeps up to two connections (on a board).
 
-    hooks: the same injected functions as Peripheral (config_get, config_set, status,
-    sessions, mark_synced; see app_hooks()), and name (advertised name; empty: retrorun-XXXX).
+    hooks: Peripheral's injected functions (see app_hooks()), name (advertised name; empty:
+    retrorun-XXXX) and confirm (the button's hook: `confirm(now)`).
     """
 
-    def __init__(self, sessions_dir="/sessions", secret_path=BLE_SECRET_PATH, fs_root="",
-                 **hooks):
-        if aioble is None or bluetooth is None:
-            raise OSError("Bluetooth needs the bluetooth module and aioble (mip install aioble)")
-        self.fs_root = fs_root
-        name = hooks.pop("name", None)  # settings "ble.name"; empty: retrorun-XXXX
-        self.hooks = hooks
-        self.sessions_dir = sessions_dir
-        self.secret_path = secret_path
+    def __init__(self, secret_path=BLE_SECRET_PATH, now_ms=None, **hooks):
+        if bluetooth is None:
+            raise OSError("no bluetooth module on this MicroPython")
+        name = hooks.pop("name", None)
+        self.confirm = hooks.pop("confirm", None) or (lambda now: False)
+        self.now_ms = now_ms
+        ble = bluetooth.BLE()
+        self.ble = ble
+        ble.active(True)
+        self.name = name or device_name(ble.config("mac")[1])
+        ble.config(gap_name=self.name, mtu=_MTU)
         uuid = bluetooth.UUID
-        rsc = aioble.Service(uuid(UUID_RSC_SERVICE))
-        self.rsc_measurement = aioble.Characteristic(rsc, uuid(UUID_RSC_MEASUREMENT), notify=True)
+        (self.h_meas, self.h_feat), (self.h_batt,), (self.h_ctl, self.h_live) = \
+            ble.gatts_register_services((
+                (uuid(UUID_RSC_SERVICE), ((uuid(UUID_RSC_MEASUREMENT), _F_NOTIFY),
+                                          (uuid(UUID_RSC_FEATURE), _F_READ))),
+                (uuid(UUID_BATTERY_SERVICE), ((uuid(UUID_BATTERY_LEVEL), _F_READ | _F_NOTIFY),)),
+                (uuid(UUID_RR_SERVICE), ((uuid(UUID_RR_CONTROL), _F_WRITE | _F_WRITE_NR
+                                          | _F_NOTIFY),
+                                         (uuid(UUID_RR_LIVE), _F_NOTIFY)))))
+        ble.gatts_set_buffer(self.h_ctl, BLE_PAYLOAD_MAX)  # default 20 bytes: longer cut
         feature = bytearray(2)
         struct.pack_into(RSC_FEATURE_FMT, feature, 0, FEATURES)
-        aioble.Characteristic(rsc, uuid(UUID_RSC_FEATURE), read=True, initial=feature)
-        battery = aioble.Service(uuid(UUID_BATTERY_SERVICE))
-        self.battery = aioble.Characteristic(battery, uuid(UUID_BATTERY_LEVEL), read=True,
-                                             notify=True, initial=b"\x64")
-        ft = aioble.Service(uuid(UUID_FT_SERVICE))
-        aioble.Characteristic(ft, uuid(UUID_FT_VERSION), read=True,
-                              initial=struct.pack("<I", FT_VERSION))
-        self.transfer = aioble.BufferedCharacteristic(
-            ft, uuid(UUID_FT_TRANSFER), read=True, write_no_response=True, notify=True,
-            capture=True, max_len=BLE_PAYLOAD_MAX)
-        rr = aioble.Service(uuid(UUID_RR_SERVICE))
-        self.control = aioble.BufferedCharacteristic(
-            rr, uuid(UUID_RR_CONTROL), write_no_response=True, notify=True, capture=True,
-            max_len=BLE_PAYLOAD_MAX)
-        self.live = aioble.Characteristic(rr, uuid(UUID_RR_LIVE), notify=True)
-        aioble.register_services(rsc, battery, ft, rr)
-        bluetooth.BLE().config(mtu=_MTU)
-        self.name = name or device_name(bluetooth.BLE().config("mac")[1])
-        self.peers = {}  # connection -> Peripheral
-        self.watchers = {}  # connection -> its watch task
+        ble.gatts_write(self.h_feat, feature)  # pyright: ignore[reportArgumentType]  # any buffer
+        ble.gatts_write(self.h_batt, b"\x64")
+        self.peers = [Peripheral(self._sender(i), secret_path=secret_path, **hooks)
+                      for i in range(_MAX_CONNECTIONS)]
         self.rsc = RscEncoder()
         self.live_buf = bytearray(LIVE_SIZE)
         self.battery_buf = bytearray(1)
+        self.adv, self.resp = adv_payload(self.name)
+        ble.irq(self._irq)
+        self._advertise()
 
-    def _peripheral(self, connection):
-        def send(characteristic, view):
-            char = self.transfer if characteristic == CHAR_TRANSFER else self.control
+    def _sender(self, i):
+        def send(view):
+            peer = self.peers[i]
+            if peer.conn < 0:
+                return True  # gone: drop what it would have sent
             try:
-                char.notify(connection, view)
-            except OSError:  # the controller's queue is full: keep the packet, resume later
+                # docs/library/bluetooth.rst: gatts_notify(conn_handle, value_handle, data);
+                # the stubs know two arguments
+                self.ble.gatts_notify(peer.conn, self.h_ctl, view)  # pyright: ignore
+            except OSError:  # the controller has no buffer: keep the packet, resume later
                 return False
             return True
 
-        return Peripheral(send, self.sessions_dir, self.secret_path, fs_root=self.fs_root,
-                          **self.hooks)
+        return send
 
-    async def advertise(self):
-        """Advertise and accept connections forever (up to _MAX_CONNECTIONS)."""
-        import asyncio
+    def _advertise(self):
+        if self._count() < _MAX_CONNECTIONS:
+            self.ble.gap_advertise(_ADV_INTERVAL_US, self.adv, resp_data=self.resp)
 
-        radio = aioble
-        uuid = bluetooth.UUID if bluetooth is not None else None
-        if radio is None or uuid is None:
-            raise OSError("no Bluetooth on this MicroPython")
-        while True:
-            if len(self.peers) >= _MAX_CONNECTIONS:
-                await asyncio.sleep(0.5)
-                continue
-            connection = await radio.advertise(
-                _ADV_INTERVAL_US, name=self.name, services=[uuid(UUID_RSC_SERVICE)],
-                appearance=_APPEARANCE_RUNNING_SENSOR)
-            peer = self._peripheral(connection)
-            peer.connect((getattr(connection, "mtu", None) or 23) - 3)
-            self.peers[connection] = peer
-            self.watchers[connection] = asyncio.create_task(self._watch(connection, peer))
+    def _count(self):
+        return sum(1 for p in self.peers if p.conn >= 0)
 
-    async def _watch(self, connection, peer):
-        import asyncio
+    def _peer(self, conn):
+        for p in self.peers:
+            if p.conn == conn:
+                return p
+        return None
 
-        try:
-            await connection.exchange_mtu(_MTU)
-        except (OSError, ValueError, asyncio.TimeoutError):
-            pass
-        peer.set_payload((getattr(connection, "mtu", None) or 23) - 3)
-        while connection.is_connected():
-            peer.resume()  # packets the controller refused earlier
-            await asyncio.sleep(0.02)
-        peer.disconnect()
-        self.peers.pop(connection, None)
-        self.watchers.pop(connection, None)
-
-    async def serve_writes(self, char, which):
-        """Feed captured writes on `char` to the peripheral of the connection that wrote."""
-        while True:
-            connection, data = await char.written()
-            peer = self.peers.get(connection)
+    def _irq(self, event, data):
+        if event == _IRQ_GATTS_WRITE:
+            conn, handle = data
+            peer = self._peer(conn)
+            if peer is not None and handle == self.h_ctl:
+                peer.write(self.ble.gatts_read(self.h_ctl))
+        elif event == _IRQ_CENTRAL_CONNECT:
+            conn = data[0]
+            for p in self.peers:
+                if p.conn < 0:
+                    p.connect()
+                    p.conn = conn
+                    p.since = self._now()  # pyright: ignore[reportAttributeAccessIssue]
+                    break
+            else:  # no slot (the stack allowed more links than we keep)
+                self.ble.gap_disconnect(conn)
+            self._advertise()  # the stack stops advertising when a central connects
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            peer = self._peer(data[0])
             if peer is not None:
+                peer.disconnect()
+            self._advertise()
+        elif event == _IRQ_MTU_EXCHANGED:
+            peer = self._peer(data[0])
+            if peer is not None:
+                peer.set_payload(data[1] - 3)
+
+    def _now(self):
+        if self.now_ms is not None:
+            return self.now_ms()
+        import time
+
+        return time.ticks_ms()
+
+    def poll(self):
+        """The Bluetooth task, every 20 ms: answer requests; drop a second link that did not
+        authenticate within CTL_AUTH_TIMEOUT_MS (one unauthenticated link may stay: a watch)."""
+        from time import ticks_diff
+
+        newest = None
+        strangers = 0
+        for p in self.peers:
+            if p.conn >= 0:
+                p.poll()
+                if not p.owner():
+                    strangers += 1
+                    if newest is None or ticks_diff(p.since, newest.since) > 0:
+                        newest = p
+        if strangers == _MAX_CONNECTIONS and newest is not None:
+            if ticks_diff(self._now(), newest.since) > CTL_AUTH_TIMEOUT_MS:
                 try:
-                    peer.write(which, data)
-                except Exception as exc:  # noqa: BLE001 - one bad request must not end BLE
-                    print("ble: request failed:", repr(exc))
-                    peer.connect(peer.transfer.payload)  # start this connection over
-
-    def notify_rsc(self, speed_256, cadence, running, stride_cm, distance_dm):
-        """Public cadence for every connected central (watches, phones)."""
-        length = self.rsc.update((speed_256, cadence, running, stride_cm, distance_dm))
-        for connection in self.peers:
-            try:
-                self.rsc_measurement.notify(connection, self.rsc.view[:length])
-            except OSError:
-                pass
-
-    def notify_battery(self, percent):
-        """Battery level 0..100 %: stored for reads and notified to every central."""
-        self.battery_buf[0] = min(max(percent, 0), 100)
-        self.battery.write(self.battery_buf)
-        for connection in self.peers:
-            try:
-                self.battery.notify(connection, self.battery_buf)
-            except OSError:
-                pass
-
-    def notify_live(self, distance_mm, alert, sensor, cadence):
-        """Distance and alert level, to authenticated connections only."""
-        n = encode_live(self.live_buf, distance_mm, alert, sensor, cadence)
-        for connection, peer in self.peers.items():
-            if peer.owner():
-                try:
-                    self.live.notify(connection, self.live_buf[:n])
+                    self.ble.gap_disconnect(newest.conn)  # pyright: ignore  # an int handle
                 except OSError:
                     pass
 
-    def tasks(self):
-        """The coroutines app.main() should create_task(): advertising and the two write feeds."""
-        return (self.advertise(), self.serve_writes(self.transfer, CHAR_TRANSFER),
-                self.serve_writes(self.control, CHAR_CONTROL))
+    def notify_rsc(self, speed_256, cadence, running, stride_cm, distance_dm):
+        """Public cadence: stored and notified to every subscribed central (watches)."""
+        length = self.rsc.update((speed_256, cadence, running, stride_cm, distance_dm))
+        self._update(self.h_meas, self.rsc.view[:length])
 
+    def notify_battery(self, percent):
+        """Battery level 0..100 %: stored for reads and notified to every subscribed central."""
+        self.battery_buf[0] = min(max(percent, 0), 100)
+        self._update(self.h_batt, self.battery_buf)
 
-def run(**hooks):
-    """Build the server (board only); returns it so the app can push RSC and live values."""
-    return GattServer(**hooks)
+    def _update(self, handle, value):
+        if self._count():
+            try:
+                self.ble.gatts_write(handle, value, True)  # send_update: subscribed centrals
+            except OSError:
+                pass
+        else:
+            self.ble.gatts_write(handle, value)
+
+    def notify_live(self, distance_mm, alert, sensor, cadence):
+        """Distance and alert level, to authenticated connections only."""
+        encode_live(self.live_buf, distance_mm, alert, sensor, cadence)
+        for p in self.peers:
+            if p.conn >= 0 and p.owner():
+                try:
+                    self.ble.gatts_notify(p.conn, self.h_live, self.live_buf)  # pyright: ignore
+                except OSError:
+                    pass
+
+    def stop(self):
+        """Radio off (before deep sleep, or when Bluetooth is switched off)."""
+        try:
+            # None stops advertising and removes the handler (docs); the stubs want values
+            self.ble.gap_advertise(None)  # pyright: ignore[reportArgumentType]
+            self.ble.irq(None)  # pyright: ignore[reportArgumentType]
+            self.ble.active(False)
+        except OSError:
+            pass

@@ -9,7 +9,14 @@ CPython's hmac with the RFC 4231 vectors.
 
 import hashlib
 
-from retrofw.wire_ble import AUTH_DEVICE_LABEL, AUTH_HOST_LABEL, AUTH_SECRET_SIZE, BLE_SECRET_PATH
+from retrofw.wire_ble import (
+    AUTH_DEVICE_LABEL,
+    AUTH_HOST_LABEL,
+    AUTH_KEY_LABEL,
+    AUTH_SECRET_SIZE,
+    BLE_SECRET_PATH,
+    CTL_TAG_SIZE,
+)
 
 try:
     from micropython import const
@@ -57,6 +64,18 @@ def host_tag(secret, device_nonce, host_nonce):
 
 def device_tag(secret, device_nonce, host_nonce):
     return hmac_sha256(secret, (AUTH_DEVICE_LABEL, device_nonce, host_nonce))
+
+
+def session_key(secret, device_nonce, host_nonce):
+    """The key of one authenticated link: only the two ends that hold the secret know it, so
+    whoever relayed the challenge cannot seal a message (docs/ble.md)."""
+    return hmac_sha256(secret, (AUTH_KEY_LABEL, device_nonce, host_nonce))
+
+
+def seal(key, direction, head, counter, body):
+    """The tag of one sealed control message: direction byte, the message head (op, status),
+    the counter bytes and the body, truncated to CTL_TAG_SIZE."""
+    return hmac_sha256(key, (direction, head, counter, body))[:CTL_TAG_SIZE]
 
 
 # -- the secret on the device -------------------------------------------------------------------

@@ -41,11 +41,12 @@ def run(args) -> int:
 
 
 def run_ble(args) -> int:
-    from retrorun.link.ble.pairing import load_secret
+    from retrorun.link.ble.pairing import paired_names
     from retrorun.link.ble.transport import scan
 
+    names = paired_names()  # by name only: the uid is told after connecting (a hint)
     found = [{"name": d["name"], "address": d["address"], "rssi": d["rssi"],
-              "paired": load_secret(d["name"]) is not None} for d in scan(args.timeout)]
+              "paired": d["name"] in names} for d in scan(args.timeout)]
     if args.json:
         output.emit_json({"devices": found})
         return 0

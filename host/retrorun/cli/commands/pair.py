@@ -23,10 +23,10 @@ def run(args) -> int:
     from retrorun.link.serial_transport import SerialTransport
 
     with SerialTransport(pick_port(args.port)) as transport:
-        name, path = pair_over_serial(transport)
+        name, uid, path = pair_over_serial(transport)
     if args.json:
-        output.emit_json({"name": name, "secrets_file": str(path)})
+        output.emit_json({"name": name, "uid": uid, "secrets_file": str(path)})
     else:
-        output.console.print(f"paired with {name}; the secret is kept in {path}")
+        output.console.print(f"paired with {name} (uid {uid}); the secret is kept in {path}")
         output.console.print(f"sync without a cable: retrorun sync --ble {name}")
     return 0

@@ -6,6 +6,7 @@ and the measured sync-time table of docs/ble.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -61,8 +62,8 @@ PACKETS_PER_EVENT = (4, 100)  # 4: a cautious stack (many phones); 100: only air
 
 
 def measure(size: int, payload: int, *, data: bytes | None = None) -> dict:
-    """Sync one file of `size` bytes through the real client and the transport (connect,
-    authenticate, SHA-256, read) over the in-memory link; return the trace and its totals."""
+    """Sync one file of `size` bytes through the transport (connect, authenticate, SHA-256,
+    sealed reads) over the in-memory link; return the trace and its totals."""
     import tempfile
 
     from retrorun.link.ble.transport import BleTransport
@@ -76,7 +77,9 @@ def measure(size: int, payload: int, *, data: bytes | None = None) -> dict:
         (root / "ble_secret").write_bytes(secret)
         link = GattLink(CPythonDevice(root), payload=payload)
         transport = BleTransport(link.connect, secret)
-        if transport.read_file("000001.rrl") != data:
+        size, digest = transport.file_hash(1)
+        got = transport.read(1, 0, size)
+        if got != data or hashlib.sha256(got).digest() != digest:
             raise RetrorunError("the measured transfer was not byte-identical")
         link.close()
     stats = link.stats()

@@ -23,28 +23,36 @@ import binascii
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from retrofw import wire_ble
 from retrofw.ble.gatt import Peripheral
 from retrorun.errors import RetrorunError
+from retrorun.link.ble.link import CHAR_CONTROL
+
+DEFAULT_UID = bytes.fromhex("24a1600a1b2c")  # an ESP32's unique_id is its base MAC (6 bytes)
 
 
 class CPythonDevice:
-    """The device cores in this process. `root` is the folder that stands for the device's `/`."""
+    """The device cores in this process. `root` is the folder that stands for the device's `/`;
+    `uid` the chip's unique id the device answers HELLO with."""
 
-    def __init__(self, root: Path, *, random_bytes: Callable[[int], bytes] = os.urandom):
+    def __init__(self, root: Path, *, random_bytes: Callable[[int], bytes] = os.urandom,
+                 uid: bytes = DEFAULT_UID):
         from retrofw.ble.gatt import app_hooks
 
         fs_root = str(Path(root).resolve())
         self._out: list[tuple[int, bytes]] = []
-        self.peripheral = Peripheral(self._send, "/sessions", wire_ble.BLE_SECRET_PATH,
-                                     random_bytes=random_bytes, fs_root=fs_root,
-                                     **app_hooks(fs_root))
+        hooks = app_hooks(fs_root, now_ms=lambda: int(time.monotonic() * 1000) & (2**30 - 1))
+        hooks["uid"] = uid
+        self.confirm = hooks.pop("confirm")  # the device's button
+        self.peripheral = Peripheral(self._send, secret_path=fs_root + wire_ble.BLE_SECRET_PATH,
+                                     random_bytes=random_bytes, **hooks)
 
-    def _send(self, characteristic, view):
-        self._out.append((characteristic, bytes(view)))
+    def _send(self, view):
+        self._out.append((CHAR_CONTROL, bytes(view)))
         return True
 
     def _take(self) -> list[tuple[int, bytes]]:
@@ -59,7 +67,9 @@ class CPythonDevice:
         self.peripheral.disconnect()
 
     def write(self, characteristic: int, data: bytes) -> list[tuple[int, bytes]]:
-        self.peripheral.write(characteristic, data)
+        if characteristic == CHAR_CONTROL:
+            self.peripheral.write(data)  # the write interrupt
+            self.peripheral.poll()  # the Bluetooth task's next turn
         return self._take()
 
     def close(self) -> None:
@@ -78,8 +88,8 @@ out = []
 pool = bytearray()
 
 
-def send(characteristic, view):
-    out.append("%d%s" % (characteristic, binascii.hexlify(view).decode()))
+def send(view):
+    out.append(binascii.hexlify(view).decode())
     return True
 
 
@@ -91,9 +101,9 @@ def random_bytes(n):
 
 
 hooks = app_hooks("/")
-peripheral = Peripheral(send, "/sessions", "/ble_secret", hooks["config_get"],
-                        hooks["config_set"], hooks["status"], hooks["sessions"],
-                        hooks["mark_synced"], random_bytes)
+hooks["uid"] = binascii.unhexlify(UID)
+del hooks["confirm"]
+peripheral = Peripheral(send, random_bytes=random_bytes, **hooks)
 gc.collect()
 answer = "ready %d" % gc.mem_alloc()
 while True:
@@ -107,7 +117,8 @@ while True:
     del out[:]
     kind = event[0]
     if kind == "W":
-        peripheral.write(int(event[1]), binascii.unhexlify(event[2:]))
+        peripheral.write(binascii.unhexlify(event[1:]))
+        peripheral.poll()
     elif kind == "C":
         peripheral.connect(int(event[1:]))
     elif kind == "D":
@@ -122,7 +133,7 @@ class MicroPythonDevice:
     """The device cores in ONE persistent real-MicroPython VM (WASI build), `root` mounted at /."""
 
     def __init__(self, root: Path, *, random_bytes: Callable[[int], bytes] = os.urandom,
-                 timeout: float = 60.0, heap_kb: int = 256):
+                 uid: bytes = DEFAULT_UID, timeout: float = 60.0, heap_kb: int = 256):
         from retrorun.devtools.mpy import MicroPython
 
         self._requests: queue.Queue = queue.Queue()
@@ -130,7 +141,7 @@ class MicroPythonDevice:
         self._timeout = timeout
         self._random = random_bytes
         self.error: str | None = None
-        script = _MPY_DEVICE
+        script = f"UID = {uid.hex()!r}\n" + _MPY_DEVICE
 
         def next_event(answer: str) -> str:
             self._answers.put(answer)
@@ -168,7 +179,7 @@ class MicroPythonDevice:
     def _exchange(self, event: str) -> list[tuple[int, bytes]]:
         self._requests.put(event)
         answer = self._answer()
-        return [(int(item[0]), binascii.unhexlify(item[1:])) for item in answer.split()]
+        return [(CHAR_CONTROL, binascii.unhexlify(item)) for item in answer.split()]
 
     def connect(self, payload: int) -> list[tuple[int, bytes]]:
         return self._exchange(f"C{payload}")
@@ -177,7 +188,9 @@ class MicroPythonDevice:
         self._exchange("D")
 
     def write(self, characteristic: int, data: bytes) -> list[tuple[int, bytes]]:
-        return self._exchange(f"W{characteristic}{data.hex()}")
+        if characteristic != CHAR_CONTROL:
+            return []
+        return self._exchange(f"W{data.hex()}")
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -1,11 +1,11 @@
-"""An in-memory GATT link: the real host libraries on one side, the device cores on the other.
+"""An in-memory GATT link for fault injection: the real host libraries on one side, the device
+cores on the other.
 
-No radio. The host side is `_bleio`-level: `LinkService` / `LinkCharacteristic` subclass
-blinka's `_bleio.Service` / `_bleio.Characteristic`, so the real
-`adafruit_ble_file_transfer.FileTransferService` binds to them, through the real
-`adafruit_ble` descriptors and the compatibility shim's `PacketBuffer`, and the real
-`FileTransferClient` drives the device. The device side is `retrofw.ble.gatt.Peripheral`
-(device_cores.py: in this process or in real MicroPython).
+No radio (the end-to-end tests run a real BLE stack: bumble, tests marked `bumble`). The host
+side is `_bleio`-level: `LinkService` / `LinkCharacteristic` subclass blinka's `_bleio.Service` /
+`_bleio.Characteristic`, so the control service class binds to them through the real
+`adafruit_ble` descriptors and the compatibility shim's `PacketBuffer`. The device side is
+`retrofw.ble.gatt.Peripheral` (device_cores.py: in this process or in real MicroPython).
 
 Realism: one ATT packet per write or notification, at most `payload` bytes (ATT_MTU - 3,
 20..244); the device only notifies a characteristic the host subscribed to; `drop` loses chosen
@@ -17,18 +17,16 @@ packet is recorded in `trace` (direction, characteristic, length), from which
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 import _bleio
 
 from retrofw import wire_ble
-from retrofw.ble.gatt import CHAR_CONTROL, CHAR_TRANSFER
 from retrorun.link.ble import shim
 
 H2D = "h2d"  # host to device (ATT write without response)
 D2H = "d2h"  # device to host (notification)
-CHAR_VERSION = 2  # the file-transfer version characteristic (read only, served by the link)
+CHAR_CONTROL = 1  # the only characteristic the link carries: control
 
 
 # -- the _bleio-level host side -----------------------------------------------------------------
@@ -142,15 +140,6 @@ class GattLink:
         """The device's service with this `_bleio.UUID`, as seen over `connection` (or None)."""
         notify = _bleio.Characteristic.NOTIFY
         write_nr = _bleio.Characteristic.WRITE_NO_RESPONSE
-        read = _bleio.Characteristic.READ
-        if uuid == _bleio.UUID(wire_ble.UUID_FT_SERVICE):
-            service = LinkService(uuid, connection)
-            service.set_characteristics([
-                LinkCharacteristic(self, CHAR_VERSION, wire_ble.UUID_FT_VERSION, read, service),
-                LinkCharacteristic(self, CHAR_TRANSFER, wire_ble.UUID_FT_TRANSFER,
-                                   read | write_nr | notify, service),
-            ])
-            return service
         if uuid == _bleio.UUID(wire_ble.UUID_RR_SERVICE):
             service = LinkService(uuid, connection)
             service.set_characteristics([
@@ -173,8 +162,6 @@ class GattLink:
 
     def read(self, key: int, generation: int) -> bytes:
         self._check(generation)
-        if key == CHAR_VERSION:
-            return struct.pack("<I", wire_ble.FT_VERSION)
         return b""
 
     def write(self, key: int, data: bytes, generation: int) -> None:

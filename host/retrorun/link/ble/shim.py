@@ -1,22 +1,22 @@
-"""Compatibility shim between adafruit_ble_file_transfer and adafruit-blinka-bleio on CPython.
+"""`_bleio.PacketBuffer` for adafruit-blinka-bleio, the OS Bluetooth stack's `_bleio` on CPython.
 
-adafruit_ble_file_transfer 4.x was written for CircuitPython's native `_bleio`. On CPython,
-adafruit-blinka-bleio 4.1.2 provides `_bleio` on top of bleak, and its `PacketBuffer` differs:
+The control client binds a `_bleio.PacketBuffer` to the control characteristic, as on
+CircuitPython's native `_bleio`. adafruit-blinka-bleio 4.1.2 (bleak) has one that differs:
 
-1. it takes `buffer_size` only, while the client calls
-   `_bleio.PacketBuffer(characteristic, buffer_size=4, max_packet_size=512)` -> TypeError;
+1. it takes `buffer_size` only, not CircuitPython's `max_packet_size` -> TypeError;
 2. it never subscribes to notifications of a remote characteristic (native `_bleio` does), so
    no answer ever arrives;
-3. `readinto()` returns 0 forever when nothing comes (the client spins at 100 % CPU with no
-   way out) and a negative number instead of raising for a too-small buffer;
-4. its queue keeps 4 packets and silently discards the oldest when full: a 490-byte READ chunk
-   is 26 notifications at the smallest MTU and arrives on bleak's thread while the client
-   thread may lag, so bytes would be lost without any error;
+3. `readinto()` returns 0 forever when nothing comes and a negative number instead of raising
+   for a too-small buffer;
+4. its queue keeps 4 packets and silently discards the oldest when full: a 1 KB answer is 52
+   notifications at the smallest MTU and arrives on bleak's thread while the client thread may
+   lag, so bytes would be lost without any error;
 5. `outgoing_packet_length` is always 512, larger than one ATT write at a small MTU.
 
-`CompatPacketBuffer` fixes all five; `install()` puts it in place of `_bleio.PacketBuffer`
-(idempotent) before any FileTransferService is bound. A stall raises `LinkTimeout` and a
-dropped link raises `_bleio.ConnectionError`, so the transport can resume.
+`CompatPacketBuffer` fixes all five; `install()` puts it in place of blinka's
+`_bleio.PacketBuffer` (idempotent; nothing to do on bumble's `_bleio`, `bleio_bumble`, whose
+PacketBuffer is CircuitPython's). A stall raises `LinkTimeout` and a dropped link raises
+`_bleio.ConnectionError`, so the transport can ask again.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from __future__ import annotations
 import queue
 import threading
 
-QUEUE_MIN_PACKETS = 64  # a whole READ chunk (16 + 490 bytes) at 20-byte packets is 26
+from retrorun.link.ble.control import LinkTimeout
+
+QUEUE_MIN_PACKETS = 64  # a whole READ answer (1 KB) at 20-byte packets is 52
 DEFAULT_TIMEOUT = 5.0
 
-
-class LinkTimeout(TimeoutError):
-    """No packet arrived within the timeout: the peer stalled or a packet was lost."""
+__all__ = ["CompatPacketBuffer", "LinkTimeout", "install"]
 
 
 def _payload_size(characteristic) -> int:
@@ -153,6 +153,8 @@ def install() -> None:
     global _installed
     import _bleio
 
+    if _bleio.__name__ != "_bleio":  # another _bleio (bleio_bumble) stands in: native semantics
+        return
     if not _installed or _bleio.PacketBuffer is not CompatPacketBuffer:
         _bleio.PacketBuffer = CompatPacketBuffer
         _installed = True

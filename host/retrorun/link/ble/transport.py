@@ -4,314 +4,221 @@ Library functions for the CLI (`retrorun devices --ble`, `sync --ble NAME`, `con
 `scan()`, `BleTransport.open(name)`. Pairing secrets and `retrorun pair` are in `pairing.py`,
 the control characteristic's client and the challenge in `control.py`.
 
-On CPython, `adafruit_ble` runs on `adafruit-blinka-bleio` (bleak); `shim.install()` makes the
-file-transfer client work there. The transport takes a `connect()` callable returning an
-adafruit_ble-like connection (`conn[ServiceClass]`, `.connected`, `.disconnect()`): a real
-`BLEConnection`, or the in-memory link's `LinkConnection` in tests.
+The transport takes a `connect()` callable returning an adafruit_ble-like connection
+(`conn[ServiceClass]`, `.connected`, `.disconnect()`): a real `BLEConnection` (on the OS stack
+through adafruit-blinka-bleio, or on a bumble HCI transport through `bleio_bumble`), or the
+in-memory link's `LinkConnection` in tests.
 
-After connecting it answers the device's challenge (docs/ble.md), then:
-- status(), sessions(), config_get(), config_set(changes), mark_synced(id) go over the control
-  characteristic and return the same JSON objects as the serial transport (retrofw.api);
-- read_file(name) reads a session through the real `adafruit_ble_file_transfer` client, resumes
-  after a stall (lost packet) or a dropped link (reconnect, authenticate again) from the last
-  complete chunk, and checks size and SHA-256 against what the device computed.
+After connecting it asks HELLO (the device's uid), takes the secret kept for that uid and
+answers the challenge (docs/ble.md). Then every operation is one sealed control request:
+status, sessions, config_get, config_set, mark_synced answer the same JSON objects as the serial
+transport (retrofw.api); `read(session, offset, size)` returns bytes checked by the CRC-32 the
+device sent with them, as the USB API's chunks, so `retrorun sync` is the same code on both
+links and resumes from the last stored chunk. A dropped link is reconnected and authenticated
+again; a stalled answer is asked again.
 """
 
 from __future__ import annotations
 
-import hashlib
+import binascii
 import json
 import struct
 from collections.abc import Callable
 
-from retrofw import wire, wire_ble
+from retrofw import wire_ble
 from retrorun.errors import RetrorunError
 from retrorun.link.ble import shim
 from retrorun.link.ble.control import (
     ControlClient,
     DeviceRefused,
+    LinkTimeout,
     NotPaired,
     control_service_class,
-    load_adafruit,
     status_reason,
 )
-from retrorun.link.ble.pairing import load_secret
+from retrorun.link.ble.pairing import load_secret, require_paired
+from retrorun.link.transport import TransferError, Transport
 
-try:  # the serial helper's interface; optional so this module stands alone
-    from retrorun.link.transport import Transport as _Base
-except ImportError:  # pragma: no cover
-    _Base = object  # type: ignore[assignment,misc]
-
-SESSIONS_DIR = "/sessions"
+_OPS = {"status": wire_ble.CTL_STATUS, "sessions": wire_ble.CTL_SESSIONS,
+        "config_get": wire_ble.CTL_CONFIG_GET, "config_set": wire_ble.CTL_CONFIG_SET,
+        "mark_synced": wire_ble.CTL_MARK_SYNCED}
 
 
-class _ReadShadow:
-    """Follows READ_DATA packets as the client reads them, keeping every complete chunk, so a
-    read that fails half-way resumes where it broke (the client itself drops partial data)."""
+class NeedsConfirmation(RetrorunError):
+    """A change that weakens warnings waits for a press of the device's button."""
 
-    def __init__(self, start: int):
-        self.start = start
-        self.data = bytearray()
-        self.good = 0  # bytes of complete chunks
-        self.left = 0
-        self.broken = False
-
-    def __call__(self, packet: bytes) -> None:
-        if self.broken:
-            return
-        if self.left == 0:
-            if len(packet) < wire_ble.FT_READ_DATA_SIZE or packet[0] != wire_ble.FT_READ_DATA:
-                self.broken = True
-                return
-            _, status, _, offset, _, length = struct.unpack_from(wire_ble.FT_READ_DATA_FMT, packet)
-            if status != wire_ble.FT_OK or offset != self.start + self.good:
-                self.broken = True
-                return
-            body = packet[wire_ble.FT_READ_DATA_SIZE:]
-            self.left = length
-        else:
-            body = packet
-        take = min(len(body), self.left)
-        self.data += body[:take]
-        self.left -= take
-        if self.left == 0:
-            self.good = len(self.data)
-
-    def complete(self) -> bytes:
-        return bytes(self.data[: self.good])
+    def __init__(self, answer: dict):
+        super().__init__(answer.get("error") or "press the button on the device to confirm")
+        self.answer = answer
 
 
-class BleTransport(_Base):  # type: ignore[misc,valid-type]
-    """A retrorun device over BLE. Reconnects and authenticates again as needed."""
+class BleTransport(Transport):
+    """A retrorun device over BLE. Reconnects and authenticates again as needed.
 
-    def __init__(self, connect: Callable[[], object], secret: bytes | None, *, name: str = "",
+    secrets: the pairing secret (bytes), or a function uid -> secret or None (the laptop's
+    secrets file: `pairing.load_secret`).
+    """
+
+    def __init__(self, connect: Callable[[], object],
+                 secrets: bytes | Callable[[bytes], bytes | None] | None, *, name: str = "",
                  timeout: float = 5.0, attempts: int = 8):
         self._connect = connect
-        self._secret = secret
+        self._secrets = secrets
         self.name = name
         self.description = f"BLE {name}".strip()
         self.timeout = timeout
         self.attempts = attempts
+        self.uid = b""
         self._conn = None
-        self._ft = None
-        self._client = None
         self._control: ControlClient | None = None
         self.connections = 0  # connections opened (each one authenticated)
-        self.resumes = 0  # reads resumed after a stall or a dropped link
+        self.resumes = 0  # requests asked again after a stall, a damaged chunk or a dropped link
 
     # -- opening --------------------------------------------------------------------------------
     @classmethod
-    def open(cls, name: str, *, secret: bytes | None = None, scan_timeout: float = 5.0,
-             timeout: float = 5.0) -> BleTransport:
-        """Find `name` (retrorun-XXXX) by scanning and connect to it with the stored secret."""
-        if secret is None:
-            secret = load_secret(name)
-        if secret is None:
-            raise NotPaired(f"no pairing secret for {name}; run retrorun pair with the device "
-                            "on USB first")
+    def open(cls, name: str, *, scan_timeout: float = 5.0, timeout: float = 5.0,
+             hci: str | None = None) -> BleTransport:
+        """Find `name` (retrorun-XXXX) by scanning and connect to the one whose uid has a
+        secret on this laptop (two devices may advertise one name). `hci`: a bumble HCI
+        transport spec to use instead of the OS's Bluetooth stack."""
+        require_paired()
+        if hci is not None:
+            from retrorun.link.ble import bleio_bumble
+
+            bleio_bumble.install(hci)
         found = [d for d in scan(scan_timeout) if d["name"] == name]
         if not found:
             raise RetrorunError(f"{name} is not advertising; wake it (press the button) and "
                                 "keep it within a few metres")
-        advertisement = found[0]["advertisement"]
-
-        def connect():
-            from adafruit_ble import BLERadio
-
+        last: RetrorunError | None = None
+        for entry in found:
+            transport = cls(_connector(name, entry["advertisement"]), load_secret, name=name,
+                            timeout=timeout)
             try:
-                return BLERadio().connect(advertisement, timeout=10)
-            except Exception as exc:  # bleak raises many types; all mean the same to a user
-                raise RetrorunError(f"cannot connect to {name} ({exc}); move closer and "
-                                    "retry") from exc
+                transport._ensure()
+                return transport
+            except NotPaired as exc:  # another device with the same name: try the next
+                last = exc
+        assert last is not None
+        raise last
 
-        return cls(connect, secret, name=name, timeout=timeout)
+    def _secret_for(self, uid: bytes) -> bytes | None:
+        if callable(self._secrets):
+            return self._secrets(uid)
+        return self._secrets
 
     def _open(self) -> None:
-        ft, *_ = load_adafruit()
-        shim.CompatPacketBuffer.timeout = self.timeout
         self.close()
         conn = self._connect()
         try:
-            ft_service = conn[ft.FileTransferService]
-            control = conn[control_service_class()]
+            control = conn[control_service_class()]  # type: ignore[index]
         except (KeyError, AttributeError) as exc:
-            raise RetrorunError(f"{self.description or 'the device'} has no retrorun services "
-                                "(is it a retrorun with Bluetooth enabled?)") from exc
+            raise RetrorunError(f"{self.description or 'the device'} has no retrorun control "
+                                "service (is it a retrorun with Bluetooth enabled?)") from exc
         self._conn = conn
         self.connections += 1
-        self._ft = ft_service
-        self._client = ft.FileTransferClient(ft_service)
-        self._control = ControlClient(control.control)
-        if self._secret is None:
-            self.close()
-            raise NotPaired("no pairing secret for this device; run retrorun pair over USB")
+        client = ControlClient(control.control, self.timeout)
         try:
-            self._control.authenticate(self._secret)
+            uid = client.hello()
+            secret = self._secret_for(uid)
+            if secret is None:
+                raise NotPaired(f"no pairing secret for the device {uid.hex() or '?'} "
+                                f"({self.name or 'this device'}) on this laptop; connect it by "
+                                "USB and run retrorun pair")
+            client.authenticate(secret)
         except BaseException:
             self.close()  # only an authenticated connection is kept
             raise
+        self.uid = uid
+        self._control = client
 
     @property
     def reconnects(self) -> int:
         return max(0, self.connections - 1)
 
     def _ensure(self) -> None:
-        if self._conn is None or not self._conn.connected:
+        if self._conn is None or not self._conn.connected or self._control is None:
             self._open()
 
-    def _link_errors(self):
+    @staticmethod
+    def _link_errors() -> tuple[type[BaseException], ...]:
         import _bleio
 
-        return (shim.LinkTimeout, _bleio.ConnectionError, ConnectionError)
+        return (LinkTimeout, _bleio.ConnectionError, ConnectionError)
 
-    def _retry(self, action: Callable[[], object], what: str) -> object:
-        last: Exception | None = None
-        for _ in range(self.attempts):
+    def _request(self, op: int, body: bytes, what: str) -> bytes:
+        """One sealed request, asked again after a stall or on a new link after a drop."""
+        last: BaseException | None = None
+        for attempt in range(self.attempts):
             try:
                 self._ensure()
-                return action()
+                assert self._control is not None
+                status, answer = self._control.request(op, body)
             except self._link_errors() as exc:
                 last = exc
+                self.resumes += attempt < self.attempts - 1
                 if self._conn is not None and not self._conn.connected:
                     self._conn = None
+                continue
+            if status == wire_ble.CTL_ERR_BUSY:
+                last = DeviceRefused("the device is busy")
+                continue
+            if status in (wire_ble.CTL_ERR_NOT_AUTH, wire_ble.CTL_ERR_LOCKED):
+                self.close()  # the device forgot this link's key: authenticate on a new link
+                last = DeviceRefused(status_reason(status, answer))
+                continue
+            if status == wire_ble.CTL_ERR_CONFIRM:
+                raise NeedsConfirmation(json.loads(answer))
+            if status != wire_ble.CTL_OK:
+                raise DeviceRefused(f"the device refused {what}: {status_reason(status, answer)}")
+            return answer
         raise RetrorunError(f"{what} over BLE failed {self.attempts} times (last: {last}); "
                             "move closer to the device and retry")
 
-    # -- control requests -------------------------------------------------------------------------
-    def _request(self, op: int, payload: bytes, what: str) -> bytes:
-        def action():
-            assert self._control is not None
-            return self._control.request(op, payload)
-
-        status, answer = self._retry(action, what)  # type: ignore[misc]
-        if status != wire_ble.CTL_OK:
-            raise DeviceRefused(f"the device refused {what}: {status_reason(status, answer)}")
-        return answer
-
-    def call(self, function: str, *args: object) -> object:
+    # -- the Transport interface ----------------------------------------------------------------
+    def call(self, function: str, *args: object) -> dict:
         """Call a device API function by name (status, sessions, config_get, config_set,
         mark_synced), answering what the serial transport's retrofw.api call answers."""
-        ops = {"status": wire_ble.CTL_STATUS, "sessions": wire_ble.CTL_SESSIONS,
-               "config_get": wire_ble.CTL_CONFIG_GET, "config_set": wire_ble.CTL_CONFIG_SET,
-               "mark_synced": wire_ble.CTL_MARK_SYNCED}
-        if function not in ops:
+        if function not in _OPS:
             raise RetrorunError(f"{function}() is not available over BLE; use USB")
-        payload = json.dumps(args[0]).encode() if args else b""
-        return json.loads(self._request(ops[function], payload, function + "()"))
+        body = json.dumps(args[0]).encode() if args else b""
+        return json.loads(self._request(_OPS[function], body, function + "()"))
 
-    def status(self) -> dict:
-        return self.call("status")  # type: ignore[return-value]
-
-    def sessions(self):
-        return self.call("sessions")
-
-    def config_get(self) -> dict:
-        return self.call("config_get")  # type: ignore[return-value]
-
-    def config_set(self, changes: dict):
-        return self.call("config_set", changes)
-
-    def mark_synced(self, session):
-        return self.call("mark_synced", session)
-
-    def why(self) -> str:
-        """Why the device refused the last file-transfer request on this connection."""
-        return self._request(wire_ble.CTL_WHY, b"", "why").decode("utf-8", "replace")
-
-    def digest(self, session) -> str:
-        """SHA-256 hex of a whole session file, as the device computes it."""
-        name = (f"{session:06d}{wire.LOG_FILE_SUFFIX}" if isinstance(session, int)
-                else str(session))
-        return self.file_hash(name)[1].hex()
-
-    def file_hash(self, name: str) -> tuple[int, bytes]:
-        answer = self._request(wire_ble.CTL_FILE_HASH, name.encode(), f"the checksum of {name}")
+    def file_hash(self, session: int) -> tuple[int, bytes]:
+        """(size, SHA-256) of a whole session file, as the device computes them."""
+        answer = self._request(wire_ble.CTL_FILE_HASH, struct.pack("<I", session),
+                               f"the checksum of session {session}")
         return struct.unpack_from("<I", answer)[0], answer[4:]
 
-    # -- files ----------------------------------------------------------------------------------
-    def read_file(self, name: str) -> bytes:
-        """A whole session file (name like 000001.rrl), checked against the device's SHA-256."""
-        if "/" in name or name in ("", ".", ".."):
-            raise RetrorunError(f"bad session file name {name!r}")
-        size, digest = self.file_hash(name)
-        for _ in range(2):
-            data = self._read_from(f"{SESSIONS_DIR}/{name}", 0)
-            if len(data) == size and hashlib.sha256(data).digest() == digest:
-                return data
-        raise RetrorunError(f"{name} arrived damaged twice over BLE (size or SHA-256 differs); "
-                            "sync over USB")
+    def digest(self, session: int) -> str:
+        return self.file_hash(session)[1].hex()
 
-    def read(self, session, offset: int, size: int) -> bytes:
-        """Bytes [offset, offset+size) of a session (id or file name), like the serial call."""
-        name = (f"{session:06d}{wire.LOG_FILE_SUFFIX}" if isinstance(session, int)
-                else str(session))
-        return self._read_from(f"{SESSIONS_DIR}/{name}", offset)[:size]
-
-    def _read_from(self, path: str, offset: int) -> bytes:
-        ft, *_ = load_adafruit()
-        got = bytearray()
-        last: BaseException | None = None
-        stalls = 0
-        for _ in range(self.attempts):
-            try:
-                self._ensure()
-            except self._link_errors() as exc:
-                last = exc
-                self._conn = None
-                continue
-            raw = self._ft.raw  # type: ignore[union-attr]
-            shadow = _ReadShadow(offset + len(got))
-            raw.observer = shadow
-            try:
-                got += self._client.read(path, offset=offset + len(got))  # type: ignore[union-attr]
-                return bytes(got)
-            except ValueError as exc:  # the device answered READ with an error status
-                last = exc
-                got += shadow.complete()
-                reason = self._why_or_empty()
-                if "no such file" in reason or "outside" in reason:
-                    raise DeviceRefused(f"the device refused to read {path}: {reason}") from exc
-                if "not authenticated" in reason:
-                    self._conn = None  # authenticate again on a fresh connection
-            except (*self._link_errors(), ft.ProtocolError, IndexError, struct.error) as exc:
-                last = exc
-                got += shadow.complete()
+    def read(self, session: int, offset: int, size: int) -> bytes:
+        """Bytes [offset, offset + size) of a session (fewer at its end), each piece checked
+        against the CRC-32 the device computed; a damaged piece raises TransferError."""
+        out = bytearray()
+        while len(out) < size:
+            at = offset + len(out)
+            want = min(size - len(out), wire_ble.CTL_READ_MAX)
+            answer = self._request(wire_ble.CTL_READ,
+                                   struct.pack(wire_ble.CTL_READ_FMT, session, at, want),
+                                   f"reading session {session}")
+            if len(answer) < wire_ble.CTL_DATA_SIZE:
+                raise TransferError(f"a short answer to a read of session {session}")
+            got_at, crc = struct.unpack_from(wire_ble.CTL_DATA_FMT, answer)
+            data = answer[wire_ble.CTL_DATA_SIZE:]
+            if got_at != at or binascii.crc32(data) != crc or len(data) > want:
                 self.resumes += 1
-                stalls += 1
-                if self._conn is not None and not self._conn.connected:
-                    self._conn = None
-                elif stalls >= 2:
-                    self.close()  # stalled twice in a row: reset both ends by reconnecting
-                else:
-                    raw.observer = None
-                    self._flush(raw)
-                continue
-            finally:
-                raw.observer = None
-            stalls = 0
-        raise RetrorunError(f"reading {path} over BLE failed {self.attempts} times (last: "
-                            f"{last!r}); move closer to the device and retry")
+                raise TransferError(f"session {session} at {at}: the chunk failed its CRC-32")
+            if not data:
+                break  # the end of the file
+            out += data
+        return bytes(out)
 
-    def _flush(self, raw) -> None:
-        """After a stall: complete any request the device holds half-received (its tail was
-        lost) with zero bytes, which the device refuses (NUL in a path) or drops (0x00 starts
-        no request), then throw away whatever it answered. The connection stays up."""
-        import time
-
-        packets = -(-(wire_ble.FT_MOVE_SIZE + 2 * 96 + 1) // raw.outgoing_packet_length)
-        try:
-            for _ in range(packets):
-                raw.write(bytes(raw.outgoing_packet_length))
-            time.sleep(min(0.2, self.timeout))
-        except self._link_errors():
-            self._conn = None
-        raw.drain()
-
-    def _why_or_empty(self) -> str:
-        try:
-            return self.why()
-        except RetrorunError:
-            return ""
+    def config_set(self, changes: dict) -> dict:
+        """Save changes; one that weakens warnings raises NeedsConfirmation (its answer says
+        which keys and for how long the device waits for its button)."""
+        return self.call("config_set", changes)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -320,11 +227,26 @@ class BleTransport(_Base):  # type: ignore[misc,valid-type]
             except Exception:  # closing a dead link must not raise
                 pass
         self._conn = None
+        self._control = None
+
+
+def _connector(name: str, advertisement) -> Callable[[], object]:
+    def connect():
+        from adafruit_ble import BLERadio
+
+        try:
+            return BLERadio().connect(advertisement, timeout=10)
+        except Exception as exc:  # bleak and bumble raise many types; all mean the same
+            raise RetrorunError(f"cannot connect to {name} ({exc}); move closer and "
+                                "retry") from exc
+
+    return connect
 
 
 # -- discovery ---------------------------------------------------------------------------------
 def scan(timeout: float = 5.0) -> list[dict]:
-    """Advertising devices named retrorun-*: [{"name", "address", "rssi", "advertisement"}]."""
+    """Advertising retrorun devices: [{"name", "address", "rssi", "advertisement"}], one entry
+    per address (two devices may share a name)."""
     if not 0 < timeout <= 600:
         raise RetrorunError(f"a scan time of {timeout} s is out of range; give --timeout "
                             "seconds in (0, 600], e.g. 5")
@@ -337,14 +259,14 @@ def scan(timeout: float = 5.0) -> list[dict]:
         found: dict[str, dict] = {}
         for adv in radio.start_scan(Advertisement, timeout=timeout):
             name = adv.complete_name or adv.short_name
-            if name and name.startswith(wire_ble.BLE_NAME_PREFIX) and name not in found:
-                found[name] = {"name": name, "address": str(adv.address), "rssi": adv.rssi,
-                               "advertisement": adv}
+            address = str(adv.address)
+            if name and name.startswith(wire_ble.BLE_NAME_PREFIX) and address not in found:
+                found[address] = {"name": name, "address": address, "rssi": adv.rssi,
+                                  "advertisement": adv}
         radio.stop_scan()
     except RetrorunError:
         raise
     except Exception as exc:  # bleak/BlueZ/CoreBluetooth errors vary per platform
         raise RetrorunError(f"cannot scan for Bluetooth devices ({exc}); is a Bluetooth "
                             "adapter present and switched on?") from exc
-    return sorted(found.values(), key=lambda d: d["name"])
-
+    return sorted(found.values(), key=lambda d: (d["name"], d["address"]))
