@@ -1,4 +1,4 @@
-"""Small filesystem helpers shared by the store, the settings and BLE file transfer."""
+"""Small filesystem helpers shared by the store and the settings."""
 
 import os
 
