@@ -97,11 +97,14 @@ def test_pair_shares_one_secret_with_the_device_over_usb(board, tmp_path, monkey
     capsys.readouterr()
     assert main(["pair", "--port", board.port, "--json"]) == 0
     answer = _json(capsys)
-    assert answer["name"].startswith("retrorun-")
+    assert main(["status", "--port", board.port, "--json"]) == 0
+    uid = _json(capsys)["uid"]  # the chip's unique id, as the device reports it over USB
+    # the name is the last two bytes of the MAC (= unique_id on an ESP32), upper-case hex
+    assert (answer["uid"], answer["name"]) == (uid, "retrorun-" + uid[-4:].upper())
     stored = json.loads(Path(answer["secrets_file"]).read_text())
     device_secret = (board.fs_dir / "ble_secret").read_bytes()
-    assert bytes.fromhex(stored[answer["name"]]) == device_secret
-    assert len(device_secret) == 32
+    assert stored[uid] == {"secret": device_secret.hex(), "name": answer["name"]}
+    assert len(device_secret) == 32 and answer["checked_over_ble"] is None
 
 
 def _type_at_the_prompt(board, line: bytes, done, seconds: float = 30.0) -> bytes:

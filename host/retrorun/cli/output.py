@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(highlight=False)
+err_console = Console(highlight=False, stderr=True)  # notes that must not mix with --json
 
 
 def emit_json(value: object) -> None:

@@ -15,6 +15,15 @@ class TransferError(RetrorunError):
     """Data arrived damaged (a chunk failed its check); retrying may succeed."""
 
 
+class NeedsConfirmation(RetrorunError):
+    """A change that weakens warnings waits for a press of the device's button (Bluetooth);
+    `answer` is the device's: {"confirm": keys, "seconds": how long it waits}."""
+
+    def __init__(self, answer: dict):
+        super().__init__(answer.get("error") or "press the button on the device to confirm")
+        self.answer = answer
+
+
 class Transport(abc.ABC):
     """A connected retrorun device."""
 

@@ -17,6 +17,7 @@ from retrofw import settings
 from retrorun.cli import output
 from retrorun.errors import RetrorunError
 from retrorun.link.connect import add_link_arguments, open_transport
+from retrorun.link.transport import NeedsConfirmation
 
 
 def register(sub) -> None:
@@ -105,13 +106,35 @@ def run_set(args) -> int:
     changes = parse_pairs(args.pairs)
     confirm_treadmill(changes, args.yes)
     with open_transport(args) as transport:
-        answer = transport.config_set(changes)
+        try:
+            answer = transport.config_set(changes)
+        except NeedsConfirmation as waiting:
+            answer = wait_for_button(transport, changes, waiting.answer)
     if args.json:
         output.emit_json({"config": answer["config"], "hash": answer.get("hash")})
     else:
         for key, value in changes.items():
             output.console.print(f"{key} = {json.dumps(value)}")
     return 0
+
+
+def wait_for_button(transport, changes: dict, asked: dict) -> dict:
+    """Over Bluetooth a change that weakens warnings waits for the device's button: say so (on
+    stderr: stdout keeps the promised output) and wait until the device has saved it."""
+    import time
+
+    seconds = int(asked.get("seconds", 30))
+    keys = ", ".join(asked.get("confirm", changes))
+    output.err_console.print(f"[yellow]{keys} would weaken warnings: press the button on the "
+                             f"device within {seconds} s to confirm[/]")
+    deadline = time.monotonic() + seconds + 2
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        answer = transport.config_get()
+        if all(answer["config"].get(k) == v for k, v in changes.items()):
+            return answer
+    raise RetrorunError(f"not confirmed on the device within {seconds} s: nothing changed; run "
+                        "the command again and press the device's button")
 
 
 def run_validate(args) -> int:

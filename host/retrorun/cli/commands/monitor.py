@@ -1,4 +1,5 @@
-"""`retrorun monitor [--port P] [--json]`: distance, alert level, cadence and steps, live."""
+"""`retrorun monitor [--port P | --ble NAME [--ble-transport SPEC]] [--json]`: distance, alert
+level, cadence and steps, live."""
 
 from __future__ import annotations
 
@@ -14,21 +15,36 @@ def register(sub) -> None:
                             description="Show what the running device sees, without stopping "
                                         "it. Ctrl-C leaves. --json prints one JSON object per "
                                         "reading (JSON lines).")
-    add_link_arguments(parser, ble=False)
+    add_link_arguments(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines instead of the view")
     parser.add_argument("--count", type=int, default=0, help="stop after N readings")
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
+def _readings(args):
+    """(where, readings): the USB console's live lines, or the live characteristic over BLE."""
+    if getattr(args, "ble", None):
+        from retrorun.link.connect import open_transport
+
+        transport = open_transport(args)
+        return transport.description, transport.live()
+    if getattr(args, "ble_transport", None):
+        from retrorun.errors import RetrorunError
+
+        raise RetrorunError("--ble-transport needs --ble NAME (the device to reach over it)")
     from retrorun.link.devices import pick_port
     from retrorun.link.monitor import live_lines
 
     port = pick_port(args.port)
+    return port, live_lines(port)
+
+
+def run(args) -> int:
+    port, readings = _readings(args)
     seen = 0
     try:
         if args.json or not sys.stdout.isatty():
-            for live in live_lines(port):
+            for live in readings:
                 if live is None:
                     continue
                 sys.stdout.write(json.dumps({**live.__dict__, "level_name": live.level_name,
@@ -41,7 +57,7 @@ def run(args) -> int:
         from rich.live import Live as RichLive
 
         with RichLive(_view(None, port), console=output.console, refresh_per_second=4) as view:
-            for live in live_lines(port):
+            for live in readings:
                 if live is not None:
                     view.update(_view(live, port))
                     seen += 1
@@ -65,7 +81,8 @@ def _view(live, port: str):
     table.add_row("alert", f"[{colours[min(live.level, 4)]}]{live.level_name}[/]")
     table.add_row("sensor", live.fault_name or "ok")
     table.add_row("cadence", f"{live.cadence} steps/min")
-    table.add_row("steps", str(live.steps))
-    table.add_row("battery", f"{live.battery_mv} mV")
-    table.add_row("recording", "yes" if live.recording else "no")
+    if live.steps >= 0:  # over Bluetooth the live characteristic has no steps and battery
+        table.add_row("steps", str(live.steps))
+        table.add_row("battery", f"{live.battery_mv} mV")
+        table.add_row("recording", "yes" if live.recording else "no")
     return table

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrorun.cli import output
-from retrorun.link.connect import add_link_arguments
+from retrorun.link.connect import add_ble_transport_argument, add_link_arguments
 
 
 def register(sub) -> None:
@@ -13,6 +13,9 @@ def register(sub) -> None:
                                         "read logs or change settings over Bluetooth; the old "
                                         "secret stops working.")
     add_link_arguments(parser, ble=False)
+    parser.add_argument("--check-ble", action="store_true",
+                        help="then connect over Bluetooth with the new secret to check it")
+    add_ble_transport_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
 
@@ -24,9 +27,18 @@ def run(args) -> int:
 
     with SerialTransport(pick_port(args.port)) as transport:
         name, uid, path = pair_over_serial(transport)
+    checked = None
+    if args.check_ble or args.ble_transport:
+        from retrorun.link.ble.transport import BleTransport
+
+        with BleTransport.open(name, hci=args.ble_transport) as ble:
+            checked = ble.status()["ok"] and ble.uid.hex() == uid
     if args.json:
-        output.emit_json({"name": name, "uid": uid, "secrets_file": str(path)})
+        output.emit_json({"name": name, "uid": uid, "secrets_file": str(path),
+                          "checked_over_ble": checked})
     else:
         output.console.print(f"paired with {name} (uid {uid}); the secret is kept in {path}")
+        if checked:
+            output.console.print(f"checked over Bluetooth: {name} answers with the new secret")
         output.console.print(f"sync without a cable: retrorun sync --ble {name}")
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrofw import wire
+from retrofw import wire, wire_ble
 from retrorun.cli import output
 from retrorun.link.connect import add_link_arguments, open_transport
 from retrorun.sessions.store import Store
@@ -25,8 +25,8 @@ def run(args) -> int:
             output.console.print(f"\r{what}: {done}/{total} bytes", end="")
 
     with Store(args.store) as store, open_transport(args) as transport:
-        # over BLE the transport resumes inside a file itself: ask for whole files
-        chunk = 1 << 24 if getattr(args, "ble", None) else wire.API_READ_MAX
+        # over BLE a chunk is 8 sealed READs: stored as it comes, so an interrupted sync resumes
+        chunk = 8 * wire_ble.CTL_READ_MAX if getattr(args, "ble", None) else wire.API_READ_MAX
         result = pull_sessions(transport, store, chunk_size=chunk, progress=progress)
     if args.json:
         output.emit_json({"device": result.device, "stored": result.stored,

@@ -69,6 +69,36 @@ def control_service_class():
 
 
 _ControlService = None
+_LiveService = None
+
+
+def live_service_class():
+    """The retrorun service seen for its live characteristic (distance, alert level, sensor,
+    cadence: LIVE_FMT, notified four times a second to authenticated links only)."""
+    global _LiveService
+    if _LiveService is None:
+        import _bleio
+        from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
+        from adafruit_ble.services import Service
+        from adafruit_ble.uuid import VendorUUID
+
+        class _Live(ComplexCharacteristic):
+            uuid = VendorUUID(wire_ble.UUID_RR_LIVE)
+
+            def __init__(self):
+                super().__init__(properties=Characteristic.NOTIFY, max_length=wire_ble.LIVE_SIZE)
+
+            def bind(self, service):
+                bound = super().bind(service)
+                return _bleio.PacketBuffer(bound, buffer_size=8,
+                                           max_packet_size=wire_ble.LIVE_SIZE)
+
+        class RetrorunLiveService(Service):
+            uuid = VendorUUID(wire_ble.UUID_RR_SERVICE)
+            live = _Live()
+
+        _LiveService = RetrorunLiveService
+    return _LiveService
 
 
 class ControlClient:

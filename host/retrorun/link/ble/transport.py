@@ -34,22 +34,17 @@ from retrorun.link.ble.control import (
     LinkTimeout,
     NotPaired,
     control_service_class,
+    live_service_class,
     status_reason,
 )
 from retrorun.link.ble.pairing import load_secret, require_paired
-from retrorun.link.transport import TransferError, Transport
+from retrorun.link.transport import NeedsConfirmation, TransferError, Transport
+
+__all__ = ["BleTransport", "NeedsConfirmation", "scan"]
 
 _OPS = {"status": wire_ble.CTL_STATUS, "sessions": wire_ble.CTL_SESSIONS,
         "config_get": wire_ble.CTL_CONFIG_GET, "config_set": wire_ble.CTL_CONFIG_SET,
         "mark_synced": wire_ble.CTL_MARK_SYNCED}
-
-
-class NeedsConfirmation(RetrorunError):
-    """A change that weakens warnings waits for a press of the device's button."""
-
-    def __init__(self, answer: dict):
-        super().__init__(answer.get("error") or "press the button on the device to confirm")
-        self.answer = answer
 
 
 class BleTransport(Transport):
@@ -214,6 +209,36 @@ class BleTransport(Transport):
                 break  # the end of the file
             out += data
         return bytes(out)
+
+    def live(self, *, timeout: float = 0.5):
+        """Yield a `monitor.Live` per notification of the live characteristic (None when none
+        came within `timeout`), until the caller stops. Steps, battery and recording are not in
+        the live characteristic: -1, -1, False."""
+        import time
+
+        from retrorun.link.monitor import Live
+
+        self._ensure()
+        pb = self._conn[live_service_class()].live  # type: ignore[index]
+        buf = bytearray(wire_ble.BLE_PAYLOAD_MAX)
+        while True:
+            deadline = time.monotonic() + timeout
+            n = 0
+            while not n and time.monotonic() < deadline:
+                try:
+                    n = pb.readinto(buf)
+                except LinkTimeout:
+                    break
+                if not n:
+                    time.sleep(0.01)
+            if n < wire_ble.LIVE_SIZE:
+                if self._conn is None or not self._conn.connected:
+                    raise RetrorunError(f"lost {self.description} (the Bluetooth link dropped)")
+                yield None
+                continue
+            distance, level, sensor, cadence = struct.unpack_from(wire_ble.LIVE_FMT, buf)
+            yield Live(-1 if distance == wire_ble.LIVE_NO_DISTANCE else distance, level,
+                       cadence, -1, -sensor if sensor < 0 else 0, -1, False)
 
     def config_set(self, changes: dict) -> dict:
         """Save changes; one that weakens warnings raises NeedsConfirmation (its answer says
