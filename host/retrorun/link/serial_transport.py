@@ -7,7 +7,10 @@ file operations deploy needs. mpremote has no documented API, so nothing else im
 
 from __future__ import annotations
 
+import ast
 import binascii
+import contextlib
+import io
 import json
 import time
 
@@ -16,6 +19,7 @@ from retrorun.link.transport import TransferError, Transport
 
 API_IMPORT = "import retrofw.api as _api\n"
 RAW_REPL_TIMEOUT_S = 0.8  # a board at its prompt (or its app, on Ctrl-C) answers well within this
+RAW_REPL_RETRY_S = 1.5  # the second try, after ending a raw-paste a dropped link cut short
 
 
 class DeviceError(RetrorunError):
@@ -37,12 +41,27 @@ class SerialTransport(Transport):
         self.description = port
         self.timeout = timeout
         self.restart_app = restart_app
-        try:
-            self._mp = _MpSerial(port, baudrate=baudrate)
-            self._enter_raw_repl(soft_reset)
-        except (TransportError, OSError, ValueError) as exc:  # ValueError: a bad URL
-            raise RetrorunError(f"cannot reach a MicroPython board on {port} ({exc}); check the "
-                                "cable and the port (retrorun devices lists candidates)") from exc
+        self._seen = b""  # what the port said while the raw REPL was being entered
+        check_port_free(port)
+        # mpremote prints what it read when the raw REPL fails (and "waiting" dots): keep
+        # stdout for the promised output (one JSON document with --json)
+        with contextlib.redirect_stdout(io.StringIO()) as said:
+            try:
+                self._mp = _MpSerial(port, baudrate=baudrate)
+                self._enter_raw_repl(soft_reset)
+            except (TransportError, OSError, ValueError) as exc:  # ValueError: a bad URL
+                self._seen = _printed_bytes(said.getvalue())
+                self._close_quietly()
+                raise RetrorunError(f"cannot reach a MicroPython board on {port}: "
+                                    f"{diagnose(port, self._seen, exc)}") from exc
+
+    def _close_quietly(self) -> None:
+        mp = getattr(self, "_mp", None)
+        if mp is not None:
+            try:
+                mp.close()
+            except Exception:  # already gone
+                pass
 
     def _enter_raw_repl(self, soft_reset: bool) -> None:
         """Enter the raw REPL; if the board does not answer, it may still be waiting for the rest
@@ -52,7 +71,7 @@ class SerialTransport(Transport):
         except self._transport_error:
             self._mp.serial.write(b"\x04")
             time.sleep(0.2)
-            self._mp.enter_raw_repl(soft_reset=soft_reset)
+            self._mp.enter_raw_repl(soft_reset=soft_reset, timeout_overall=RAW_REPL_RETRY_S)
 
     # -- raw execution -----------------------------------------------------------------------
     def exec(self, code: str, *, timeout: float | None = None) -> bytes:
@@ -131,6 +150,68 @@ class SerialTransport(Transport):
             return action()
         except self._transport_error as exc:
             raise RetrorunError(f"file operation on {path} failed on the device ({exc})") from exc
+
+
+def check_port_free(port: str) -> None:
+    """Open and close the port once to tell a busy, missing or forbidden port from a silent
+    one (mpremote reports all of them as "failed to access")."""
+    if "://" in port:
+        return  # URLs (socket://, rfc2217://) have no lock to take
+    import serial
+
+    try:
+        link = serial.serial_for_url(port, do_not_open=True, exclusive=True)
+        link.open()
+        link.close()
+    except (serial.SerialException, OSError) as exc:
+        text = str(exc)
+        if "lock" in text.lower() or "busy" in text.lower():
+            raise RetrorunError(f"{port} is busy: another program holds it (a serial monitor, "
+                                "mpremote, an IDE, esptool); close it and retry") from exc
+        if "No such file" in text or "FileNotFoundError" in text:
+            raise RetrorunError(f"{port} does not exist; plug the board in (retrorun devices "
+                                "lists the ports)") from exc
+        if "Permission denied" in text:
+            raise RetrorunError(f"no permission to open {port}; on Linux add yourself to the "
+                                "dialout group (then log in again)") from exc
+        raise RetrorunError(f"cannot open {port} ({text}); check the port") from exc
+
+
+def _printed_bytes(printed: str) -> bytes:
+    """The bytes mpremote printed (as Python bytes literals) when the raw REPL failed."""
+    out = b""
+    for line in printed.splitlines():
+        line = line.strip()
+        if line.startswith(("b'", 'b"')):
+            try:
+                value = ast.literal_eval(line)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(value, bytes):
+                out += value
+    return out
+
+
+def diagnose(port: str, seen: bytes, exc: BaseException) -> str:
+    """The likely cause of a port that does not give a raw REPL, and what to do."""
+    if isinstance(exc, ValueError):
+        return f"{exc}; give a device path or a socket:// or rfc2217:// URL"
+    if not isinstance(exc, (OSError,)) and "failed to access" in str(exc):
+        return f"{port} cannot be opened; check the port (retrorun devices lists candidates)"
+    if b"waiting for download" in seen:
+        return ("the board is in download mode (its ROM printed 'waiting for download'); press "
+                "its reset (EN) button without BOOT, or unplug and replug it, and retry")
+    text = seen.replace(b"\r", b"").replace(b"\n", b"").strip()
+    if not text:
+        return ("nothing answered within 3 s: the board may be in download mode (press its reset "
+                "button), held in reset by another program, or not running MicroPython (retrorun "
+                "flash)")
+    printable = sum(32 <= c < 127 for c in text) / len(text)
+    if printable < 0.8:
+        return ("the port sends bytes that are not text: a wrong baud rate (MicroPython's REPL "
+                "is at 115200) or another device on this port")
+    return (f"something answers but it is not MicroPython's REPL ({text[:40]!r}); is MicroPython "
+            "flashed on it (retrorun flash)?")
 
 
 def parse_answer(function: str, out: bytes) -> dict:
