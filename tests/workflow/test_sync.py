@@ -99,3 +99,31 @@ def test_interrupted_sync_50_runs_every_session_exactly_once(device_template, tm
                 assert n == sum(1 for r in records if r["kind"] == "sample")
             assert store.db.execute("SELECT COUNT(*) FROM partials").fetchone()[0] == 0
             assert len(list((root / "sessions").glob("*.syn"))) == 3
+
+
+def test_ctrl_c_says_what_was_kept_and_the_next_sync_goes_on_from_there(device, tmp_path):
+    files = _device_files(device)
+
+    class CtrlCAtTheThirdChunkOfSessionTwo(MicroPythonTransport):
+        reads = 0
+
+        def read(self, session, offset, size):
+            if session == 2:
+                self.reads += 1
+                if self.reads == 3:
+                    raise KeyboardInterrupt
+            return super().read(session, offset, size)
+
+    from retrorun.sessions.sync import SyncInterrupted
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        with pytest.raises(SyncInterrupted) as stopped:
+            pull_sessions(CtrlCAtTheThirdChunkOfSessionTwo(device), store, chunk_size=256)
+        # two chunks of 256 bytes of session 2 arrived before the Ctrl-C
+        assert str(stopped.value) == (
+            f"interrupted: stored 1 session; session 2: 512 of {len(files[2]):,} bytes kept; run "
+            "retrorun sync again to resume (nothing is fetched twice)")
+        assert stopped.value.exit_status == 130
+        again = pull_sessions(MicroPythonTransport(device), store, chunk_size=256)
+        assert again.resumed_bytes == 512 and len(again.stored) == 2
+        assert {row.session_id: store.raw(row.key) for row in store.sessions()} == files

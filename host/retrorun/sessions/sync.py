@@ -40,10 +40,30 @@ def device_name(status: dict) -> str:
     return str(status.get("uid") or status.get("board") or "device")
 
 
+class SyncInterrupted(RetrorunError):
+    """Ctrl-C during a sync: what was kept, and how to go on."""
+
+    exit_status = 130
+
+
 def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.API_READ_MAX,
                   progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
+    result = SyncResult()
+    current: list = [None, 0, 0]  # session id, bytes kept, size
+    try:
+        return _pull(transport, store, result, current, chunk_size, progress)
+    except KeyboardInterrupt:
+        kept = f"stored {len(result.stored)} session{'s' if len(result.stored) != 1 else ''}"
+        sid, done, size = current
+        if sid is not None and done < size:
+            kept += f"; session {sid}: {done:,} of {size:,} bytes kept"
+        raise SyncInterrupted(f"interrupted: {kept}; run retrorun sync again to resume (nothing "
+                              "is fetched twice)") from None
+
+
+def _pull(transport, store, result, current, chunk_size, progress) -> SyncResult:
     status = transport.status()
-    result = SyncResult(device=device_name(status))
+    result.device = device_name(status)
     for info in transport.sessions()["sessions"]:
         sid = int(info["id"])
         key = session_key(result.device, sid)
@@ -57,7 +77,9 @@ def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.
             continue
         if info.get("synced"):
             continue  # another host has it; only unsynced sessions are pulled
-        data = _download(transport, store, result, sid, int(info["size"]), chunk_size, progress)
+        current[:] = [sid, 0, int(info["size"])]
+        data = _download(transport, store, result, sid, int(info["size"]), chunk_size, progress,
+                         current)
         digest = transport.digest(sid)
         if digest and digest != hashlib.sha256(data).hexdigest():
             store.drop_partial(result.device, sid)
@@ -72,8 +94,9 @@ def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.
     return result
 
 
-def _download(transport, store, result, sid, size, chunk_size, progress) -> bytes:
+def _download(transport, store, result, sid, size, chunk_size, progress, current) -> bytes:
     data = bytearray(store.partial(result.device, sid, size))
+    current[1] = len(data)
     result.resumed_bytes += len(data)
     while len(data) < size:
         want = min(chunk_size, size - len(data))
@@ -89,6 +112,7 @@ def _download(transport, store, result, sid, size, chunk_size, progress) -> byte
                                 f"{size} bytes); run 'retrorun sync' again")
         store.save_chunk(result.device, sid, size, len(data), piece)
         data += piece
+        current[1] = len(data)
         result.payload_bytes += len(piece)
         if progress:
             progress(f"session {sid}", len(data), size)
