@@ -80,7 +80,8 @@ class BleTransport(Transport):
         if hci is not None:
             from retrorun.link.ble import bleio_bumble
 
-            bleio_bumble.install(hci)
+            if bleio_bumble.installed() is None:
+                bleio_bumble.install(hci)
         found = [d for d in scan(scan_timeout) if d["name"] == name]
         if not found:
             raise RetrorunError(f"{name} is not advertising; wake it (press the button) and "
