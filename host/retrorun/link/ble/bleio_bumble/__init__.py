@@ -60,6 +60,9 @@ class _Installed:
 
 
 _state: _Installed | None = None
+# the API as shipped: uninstall() puts back what was patched meanwhile (shim.install() patches
+# `_bleio.PacketBuffer`)
+_API = {name: getattr(namespace, name) for name in namespace.__all__ if name != "adapter"}
 
 
 def installed() -> Adapter | None:
@@ -138,6 +141,8 @@ def uninstall() -> None:
             loop.run(_shut(state), 10.0)
     finally:
         namespace.adapter = None
+        for name, value in _API.items():
+            setattr(namespace, name, value)
         if sys.modules.get("_bleio") is namespace:
             if state.previous is None:
                 del sys.modules["_bleio"]
