@@ -10,11 +10,13 @@ bumble server received, and its own view of the link (ATT MTU, connection), is t
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from adafruit_ble import BLERadio
@@ -30,6 +32,7 @@ from bumble.device import Device
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from retrorun.link.ble import bleio_bumble, bumble_loop
 
@@ -358,6 +361,37 @@ def test_install_rebinds_adafruit_ble_and_uninstall_restores_it(link, peripheral
         assert isinstance(BatteryService.uuid.bleio_uuid, previous.UUID)
 
 
+def test_install_from_a_transport_spec(link, peripheral):
+    """As the CLI will: a spec string, here HCI over TCP to a bumble controller on the link."""
+    loop = bumble_loop.shared()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def serve():
+        server = await open_tcp_server_transport_with_socket(sock)
+        return server, Controller("tcp", host_source=server.source, host_sink=server.sink,
+                                  link=link)
+
+    server, controller = loop.run(serve())
+    try:
+        bleio_bumble.install(f"tcp-client:127.0.0.1:{sock.getsockname()[1]}")
+        radio = BLERadio()
+        connection = radio.connect(_find(radio), timeout=3.0)
+        assert connection[BatteryService].level == LEVEL
+        assert connection._bleio_connection.max_packet_length == bleio_bumble.DEFAULT_MTU - 3
+    finally:
+        bleio_bumble.uninstall()
+        loop.run(server.close())
+        link.remove_controller(controller)
+
+
+def test_install_refuses_an_unopenable_transport():
+    before = sys.modules.get("_bleio")
+    with pytest.raises(bleio_bumble.namespace.BluetoothError, match="could not open"):
+        bleio_bumble.install("tcp-client:127.0.0.1:1")
+    assert sys.modules.get("_bleio") is before and bleio_bumble.installed() is None
+
+
 def test_install_before_adafruit_ble_is_imported():
     """In a fresh interpreter: install first, then adafruit_ble imports the bumble _bleio."""
     script = textwrap.dedent("""
@@ -374,7 +408,9 @@ def test_install_before_adafruit_ble_is_imported():
         assert "_bleio" not in sys.modules
         print("ok", len(found))
     """)
+    host = str(Path(bleio_bumble.__file__).parents[4])  # the retrorun under test, not another
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([host, os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ))
+                            timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ok", "0"]
