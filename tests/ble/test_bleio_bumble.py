@@ -385,6 +385,38 @@ def test_install_from_a_transport_spec(link, peripheral):
         link.remove_controller(controller)
 
 
+def test_losing_the_controller_is_a_link_loss(link, peripheral):
+    """The dongle unplugged (here: the TCP connection to the controller closed): the
+    connection is lost, later calls raise ConnectionError, and uninstall still works."""
+    loop = bumble_loop.shared()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def serve():
+        server = await open_tcp_server_transport_with_socket(sock)
+        return server, Controller("tcp", host_source=server.source, host_sink=server.sink,
+                                  link=link)
+
+    server, _controller = loop.run(serve())
+    previous = sys.modules.get("_bleio")
+    bleio_bumble.install(f"tcp-client:127.0.0.1:{sock.getsockname()[1]}")
+    try:
+        radio = BLERadio()
+        connection = radio.connect(_find(radio), timeout=3.0)
+        battery = connection[BatteryService]
+        loop.call_soon(server.sink.transport.close)  # the accepted HCI connection
+        _wait(lambda: not connection.connected, what="the central to see the loss")
+        with pytest.raises(bleio_bumble.namespace.ConnectionError):
+            battery.level  # noqa: B018 - a GATT read
+        assert radio.connections == ()
+    finally:
+        bleio_bumble.uninstall()
+        loop.run(server.close())
+        # the orphaned controller stays on this test's link: the peripheral's side of the
+        # link still ends through it
+    assert sys.modules.get("_bleio") is previous and bleio_bumble.installed() is None
+
+
 def test_install_refuses_an_unopenable_transport():
     before = sys.modules.get("_bleio")
     with pytest.raises(bleio_bumble.namespace.BluetoothError, match="could not open"):

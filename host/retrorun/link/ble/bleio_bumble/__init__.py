@@ -27,7 +27,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from bumble import hci
+from bumble import core, hci
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.host import Host
@@ -138,7 +138,10 @@ def uninstall() -> None:
     try:
         state.adapter._close()
         if state.owns_device:
-            loop.run(_shut(state), 10.0)
+            try:
+                loop.run(_shut(state), 10.0)
+            except (core.BaseBumbleError, OSError, TimeoutError):
+                pass  # the controller or its transport is already gone
     finally:
         namespace.adapter = None
         for name, value in _API.items():

@@ -166,11 +166,15 @@ class Adapter:
         return tuple(c for c in self._connections if c.connected)
 
     def _close(self) -> None:
-        """Stop the scan and close every connection (used by uninstall)."""
+        """Stop the scan and close every connection, as far as the controller answers (for
+        uninstall)."""
+        self._enabled = False
         try:
             self.stop_scan()
-        except (BluetoothError, TimeoutError):
-            pass
+        except (core.BaseBumbleError, OSError, TimeoutError):
+            pass  # the controller is gone: nothing left to stop
         for connection in self.connections:
-            connection.disconnect()
-        self._enabled = False
+            try:
+                connection.disconnect()
+            except BluetoothError:
+                pass
