@@ -15,8 +15,8 @@ global of every already-imported module that had imported the previous `_bleio` 
 `adafruit_ble` copied at import (`Attribute.*`, `Characteristic.*`), and the `_bleio.UUID`
 inside every `adafruit_ble.uuid.UUID` already made (service classes define theirs at import;
 found with a walk of the garbage collector's objects). References taken with
-`from _bleio import X`, and other `_bleio` objects made before install, are not converted. `uninstall()` reverses it all and closes what
-install opened. Peripheral-role calls (local services, advertising) raise NotImplementedError.
+`from _bleio import X`, and other `_bleio` objects made before install, are not converted.
+`uninstall()` reverses it all and closes what install opened. Peripheral-role calls (local services, advertising) raise NotImplementedError.
 """
 
 from __future__ import annotations
