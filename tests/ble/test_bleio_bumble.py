@@ -10,11 +10,13 @@ bumble server received, and its own view of the link (ATT MTU, connection), is t
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from adafruit_ble import BLERadio
@@ -30,6 +32,7 @@ from bumble.device import Device
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from retrorun.link.ble import bleio_bumble, bumble_loop
 
@@ -39,6 +42,7 @@ NAME = "rr-1"  # flags + name + 16-bit list + 128-bit list = 31 bytes, one legac
 SERVICE = "7e570001-4a52-4f2e-9a3b-8c1d2e3f4a5b"
 PACKETS = "7e570002-4a52-4f2e-9a3b-8c1d2e3f4a5b"  # write without response + notify
 STREAM = "7e570003-4a52-4f2e-9a3b-8c1d2e3f4a5b"  # write + notify
+TRAP = "7e570004-4a52-4f2e-9a3b-8c1d2e3f4a5b"  # read: the peripheral drops the link instead
 LEVEL = 87
 
 
@@ -76,15 +80,23 @@ class Peripheral:
             gatt.Characteristic.READABLE, bytes([LEVEL]))
         self.packets = self._writable(PACKETS, gatt.Characteristic.Properties.WRITE_WITHOUT_RESPONSE)
         self.stream = self._writable(STREAM, gatt.Characteristic.Properties.WRITE)
+
+        async def drop_the_link(connection) -> bytes:
+            await connection.disconnect()
+            return b"never seen"
+
+        trap = gatt.Characteristic(TRAP, gatt.Characteristic.Properties.READ,
+                                   gatt.Characteristic.READABLE,
+                                   gatt.CharacteristicValue(read=drop_the_link))
         self.device.add_services([gatt.Service("180F", [self.level]),
-                                  gatt.Service(SERVICE, [self.packets, self.stream])])
+                                  gatt.Service(SERVICE, [self.packets, self.stream, trap])])
         self.device.on("connection", self._on_connection)
         await self.device.power_on()
         data = (_ad(0x01, b"\x06") + _ad(0x09, NAME.encode())
                 + _ad(0x03, (0x180F).to_bytes(2, "little"))
                 + _ad(0x07, bytes.fromhex(SERVICE.replace("-", ""))[::-1]))
         assert len(data) <= 31
-        await self.device.start_advertising(advertising_data=data, auto_restart=False,
+        await self.device.start_advertising(advertising_data=data, auto_restart=True,
                                             advertising_interval_min=20,
                                             advertising_interval_max=20)
 
@@ -137,10 +149,11 @@ class VendorService(Service):
     uuid = VendorUUID(SERVICE)
     packets = PacketField(uuid=VendorUUID(PACKETS),
                           properties=Characteristic.WRITE_NO_RESPONSE | Characteristic.NOTIFY)
-    stream = StreamOut(uuid=VendorUUID(STREAM), timeout=2.0, buffer_size=1024,
+    stream = StreamOut(uuid=VendorUUID(STREAM), timeout=0.5, buffer_size=1024,
                        properties=Characteristic.WRITE | Characteristic.NOTIFY)
     raw_stream = Characteristic(uuid=VendorUUID(STREAM),
                                 properties=Characteristic.WRITE | Characteristic.NOTIFY)
+    trap = Characteristic(uuid=VendorUUID(TRAP), properties=Characteristic.READ)
 
 
 @pytest.fixture
@@ -255,8 +268,8 @@ def test_characteristic_buffer_streams_notifications(connection, peripheral):
     assert stream.read(200) == bytes(range(200))
     assert stream.in_waiting == 0
     started = time.monotonic()
-    assert stream.read(1) is None  # nothing more: None after the 2 s timeout
-    assert time.monotonic() - started >= 1.9
+    assert stream.read(1) is None  # nothing more: None after the 0.5 s timeout
+    assert time.monotonic() - started >= 0.45
 
 
 def test_value_write_uses_write_with_response(connection, peripheral):
@@ -282,6 +295,42 @@ def test_link_loss_marks_disconnected_and_later_calls_raise(connection, peripher
     assert not BLERadio().connected
 
 
+def test_link_lost_during_a_read_raises_connection_error(connection):
+    import _bleio
+
+    with pytest.raises(_bleio.ConnectionError):
+        connection[VendorService].trap  # noqa: B018 - a GATT read the peer never answers
+    assert not connection.connected
+
+
+def test_reconnect_after_a_link_loss(radio, connection, peripheral):
+    peripheral.disconnect()
+    _wait(lambda: not connection.connected, what="the link loss")
+    again = radio.connect(_find(radio), timeout=3.0)  # bumble re-advertises (auto_restart)
+    assert again.connected and again is not connection
+    assert again[BatteryService].level == LEVEL
+    assert radio.connections == (again,)
+    assert again._bleio_connection.max_packet_length == bleio_bumble.DEFAULT_MTU - 3
+
+
+def test_project_shim_packet_buffer_runs_on_it(connection, peripheral):
+    """retrorun's shim (the stall timeout the BLE transport relies on) over this _bleio."""
+    import _bleio
+
+    from retrorun.link.ble import shim
+
+    shim.install()
+    assert _bleio.PacketBuffer is shim.CompatPacketBuffer
+    packets = connection[VendorService].packets
+    peripheral.notify(peripheral.packets, b"z" * 100)
+    buf = bytearray(512)
+    assert packets.readinto(buf) == 100 and buf[:100] == b"z" * 100
+    assert packets.write(b"q" * 244) == 244
+    _wait(lambda: peripheral.received(PACKETS) == [b"q" * 244], what="the write")
+    bleio_bumble.uninstall()  # restores the module's own PacketBuffer
+    assert bleio_bumble.namespace.PacketBuffer is not shim.CompatPacketBuffer
+
+
 def test_local_services_are_refused_clearly(radio):
     with pytest.raises(NotImplementedError, match="peripheral"):
         BatteryService()
@@ -297,6 +346,9 @@ def test_install_rebinds_adafruit_ble_and_uninstall_restores_it(link, peripheral
         assert sys.modules["_bleio"] is bleio_bumble.namespace
         assert adafruit_ble._bleio is bleio_bumble.namespace
         assert adafruit_ble.attributes.Attribute.OPEN == 0x11
+        # UUIDs adafruit_ble made at import (on the previous _bleio) were converted
+        assert isinstance(BatteryService.uuid.bleio_uuid, bleio_bumble.namespace.UUID)
+        assert isinstance(VendorService.uuid.bleio_uuid, bleio_bumble.namespace.UUID)
         assert BLERadio().name == "retrorun"
         with pytest.raises(RuntimeError, match="already installed"):
             bleio_bumble.install(link)
@@ -306,6 +358,70 @@ def test_install_rebinds_adafruit_ble_and_uninstall_restores_it(link, peripheral
     if previous is not None:
         assert adafruit_ble._bleio is previous
         assert adafruit_ble.attributes.Attribute.OPEN is previous_open
+        assert isinstance(BatteryService.uuid.bleio_uuid, previous.UUID)
+
+
+def test_install_from_a_transport_spec(link, peripheral):
+    """As the CLI will: a spec string, here HCI over TCP to a bumble controller on the link."""
+    loop = bumble_loop.shared()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def serve():
+        server = await open_tcp_server_transport_with_socket(sock)
+        return server, Controller("tcp", host_source=server.source, host_sink=server.sink,
+                                  link=link)
+
+    server, controller = loop.run(serve())
+    try:
+        bleio_bumble.install(f"tcp-client:127.0.0.1:{sock.getsockname()[1]}")
+        radio = BLERadio()
+        connection = radio.connect(_find(radio), timeout=3.0)
+        assert connection[BatteryService].level == LEVEL
+        assert connection._bleio_connection.max_packet_length == bleio_bumble.DEFAULT_MTU - 3
+    finally:
+        bleio_bumble.uninstall()
+        loop.run(server.close())
+        link.remove_controller(controller)
+
+
+def test_losing_the_controller_is_a_link_loss(link, peripheral):
+    """The dongle unplugged (here: the TCP connection to the controller closed): the
+    connection is lost, later calls raise ConnectionError, and uninstall still works."""
+    loop = bumble_loop.shared()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+
+    async def serve():
+        server = await open_tcp_server_transport_with_socket(sock)
+        return server, Controller("tcp", host_source=server.source, host_sink=server.sink,
+                                  link=link)
+
+    server, _controller = loop.run(serve())
+    previous = sys.modules.get("_bleio")
+    bleio_bumble.install(f"tcp-client:127.0.0.1:{sock.getsockname()[1]}")
+    try:
+        radio = BLERadio()
+        connection = radio.connect(_find(radio), timeout=3.0)
+        battery = connection[BatteryService]
+        loop.call_soon(server.sink.transport.close)  # the accepted HCI connection
+        _wait(lambda: not connection.connected, what="the central to see the loss")
+        with pytest.raises(bleio_bumble.namespace.ConnectionError):
+            battery.level  # noqa: B018 - a GATT read
+        assert radio.connections == ()
+    finally:
+        bleio_bumble.uninstall()
+        loop.run(server.close())
+        # the orphaned controller stays on this test's link: the peripheral's side of the
+        # link still ends through it
+    assert sys.modules.get("_bleio") is previous and bleio_bumble.installed() is None
+
+
+def test_install_refuses_an_unopenable_transport():
+    before = sys.modules.get("_bleio")
+    with pytest.raises(bleio_bumble.namespace.BluetoothError, match="could not open"):
+        bleio_bumble.install("tcp-client:127.0.0.1:1")
+    assert sys.modules.get("_bleio") is before and bleio_bumble.installed() is None
 
 
 def test_install_before_adafruit_ble_is_imported():
@@ -324,7 +440,9 @@ def test_install_before_adafruit_ble_is_imported():
         assert "_bleio" not in sys.modules
         print("ok", len(found))
     """)
+    host = str(Path(bleio_bumble.__file__).parents[4])  # the retrorun under test, not another
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([host, os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ))
+                            timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ok", "0"]

@@ -15,8 +15,8 @@ global of every already-imported module that had imported the previous `_bleio` 
 `adafruit_ble` copied at import (`Attribute.*`, `Characteristic.*`), and the `_bleio.UUID`
 inside every `adafruit_ble.uuid.UUID` already made (service classes define theirs at import;
 found with a walk of the garbage collector's objects). References taken with
-`from _bleio import X`, and other `_bleio` objects made before install, are not converted. `uninstall()` reverses it all and closes what
-install opened. Peripheral-role calls (local services, advertising) raise NotImplementedError.
+`from _bleio import X`, and other `_bleio` objects made before install, are not converted.
+`uninstall()` reverses it all and closes what install opened. Peripheral-role calls (local services, advertising) raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from bumble import hci
+from bumble import core, hci
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.host import Host
@@ -60,6 +60,9 @@ class _Installed:
 
 
 _state: _Installed | None = None
+# the API as shipped: uninstall() puts back what was patched meanwhile (shim.install() patches
+# `_bleio.PacketBuffer`)
+_API = {name: getattr(namespace, name) for name in namespace.__all__ if name != "adapter"}
 
 
 def installed() -> Adapter | None:
@@ -135,9 +138,14 @@ def uninstall() -> None:
     try:
         state.adapter._close()
         if state.owns_device:
-            loop.run(_shut(state), 10.0)
+            try:
+                loop.run(_shut(state), 10.0)
+            except (core.BaseBumbleError, OSError, TimeoutError):
+                pass  # the controller or its transport is already gone
     finally:
         namespace.adapter = None
+        for name, value in _API.items():
+            setattr(namespace, name, value)
         if sys.modules.get("_bleio") is namespace:
             if state.previous is None:
                 del sys.modules["_bleio"]

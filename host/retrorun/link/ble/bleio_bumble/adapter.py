@@ -87,7 +87,7 @@ class Adapter:
             raise ValueError("interval must be in range 0.0025-40.959375")
         if not 0.0025 <= window <= interval:
             raise ValueError("window must be <= interval")
-        if self._scan is not None and not self._scan.done:
+        if self._scan is not None and not self._scan.stopped:
             raise BluetoothError("Scan already in progress. Stop with stop_scan.")
         results = ScanResults(prefixes=prefixes, buffer_size=buffer_size,
                               minimum_rssi=minimum_rssi)
@@ -115,7 +115,7 @@ class Adapter:
         return results
 
     async def _stop_scan(self, results: ScanResults) -> None:
-        if results.done or results._done:
+        if results.stopped:
             return
         results._finish()
         if self._scan_timer is not None:
@@ -166,11 +166,15 @@ class Adapter:
         return tuple(c for c in self._connections if c.connected)
 
     def _close(self) -> None:
-        """Stop the scan and close every connection (used by uninstall)."""
+        """Stop the scan and close every connection, as far as the controller answers (for
+        uninstall)."""
+        self._enabled = False
         try:
             self.stop_scan()
-        except (BluetoothError, TimeoutError):
-            pass
+        except (core.BaseBumbleError, OSError, TimeoutError):
+            pass  # the controller is gone: nothing left to stop
         for connection in self.connections:
-            connection.disconnect()
-        self._enabled = False
+            try:
+                connection.disconnect()
+            except BluetoothError:
+                pass

@@ -123,7 +123,14 @@ class ScanResults:
             self._cond.notify_all()
 
     @property
+    def stopped(self) -> bool:
+        """True once the scan has ended (entries may still be buffered)."""
+        with self._cond:
+            return self._done
+
+    @property
     def done(self) -> bool:
+        """True once the scan has ended and every entry was taken."""
         with self._cond:
             return self._done and not self._entries
 
