@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import os
 import struct
+import sys
 import time
 
 from retrofw import wire_ble
@@ -43,7 +44,6 @@ def control_service_class():
     """The adafruit_ble Service class of retrorun's control service (built once)."""
     global _ControlService
     if _ControlService is None:
-        import _bleio
         from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
         from adafruit_ble.services import Service
         from adafruit_ble.uuid import VendorUUID
@@ -57,7 +57,8 @@ def control_service_class():
 
             def bind(self, service):
                 bound = super().bind(service)
-                return _bleio.PacketBuffer(bound, buffer_size=16,
+                bleio = sys.modules["_bleio"]  # the one in use now (blinka's or bumble's)
+                return bleio.PacketBuffer(bound, buffer_size=16,
                                            max_packet_size=wire_ble.BLE_PAYLOAD_MAX)
 
         class RetrorunControlService(Service):
@@ -77,7 +78,6 @@ def live_service_class():
     cadence: LIVE_FMT, notified four times a second to authenticated links only)."""
     global _LiveService
     if _LiveService is None:
-        import _bleio
         from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
         from adafruit_ble.services import Service
         from adafruit_ble.uuid import VendorUUID
@@ -90,7 +90,8 @@ def live_service_class():
 
             def bind(self, service):
                 bound = super().bind(service)
-                return _bleio.PacketBuffer(bound, buffer_size=8,
+                bleio = sys.modules["_bleio"]  # the one in use now (blinka's or bumble's)
+                return bleio.PacketBuffer(bound, buffer_size=8,
                                            max_packet_size=wire_ble.LIVE_SIZE)
 
         class RetrorunLiveService(Service):
