@@ -136,23 +136,50 @@ def _flush(stream):
         pass
 
 
-def digest(session):
+def digest_answer(session):
     """SHA-256 (hex) of a whole session file, read in 512-byte pieces."""
-    import hashlib
-
     store = _store()
-    if store.size(session) < 0:
-        _error("no session %d" % session)
-        return
-    h = hashlib.sha256()
-    chunk = bytearray(512)
-    with open(store.path(session), "rb") as f:
-        while True:
-            n = f.readinto(chunk)
-            if not n:
-                break
-            h.update(chunk if n == len(chunk) else chunk[:n])
-    _answer({"ok": True, "id": session, "sha256": binascii.hexlify(h.digest()).decode()})
+    if not isinstance(session, int) or store.size(session) < 0:
+        return {"ok": False, "error": "no session %s" % (session,)}
+    digest = store.sha256(session, bytearray(512))[1]
+    return {"ok": True, "id": session, "sha256": binascii.hexlify(digest).decode()}
+
+
+def digest(session):
+    _answer(digest_answer(session))
+
+
+_EPOCH_2000 = 946684800  # Unix time of 2000-01-01, the ESP32 ports' epoch
+
+
+def unix_now():
+    """Unix seconds from the RTC, or 0 while the clock was never set (an ESP32 starts at its
+    epoch, 2000-01-01, after power-on)."""
+    import time
+
+    t = time.time()
+    if time.gmtime(0)[0] == 2000:
+        t += _EPOCH_2000
+    return t if t > 1600000000 else 0
+
+
+def clock_answer(unix_s):
+    """Set the RTC to `unix_s` (seconds since 1970, UTC; the host sends its clock on every
+    connection). Answers the time the board had before ("was", 0: never set)."""
+    import time
+
+    from machine import RTC
+
+    if not isinstance(unix_s, int) or unix_s < 1600000000:
+        return {"ok": False, "error": "clock wants Unix seconds after 2020, not %s" % (unix_s,)}
+    was = unix_now()
+    t = time.gmtime(unix_s - (_EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0))
+    RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+    return {"ok": True, "console": wire.CON_VERSION, "was": was}
+
+
+def clock(unix_s):
+    _answer(clock_answer(unix_s))
 
 
 def mark_synced_answer(session):

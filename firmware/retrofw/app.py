@@ -21,6 +21,8 @@ Tasks (all created in `main()`):
 - battery: every 10 s; low battery plays its pattern once a minute, critical closes the
   session cleanly and sleeps.
 - led: on while recording, blinking fast when the sensor cannot see.
+- console: every 50 ms, the laptop's requests on the USB console (retrofw.usbctl: status,
+  sessions, reads, config, the clock), so looking at the device never stops it.
 - ble (when ble.enabled and the board has Bluetooth): every 20 ms the control service's
   requests (retrofw.ble.gatt), RSC cadence once a second and the live distance/alert 4 times a
   second; a button press confirms a change asked for over Bluetooth that weakens warnings.
@@ -58,12 +60,12 @@ except ImportError:  # CPython (only for tooling; the app itself needs machine)
 _TICK_MS = const(20)  # motor / button tick
 _STORE_MS = const(100)  # storage task period
 _IMU_MS = const(200)  # IMU batch period
+_CONSOLE_MS = const(50)  # USB console requests
 _LONG_PRESS_MS = const(2000)
 _WDT_MS = const(8000)
 _IMU_BATCH = const(32)
 _STABLE_MS = const(60000)
 
-LIVE_PREFIX = "@rr"  # retrorun monitor reads these lines
 SESSION_CLOSED = "retrorun: closed session"  # printed with the id when a session ends
 
 
@@ -174,7 +176,7 @@ class App:
                                         sample_period_ms=cfg["log.sample_period_ms"],
                                         flush_ms=cfg["log.flush_ms"],
                                         min_free_kb=cfg["storage.min_free_kb"],
-                                        board=self.board_name, start_unix=_unix_now(),
+                                        board=self.board_name, start_unix=api.unix_now(),
                                         firmware=VERSION, store=self.store)
         except OSError as exc:  # the flash is full (or failing): warn anyway, record nothing
             print("retrorun: cannot record a session:", exc)
@@ -401,11 +403,30 @@ class App:
         while self.running:
             if self.config["usb.live"]:
                 now = time.ticks_ms()
-                print(LIVE_PREFIX, self.pipeline.distance_mm, self.level,
+                print(wire.LIVE_PREFIX, self.pipeline.distance_mm, self.level,
                       self.steps.cadence(now), self.steps.steps, -self.fault_code,
                       self.battery_mv, 1 if self.writer is not None else 0)
             self.beat("usb")
             await asyncio.sleep_ms(500)
+
+    async def console(self):
+        """Requests from the laptop on the USB console (retrofw.usbctl): status, sessions,
+        reads, config and the clock, answered while the app warns and records."""
+        from retrofw import usbctl
+
+        server = usbctl.start(self.on_clock)
+        while self.running:
+            if server is not None:
+                await server.poll()
+            self.beat("console")
+            await asyncio.sleep_ms(_CONSOLE_MS)
+
+    def on_clock(self, was, unix_s):
+        """The laptop set the clock: a session that started with it unknown logs when it was
+        set, so the host can date the session (docs/log-format.md, EV_CLOCK)."""
+        w = self.writer
+        if w is not None and not was and not w.start_unix:
+            self.log_event(time.ticks_ms(), wire.EV_CLOCK, 0, unix_s)
 
     async def led_task(self):
         blink = 0
@@ -446,13 +467,6 @@ class App:
         deep_sleep(self, now)
 
 
-def _unix_now():
-    t = time.time()
-    if time.gmtime(0)[0] == 2000:  # the ESP32 ports' epoch is 2000-01-01
-        t += 946684800
-    return t if t > 1600000000 else 0  # clock never set: unknown
-
-
 def _build():
     """Boot (`retrofw.parts.boot`: profile, settings, recovery, the App), then drop the boot-only
     modules and the profile. None when /board.json is missing or wrong."""
@@ -478,7 +492,8 @@ async def main():
              ("storage", app.storage, 2000 + 2 * int(values["log.sample_period_ms"])),
              ("button", app.button_task, 2000),
              ("battery", app.battery, 30000),  # 3 of its 10 s periods
-             ("led", app.led_task, 2000), ("usb", app.usb_live, 2000))
+             ("led", app.led_task, 2000), ("usb", app.usb_live, 2000),
+             ("console", app.console, 5000))
     if app.ble is not None:
         tasks += (("ble", app.ble_task, 2000),)
     for _name, task, _silence in tasks:

@@ -110,6 +110,22 @@ class SessionStore:
     def list(self):
         return [self.info(sid) for sid in self.ids()]
 
+    def sha256(self, sid, chunk):
+        """(size, SHA-256 digest) of a session file, read through `chunk` (a bytearray)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        size = 0
+        mv = memoryview(chunk)
+        with open(self.path(sid), "rb") as f:
+            while True:
+                n = f.readinto(chunk)
+                if not n:
+                    break
+                h.update(mv[:n])
+                size += n
+        return size, h.digest()
+
     def next_id(self):
         """One more than any id ever used here, even when those sessions were deleted (the
         host names sessions by id: an id must never come back)."""
@@ -314,6 +330,7 @@ class SessionWriter:
         self.store.claim(self.session_id)
         self.store.active = self.session_id
         self.t0 = now_ms
+        self.start_unix = start_unix
         self.flush_ms = flush_ms
         self.buf = bytearray(_WBUF)
         self.n = 0

@@ -1,11 +1,6 @@
 """`retrorun monitor` reads the app's live console lines."""
 
-import re
-from pathlib import Path
-
-from retrorun.link.monitor import LIVE_PREFIX, parse_line
-
-APP = Path(__file__).resolve().parents[2] / "firmware" / "retrofw" / "app.py"
+from retrorun.link.monitor import parse_line
 
 
 def test_parse_line():
@@ -21,8 +16,3 @@ def test_other_console_lines_are_not_live_lines():
     for line in (b">>> ", b"@rr 1 2 3", b"@rr a b c d e f g", b"retrorun: closed session 1",
                  b"Traceback (most recent call last):"):
         assert parse_line(line) is None
-
-
-def test_the_app_prints_the_prefix_monitor_reads():
-    match = re.search(r'^LIVE_PREFIX = "([^"]+)"', APP.read_text(), re.M)
-    assert match and match.group(1).encode() == LIVE_PREFIX

@@ -25,7 +25,6 @@ links wait; beyond that a request is answered CTL_ERR_BUSY (a short answer) or d
 """
 
 import binascii
-import hashlib
 import json
 import os
 import struct
@@ -368,18 +367,12 @@ class ControlCore:
         return sid, self.store.path(sid)
 
     def _file_hash(self, body):
-        _sid, path = self._session_path(body, 4)
-        h = hashlib.sha256()
-        size = 0
-        mv = memoryview(self.chunk)
-        with open(path, "rb") as f:
-            while True:
-                n = f.readinto(self.chunk)
-                if not n:
-                    break
-                h.update(mv[:n])
-                size += n
-        return struct.pack("<I", size) + h.digest()
+        sid = self._session_path(body, 4)[0]
+        store = self.store
+        if store is None:  # _session_path refused already
+            raise ValueError("no session store")
+        size, digest = store.sha256(sid, self.chunk)
+        return struct.pack("<I", size) + digest
 
     def _read(self, body):
         """Bytes [offset, offset + size) of a session, with their CRC-32 (as the USB API)."""

@@ -1,4 +1,7 @@
-"""Open the link a command asked for: `--port P` (serial / socket:// / rfc2217://) or `--ble NAME`."""
+"""Open the link a command asked for: `--port P` (serial / socket:// / rfc2217://) or `--ble NAME`.
+
+Over serial, the running app's console requests first (`ConsoleTransport`), so looking at the
+device never stops it; the raw REPL only when no app answers."""
 
 from __future__ import annotations
 
@@ -32,6 +35,21 @@ def open_transport(args) -> Transport:
     if getattr(args, "ble_transport", None):
         raise RetrorunError("--ble-transport needs --ble NAME (the device to reach over it)")
     from retrorun.link.devices import pick_port
-    from retrorun.link.serial_transport import SerialTransport
 
-    return SerialTransport(pick_port(args.port))
+    return open_serial(pick_port(args.port))
+
+
+def open_serial(port: str) -> Transport:
+    """The device on a serial port, its clock set to the laptop's: the running app's console
+    requests when it answers them (it keeps warning and recording), else the raw REPL (the app
+    is not running: nothing to stop)."""
+    from retrorun.link.console_transport import ConsoleTransport
+    from retrorun.link.serial_transport import SerialTransport, check_port_free
+
+    check_port_free(port)
+    console = ConsoleTransport.probe(port)
+    if console is not None:
+        return console
+    transport = SerialTransport(port)
+    transport.set_clock()
+    return transport

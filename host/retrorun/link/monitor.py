@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from retrofw import wire
 from retrorun.errors import RetrorunError
 
-LIVE_PREFIX = b"@rr"  # retrofw.app.LIVE_PREFIX (the app module needs `machine` to import)
+LIVE_PREFIX = wire.LIVE_PREFIX.encode()
 
 
 @dataclass(frozen=True)

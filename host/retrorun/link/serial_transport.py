@@ -15,7 +15,7 @@ import json
 import time
 
 from retrorun.errors import RetrorunError
-from retrorun.link.transport import TransferError, Transport
+from retrorun.link.transport import TransferError, Transport, check_answer
 
 API_IMPORT = "import retrofw.api as _api\n"
 RAW_REPL_TIMEOUT_S = 0.8  # a board at its prompt (or its app, on Ctrl-C) answers well within this
@@ -54,6 +54,16 @@ class SerialTransport(Transport):
                 self._close_quietly()
                 raise RetrorunError(f"cannot reach a MicroPython board on {port}: "
                                     f"{diagnose(port, self._seen, exc)}") from exc
+
+    def set_clock(self, unix: int | None = None) -> bool:
+        """Set the board's clock to the laptop's (retrofw.api.clock); False when the firmware
+        cannot (not deployed yet, or older than the clock request)."""
+        now = int(time.time() if unix is None else unix)
+        try:
+            parse_answer("clock", self.exec(f"{API_IMPORT}_api.clock({now})"))
+        except RetrorunError:
+            return False
+        return True
 
     def _close_quietly(self) -> None:
         mp = getattr(self, "_mp", None)
@@ -222,10 +232,7 @@ def parse_answer(function: str, out: bytes) -> dict:
     except (json.JSONDecodeError, IndexError) as exc:
         raise RetrorunError(f"the device answered {function}() with something that is not "
                             f"JSON ({text[:60]!r}); is the retrorun firmware deployed?") from exc
-    if not answer.get("ok", False):
-        errors = answer.get("errors") or [answer.get("error", "unknown error")]
-        raise RetrorunError(f"the device refused {function}: {'; '.join(map(str, errors))}")
-    return answer
+    return check_answer(function, answer)
 
 
 def decode_read_answer(out: bytes, offset: int) -> bytes:

@@ -1,7 +1,8 @@
 """The one interface the host uses to talk to a device, whatever the link.
 
-`SerialTransport` (over mpremote's serial transport: USB, `socket://`, `rfc2217://`) and the BLE
-transport implement it; sync, config, status and deploy are written once on top of it.
+`ConsoleTransport` (the running app's requests on the USB console), `SerialTransport` (the raw
+REPL over mpremote's serial transport, when the app is not running; USB, `socket://`,
+`rfc2217://`) and the BLE transport implement it; sync, config, status and deploy are written once on top of it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ class NeedsConfirmation(RetrorunError):
     def __init__(self, answer: dict):
         super().__init__(answer.get("error") or "press the button on the device to confirm")
         self.answer = answer
+
+
+def check_answer(function: str, answer: dict) -> dict:
+    """A device API answer ({"ok": true, ...}); a refusal raises with the device's reasons."""
+    if not answer.get("ok", False):
+        errors = answer.get("errors") or [answer.get("error", "unknown error")]
+        raise RetrorunError(f"the device refused {function}: {'; '.join(map(str, errors))}")
+    return answer
 
 
 class Transport(abc.ABC):

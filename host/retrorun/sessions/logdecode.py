@@ -26,7 +26,7 @@ _SYNC_BYTE = bytes((wire.LOG_SYNC,))
 _EVENT_FIELDS = (
     None, ("level", "distance_mm"), ("active", "code"), ("press", None),
     ("percent", "mv"), ("full", "free_kb"), ("fallback", "mode"), ("reason", None),
-    (None, "dropped_bytes"), ("cue", "trunk_deg10"), ("reduced", "range_mm"),
+    (None, "dropped_bytes"), ("cue", "trunk_deg10"), ("reduced", "range_mm"), (None, "unix"),
 )
 
 
@@ -144,4 +144,18 @@ def decode(data) -> tuple[list[dict], list[dict]]:
         problems.append({"problem": "torn_tail", "offset": bad_start, "length": n - bad_start,
                          "message": f"torn tail: last {n - bad_start} bytes (from offset "
                          f"{bad_start}) are not a complete record"})
+    _date_from_clock(records)
     return records, problems
+
+
+def _date_from_clock(records: list[dict]) -> None:
+    """A session that started before its clock was set (start_unix 0) is dated by its first
+    clock event: the laptop set the clock to `unix` at `t_ms` into the session."""
+    header = next((r for r in records if r["kind"] == "header"), None)
+    if header is None or header["start_unix"]:
+        return
+    clock = next((r for r in records if r["kind"] == "event" and r["type"] == wire.EV_CLOCK),
+                 None)
+    if clock is not None:
+        header["start_unix"] = clock["b"] - clock["t_ms"] // 1000
+        header["start_from"] = "clock"

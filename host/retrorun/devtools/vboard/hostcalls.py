@@ -2,7 +2,7 @@
 
 `HostCalls` (a part of `repl.AppDevice`) answers each host call of the guest (`_dispatch`):
 jobs for the job loop, the virtual clock, waits (virtual time runs on to the next hardware
-event), `input()`, deep sleep, the SPI flash, and every `machine` operation, which goes to the
+event), `input()`, console input the running code polls for, deep sleep, the SPI flash, and every `machine` operation, which goes to the
 hardware models (`hw.Hardware.handle`). The protocol is in docs/vboard-app.md.
 """
 
@@ -66,6 +66,8 @@ class HostCalls:
             answer = self._wait(int(msg[1:]))
         elif op == "r":
             answer = self._read_line()
+        elif op == "c":  # the guest polls sys.stdin (device/select.py)
+            answer = self._console_in()
         elif op == "t":
             answer = str(self.ticks_us & 0x3FFFFFFF)
         elif op == "m":
@@ -180,6 +182,20 @@ class HostCalls:
                     hw.wake_reason = 2  # EXT0_WAKE
         hw.log.append((hw.now_us, f"deep sleep ends (wake reason {hw.wake_reason})"))
         raise Reboot("hard", hwmod.DEEPSLEEP_RESET)
+
+    def _console_in(self) -> str:
+        """The guest polls sys.stdin: the serial input queued while its code runs moves to the
+        VM's stdin, as a board's UART buffer is read by the code that polls the console. "-1"
+        when this runtime has no stdin to feed (the guest then sees no input)."""
+        vm = self._vm
+        if vm is None:
+            return "-1"
+        with self._lock:
+            pending = self._pending
+            taken = vm.console_in(bytes(pending))
+            if taken > 0:
+                del pending[:taken]
+        return str(taken)
 
     def _read_line(self) -> str:
         """input(): a line typed on the serial port while the code runs (echoed on Enter)."""

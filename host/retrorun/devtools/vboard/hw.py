@@ -121,7 +121,7 @@ class Hardware(BusCommands):
         self.wake_pin: tuple[int, int] | None = None  # esp32.wake_on_ext0(pin, level)
         self.mac = mac
         self.cpu_hz = cpu_hz
-        start = rtc_start or datetime(2026, 1, 1, tzinfo=UTC)
+        start = rtc_start or datetime(2000, 1, 1, tzinfo=UTC)  # an ESP32 after power-on
         self.rtc_base_s = start.timestamp()
         self.rtc_memory = b""
         self.distance_mm: Callable[[int], float | None] | None = None

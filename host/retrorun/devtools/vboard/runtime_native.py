@@ -5,7 +5,8 @@ own garbage collector, littlefs and `heap_lock`) with the board's set-up (`devic
 and job loop (`device/_vbjobs.py`). The guest's host calls travel over two pipes (framing in
 `device/_vbpipe.py`); its stdout and stderr over a third, which is drained before each host
 call is answered, so output and call results reach the serial client in the order the guest
-produced them. Ctrl-C of code that makes no host call is a SIGINT, which the Unix port turns
+produced them. Its stdin is a fourth pipe: serial input that the running code polls for (the
+app's USB console requests) is moved there from the console's queue. Ctrl-C of code that makes no host call is a SIGINT, which the Unix port turns
 into a KeyboardInterrupt, as a board's UART interrupt does: the VM's state is kept.
 
 Computation takes no virtual time here (the figures are deterministic); what the board's parts
@@ -52,6 +53,7 @@ class NativeVM(BoardVM):
         self._stopped = False
         self._cpu_ns = 0
         self._stat_fd: int | None = None
+        self._stdin_w = -1  # the guest's stdin: serial input the running code asks for
 
     def _program(self, rfd: int, wfd: int) -> str:
         return self.program(
@@ -66,6 +68,9 @@ class NativeVM(BoardVM):
         to_guest_r, to_guest_w = os.pipe()
         to_host_r, to_host_w = os.pipe()
         out_r, out_w = os.pipe()
+        stdin_r, stdin_w = os.pipe()
+        os.set_blocking(stdin_w, False)
+        self._stdin_w = stdin_w
         try:
             argv = [*command(), "-X", f"heapsize={self.heap_kb}k",
                     "-c", self._program(to_guest_r, to_host_w)]
@@ -73,17 +78,19 @@ class NativeVM(BoardVM):
                 if self._stopped:
                     raise RuntimeError("stopped")
                 self._proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                    argv, stdin=stdin_r, stdout=out_w, stderr=out_w,
                     pass_fds=(to_guest_r, to_host_w), cwd="/", start_new_session=True)
         finally:
-            for fd in (to_guest_r, to_host_w, out_w):
+            for fd in (to_guest_r, to_host_w, out_w, stdin_r):
                 os.close(fd)
         try:
             self._open_stat()
             self._serve(to_host_r, to_guest_w, out_r)
         finally:
             self.stop()  # first: a guest must not run on after its board was reset
-            for fd in (to_host_r, to_guest_w, out_r):
+            with self._lock:
+                self._stdin_w = -1
+            for fd in (to_host_r, to_guest_w, out_r, stdin_w):
                 os.close(fd)
             if self._stat_fd is not None:
                 os.close(self._stat_fd)
@@ -122,6 +129,19 @@ class NativeVM(BoardVM):
             pass
         code = self._proc.wait() if self._proc else None
         raise RuntimeError(f"MicroPython process ended (exit status {code})")
+
+    def console_in(self, data: bytes) -> int:
+        """Serial input for the guest's sys.stdin (a pipe): as much as the pipe takes."""
+        with self._lock:
+            fd = self._stdin_w
+            if fd < 0:
+                return -1
+            if not data:
+                return 0
+            try:
+                return os.write(fd, data)
+            except (BlockingIOError, BrokenPipeError):
+                return 0
 
     def _forward(self, fd: int) -> bool:
         data = os.read(fd, 65536)

@@ -24,6 +24,11 @@ class BoardVM:
         self.paths = paths
         self.heap_kb = heap_kb
 
+    def console_in(self, data: bytes) -> int:
+        """Hand serial input to the guest's stdin; how many bytes it took (-1: it has no stdin
+        the host can feed, as on the WASI runtime)."""
+        return -1
+
     def program(self, params: str) -> str:
         """The guest's program: `params` (Python assignments, and ROMFS_BUILD: whether this
         MicroPython has ROMFS, AppDevice.build), the set-up, the job loop."""

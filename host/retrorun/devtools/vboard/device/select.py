@@ -1,18 +1,32 @@
 # select for the retrorun virtual board (shadows the built-in, an extensible module): poll() over
 # objects with an ioctl method (io.IOBase subclasses such as asyncio's ThreadSafeFlag, the
-# board's UART), where waiting lets virtual time pass on the host instead of the wall clock, and
-# the interrupt handlers due meanwhile run first, as on a board, where they run while the CPU
-# waits. Other streams are polled with the built-in select without waiting. Not used on a real
-# board.
+# board's UART) and sys.stdin (the serial console, fed by the host), where waiting lets virtual
+# time pass on the host instead of the wall clock, and the interrupt handlers due meanwhile run
+# first, as on a board, where they run while the CPU waits. Other streams are polled with the
+# built-in select without waiting. Not used on a real board.
+import sys
+
 import _vb
 
 _bs = _vb.bselect
+_stdin_buffer = getattr(sys.stdin, "buffer", None)
 POLLIN = _bs.POLLIN
 POLLPRI = getattr(_bs, "POLLPRI", 2)
 POLLOUT = _bs.POLLOUT
 POLLERR = _bs.POLLERR
 POLLHUP = _bs.POLLHUP
 _MP_STREAM_POLL = 3
+
+
+def _console(mask):
+    """sys.stdin: the host moves the serial input queued for the running code into the VM's
+    stdin (see hostcalls._console_in), then the built-in poll says whether there is any."""
+    if not mask & POLLIN or int(_vb.call("c")) < 0:
+        return 0
+    p = _bs.poll()
+    p.register(sys.stdin, POLLIN)
+    got = p.poll(0)
+    return POLLIN if got and got[0][1] & POLLIN else 0
 
 
 class _Poll:
@@ -34,7 +48,9 @@ class _Poll:
     def _ready(self):
         ready = []
         for obj, mask in self._map.values():
-            if hasattr(obj, "ioctl"):
+            if obj is sys.stdin or obj is _stdin_buffer:
+                ev = _console(mask)
+            elif hasattr(obj, "ioctl"):
                 ev = obj.ioctl(_MP_STREAM_POLL, mask | POLLERR | POLLHUP)
             else:
                 p = _bs.poll()
