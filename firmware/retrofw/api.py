@@ -16,7 +16,7 @@ import binascii
 import json
 import sys
 
-from retrofw import wire
+from retrofw import wire, wire_usb
 from retrofw.store import SessionStore
 from retrofw.version import VERSION
 
@@ -175,7 +175,7 @@ def clock_answer(unix_s):
     was = unix_now()
     t = time.gmtime(unix_s - (_EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0))
     RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
-    return {"ok": True, "console": wire.CON_VERSION, "was": was}
+    return {"ok": True, "console": wire_usb.CON_VERSION, "was": was}
 
 
 def clock(unix_s):

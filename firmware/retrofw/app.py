@@ -38,7 +38,7 @@ import time
 
 from machine import ADC, I2C, WDT, Pin
 
-from retrofw import api, failsafe, wire
+from retrofw import api, failsafe, wire, wire_usb
 from retrofw.alerts import Pipeline, RangeWatch, hold_range_m
 from retrofw.battery import battery
 from retrofw.haptics import PATTERN_POSTURE, PATTERN_REDUCED, MotorOut, PatternPlayer
@@ -403,7 +403,7 @@ class App:
         while self.running:
             if self.config["usb.live"]:
                 now = time.ticks_ms()
-                print(wire.LIVE_PREFIX, self.pipeline.distance_mm, self.level,
+                print(wire_usb.LIVE_PREFIX, self.pipeline.distance_mm, self.level,
                       self.steps.cadence(now), self.steps.steps, -self.fault_code,
                       self.battery_mv, 1 if self.writer is not None else 0)
             self.beat("usb")

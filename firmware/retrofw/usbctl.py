@@ -18,7 +18,7 @@ import binascii
 import json
 import sys
 
-from retrofw import api, wire
+from retrofw import api, wire, wire_usb
 
 try:
     from micropython import const
@@ -42,11 +42,11 @@ class ConsoleRequests:
         self.raw = getattr(sys.stdin, "buffer", sys.stdin)
         self.poller = select.poll()
         self.poller.register(self.stdin, select.POLLIN)
-        self.line = bytearray(wire.CON_LINE_MAX)
+        self.line = bytearray(wire_usb.CON_LINE_MAX)
         self.n = 0
         self.overflow = False
         self.one = bytearray(1)
-        self.chunk = bytearray(wire.CON_DATA_MAX)
+        self.chunk = bytearray(wire_usb.CON_DATA_MAX)
         self.requests = 0
 
     async def poll(self):
@@ -69,7 +69,7 @@ class ConsoleRequests:
                 self.overflow = True
 
     async def _line(self):
-        head = wire.CON_REQUEST.encode() + b" "
+        head = wire_usb.CON_REQUEST.encode() + b" "
         if self.line[:len(head)] != head:
             return  # not for us
         try:
@@ -81,7 +81,7 @@ class ConsoleRequests:
         self.requests += 1
         if self.overflow:
             self._send(seq, {"ok": False, "error": "request longer than %d bytes"
-                             % wire.CON_LINE_MAX})
+                             % wire_usb.CON_LINE_MAX})
             return
         op = parts[1] if len(parts) > 1 else ""
         try:
@@ -115,7 +115,7 @@ class ConsoleRequests:
         return {"ok": False, "error": "unknown request %r" % (op,)}
 
     def _send(self, seq, answer):
-        print(wire.CON_ANSWER, seq, json.dumps(answer, separators=(",", ":")))
+        print(wire_usb.CON_ANSWER, seq, json.dumps(answer, separators=(",", ":")))
 
     async def _read(self, seq, session, offset, size):
         """Bytes [offset, offset+size) of a session (size capped at API_READ_MAX) as data lines,
@@ -141,7 +141,7 @@ class ConsoleRequests:
                 crc = binascii.crc32(mv[:n], crc)
                 sent += n
                 line = binascii.b2a_base64(mv[:n])  # pyright: ignore[reportArgumentType]
-                print(wire.CON_ANSWER, seq, wire.CON_DATA, line.decode().strip())
+                print(wire_usb.CON_ANSWER, seq, wire_usb.CON_DATA, line.decode().strip())
                 await asyncio.sleep_ms(0)  # the motor and the sensor go first
         self._send(seq, {"ok": True, "offset": offset, "size": sent, "crc": crc & 0xFFFFFFFF})
 

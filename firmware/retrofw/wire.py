@@ -200,17 +200,6 @@ def api_parse_read_header(line):
         raise ValueError("not a read header: %r" % (line[:40],))
     return int(parts[1]), int(parts[2]), int(parts[3], 16)
 
-# Requests on the USB console while the app runs (retrofw.usbctl; docs/device-api.md). The host
-# writes "#rr <seq> <op> <JSON array of arguments>\n" (a comment to a board at its REPL); the app
-# answers "@rq <seq> <JSON>\n"; read() first sends "@rq <seq> d <base64>\n" data lines of at most
-# CON_DATA_MAX bytes each, then {"ok":true,"offset":o,"size":n,"crc":crc32}. Live lines go on.
-CON_VERSION = const(1)
-CON_REQUEST = "#rr"
-CON_ANSWER = "@rq"
-CON_DATA = "d"
-CON_LINE_MAX = const(512)  # longest request line (a config_set with many keys fits)
-CON_DATA_MAX = const(192)  # bytes per data line: ~23 ms at 115200 baud, between motor ticks
-LIVE_PREFIX = "@rr"  # the app's live lines on the USB console (retrorun monitor reads them)
 # (api section end)
 
 

@@ -144,7 +144,7 @@ def test_bad_requests_get_one_answer_each_and_the_app_goes_on(board):
                      b"#rr 8 digest [\"a\"]\r\n#rr 9 sessions []\r\n")
         got = b""
         deadline = time.monotonic() + 20
-        while b"@rq 9 " not in got and time.monotonic() < deadline:
+        while b"\r\n" not in got.partition(b"@rq 9 ")[2] and time.monotonic() < deadline:
             got += conn.recv(4096)
     finally:
         conn.close()
@@ -183,3 +183,15 @@ def test_the_live_lines_the_app_prints_are_what_monitor_reads(board):
     # Near(): an object 0.3-0.7 m behind, seen by a working sensor
     assert all(x.fault == 0 for x in live)
     assert any(300 <= x.distance_mm <= 700 for x in live)
+
+
+def test_deploy_asks_before_ending_a_recording_and_yes_goes_on(board, capsys):
+    sid = _record(board)[0]
+    assert main(["deploy", "--port", board.port, "--board", "esp32-devkitc", "--json"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"recording session {sid}" in err[0] and "--yes" in err[0]
+    with open_serial(board.port) as link:  # refused: the run goes on
+        assert link.status()["recording"] == sid
+    assert main(["deploy", "--port", board.port, "--board", "esp32-devkitc", "--json",
+                 "--yes"]) == 0
+    assert wait_until(lambda: b"raw REPL" in board.out)

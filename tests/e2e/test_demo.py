@@ -6,6 +6,8 @@ by the simulator on the same scenario.
 """
 
 import itertools
+import time
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +24,38 @@ PRESS_S = 1.15  # the session starts when the button pressed at 1.0 s is release
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
-    return run_demo(work / "store.sqlite3", work / "plot.png", say=lambda _t: None,
-                    work_dir=work)
+    before = time.time()
+    result = run_demo(work / "store.sqlite3", work / "plot.png", say=lambda _t: None,
+                      work_dir=work)
+    result.wall = (before, time.time())  # the laptop's clock around the run
+    return result
+
+
+def test_the_session_starts_at_the_laptops_time_in_sessions_and_fit(demo, capsys):
+    """The host set the board's clock at deploy (the RTC starts at 2000-01-01 otherwise):
+    the start time is within a minute of the laptop's clock, as `sessions` and a FIT file read
+    by fitdecode (an independent decoder) show it."""
+    import json
+
+    import fitdecode
+
+    from retrorun.cli.main import main
+
+    before, after = demo.wall
+    capsys.readouterr()
+    assert main(["sessions", "--store", demo.report["store"], "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    starts = [s["start"] for s in (listed if isinstance(listed, list) else listed["sessions"])]
+    assert len(starts) == 1 and before - 60 <= starts[0] <= after + 60
+    fit_path = Path(demo.report["store"]).with_name("run.fit")
+    assert main(["export", demo.key, "--format", "fit", "-o", str(fit_path),
+                 "--store", demo.report["store"]]) == 0
+    with fitdecode.FitReader(str(fit_path)) as fit:
+        frames = [f for f in fit if isinstance(f, fitdecode.FitDataMessage)]
+    times = [f.get_value("time_created") for f in frames if f.name == "file_id"] + \
+        [f.get_value("start_time") for f in frames if f.name == "session"]
+    assert len(times) == 2
+    assert all(before - 60 <= t.timestamp() <= after + 60 for t in times), times
 
 
 def test_report_and_plot(demo):

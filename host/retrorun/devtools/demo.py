@@ -45,6 +45,7 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
     """Run the demo; return the report of the recorded session and what the board felt."""
     from retrorun.devtools.vboard.board import VirtualBoard
     from retrorun.devtools.vboard.flash import write_partition_table
+    from retrorun.link.connect import open_serial
     from retrorun.link.serial_transport import SerialTransport
     from retrorun.provision.boards import get_board
     from retrorun.provision.deploy import deploy
@@ -72,14 +73,15 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
             say(f"2/5 deployed firmware {report.version}: {where}{len(report.uploaded)} files "
                 "(mpy-cross, xtensawin)")
             link.config_set({"haptic.strength": 90})
-            say("3/5 config set haptic.strength=90")
+            clock = "and the clock set" if link.set_clock() else "(the clock could not be set)"
+            say(f"3/5 config set haptic.strength=90 {clock}")
         say("4/5 hard reset: the app runs the scenario on virtual time ...")
         started = time.monotonic()
         lines = run_until_session_closed(board.port)
         say(f"    session closed after {time.monotonic() - started:.1f} s real time "
             f"({lines} live lines seen)")
         haptic, world_log = _board_record(board, profile.profile)
-        with Store(store_path) as store, SerialTransport(board.port) as link:
+        with Store(store_path) as store, open_serial(board.port) as link:
             result = pull_sessions(link, store)
             if not result.stored:
                 raise RetrorunError("the demo session did not reach the store")

@@ -16,7 +16,7 @@ import itertools
 import json
 import time
 
-from retrofw import wire
+from retrofw import wire_usb
 from retrorun.errors import RetrorunError
 from retrorun.link.transport import TransferError, Transport, check_answer
 
@@ -60,10 +60,10 @@ class ConsoleTransport(Transport):
     # -- requests ----------------------------------------------------------------------------
     def _send(self, op: str, args: list) -> int:
         seq = next(self._seq)
-        line = f"{wire.CON_REQUEST} {seq} {op} {json.dumps(args, separators=(',', ':'))}\r\n"
-        if len(line) - 2 > wire.CON_LINE_MAX:
+        line = f"{wire_usb.CON_REQUEST} {seq} {op} {json.dumps(args, separators=(',', ':'))}\r\n"
+        if len(line) - 2 > wire_usb.CON_LINE_MAX:
             raise RetrorunError(f"{op} request is too long for the device "
-                                f"({len(line) - 2} > {wire.CON_LINE_MAX} bytes); send fewer "
+                                f"({len(line) - 2} > {wire_usb.CON_LINE_MAX} bytes); send fewer "
                                 "changes at a time")
         self._link.write(line.encode())
         self._link.flush()
@@ -91,16 +91,16 @@ class ConsoleTransport(Transport):
         """Send one request; its JSON answer (data lines of a read go to `data`). None when
         nothing answered in time (probe: also when a REPL echoed the request)."""
         seq = self._send(op, args)
-        head = f"{wire.CON_ANSWER} {seq} ".encode()
-        echo = f"{wire.CON_REQUEST} {seq} ".encode()
+        head = f"{wire_usb.CON_ANSWER} {seq} ".encode()
+        echo = f"{wire_usb.CON_REQUEST} {seq} ".encode()
         start = time.monotonic()
         deadline = start + (timeout or self.timeout)
         for line in self._lines(deadline):
             if line.startswith(head):
                 rest = line[len(head):]
-                if rest.startswith(wire.CON_DATA.encode() + b" "):
+                if rest.startswith(wire_usb.CON_DATA.encode() + b" "):
                     if data is not None:
-                        data.append(rest[len(wire.CON_DATA) + 1:])
+                        data.append(rest[len(wire_usb.CON_DATA) + 1:])
                     continue
                 try:
                     return json.loads(rest)
@@ -110,7 +110,7 @@ class ConsoleTransport(Transport):
             if probe:
                 if line.startswith(echo) or line.startswith(b">>> " + echo):
                     return None  # the REPL echoed it: no app is running
-                if line.startswith(wire.LIVE_PREFIX.encode()):
+                if line.startswith(wire_usb.LIVE_PREFIX.encode()):
                     deadline = max(deadline, start + PROBE_LIVE_S)  # the app runs, but busy
         return None
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from retrofw import wire
+from retrofw import wire, wire_usb
 from retrorun.errors import RetrorunError
 
-LIVE_PREFIX = wire.LIVE_PREFIX.encode()
+LIVE_PREFIX = wire_usb.LIVE_PREFIX.encode()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ firmware and board profile (the layouts: retrorun.provision.deploy)."""
 from __future__ import annotations
 
 from retrorun.cli import output
-from retrorun.link.connect import add_link_arguments, open_transport
+from retrorun.link.connect import add_link_arguments, open_repl
 from retrorun.provision.boards import get_board
 
 
@@ -19,6 +19,9 @@ def register(sub) -> None:
                              "(needs the romfs partition 'retrorun flash' makes), .mpy files "
                              "in /lib, or auto: romfs when the board has the partition "
                              "(default)")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="do not ask before ending a session being recorded (deploy stops "
+                             "the app)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
 
@@ -32,7 +35,7 @@ def run(args) -> int:
         def progress(path: str, index: int, total: int) -> None:
             output.console.print(f"\r[{index}/{total}] {path:<40}", end="")
 
-    with open_transport(args) as transport:
+    with open_repl(args, "deploy") as transport:
         report = deploy(transport, board, progress=progress, layout=args.layout)
     if args.json:
         output.emit_json({"board": board.name, "firmware": report.version,

@@ -16,16 +16,18 @@ def register(sub) -> None:
     parser.add_argument("--check-ble", action="store_true",
                         help="then connect over Bluetooth with the new secret to check it")
     add_ble_transport_argument(parser)
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="do not ask before ending a session being recorded (pairing "
+                             "stops the app)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from retrorun.link.ble.pairing import pair_over_serial
-    from retrorun.link.devices import pick_port
-    from retrorun.link.serial_transport import SerialTransport
+    from retrorun.link.connect import open_repl
 
-    with SerialTransport(pick_port(args.port)) as transport:
+    with open_repl(args, "pair") as transport:
         name, uid, path = pair_over_serial(transport)
     checked = None
     if args.check_ble or args.ble_transport:
