@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from romfs_board import ROMFS_NAMES
 
-from retrorun.provision import flash
+from retrorun.provision import chips, flash
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,7 +64,7 @@ def rom_board(tmp_path):
 def test_flash_writes_the_image_at_0x1000_and_refuses_an_s3_image(rom_board, tmp_path: Path):
     port, flash_file = rom_board
     assert port.startswith("socket://127.0.0.1:")
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     image_file = tmp_path / "ESP32_GENERIC-test.bin"
     image_file.write_bytes(image)
 
@@ -77,14 +77,14 @@ def test_flash_writes_the_image_at_0x1000_and_refuses_an_s3_image(rom_board, tmp
     assert data[:0x1000] == b"\xff" * 0x1000  # nothing before the bootloader offset
 
     s3_file = tmp_path / "ESP32_GENERIC_S3-test.bin"
-    s3_file.write_bytes(flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD))
+    s3_file.write_bytes(flash.make_image(chips.CHIPS["esp32s3"], PAYLOAD))
     refused = _retrorun("flash", "--port", port, "--image", str(s3_file))
     assert refused.returncode == 1
     assert refused.stderr.count("\n") == 1 and refused.stderr.startswith("retrorun: ")
     assert "ESP32-S3" in refused.stderr and "is an ESP32" in refused.stderr
     assert flash_file.read_bytes() == data  # untouched
 
-    again = flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:5000][::-1])  # shorter: only
+    again = flash.make_image(chips.CHIPS["esp32"], PAYLOAD[:5000][::-1])  # shorter: only
     # --erase clears what is left of the first image beyond the sectors this write erases
     image_file.write_bytes(again)
     erased = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
@@ -99,7 +99,7 @@ def test_a_board_profile_for_another_chip_is_refused_after_detection(rom_board, 
     port, flash_file = rom_board
     before = flash_file.read_bytes() if flash_file.exists() else None
     s3_file = tmp_path / "ESP32_GENERIC_S3-test.bin"
-    s3_file.write_bytes(flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD))
+    s3_file.write_bytes(flash.make_image(chips.CHIPS["esp32s3"], PAYLOAD))
     refused = _retrorun("flash", "--port", port, "--board", "xiao-esp32s3", "--image",
                         str(s3_file))
     assert refused.returncode == 1
@@ -119,7 +119,7 @@ def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, mo
     from retrorun.provision import firmware_fetch
 
     port, flash_file = rom_board
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:7000])
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD[:7000])
     name = "/ESP32_GENERIC-20991231-v9.8.7.bin"
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -161,7 +161,7 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
 
     port, flash_file = rom_board
     stock = partition_table.MICROPYTHON_ESP32_4MB
-    image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD[:3000]))
+    image = bytearray(flash.make_image(chips.CHIPS["esp32"], PAYLOAD[:3000]))
     image += b"\xff" * (0x7000 - len(image))
     image += partition_table.encode(stock) + b"\xff" * 0x400 + PAYLOAD[:4000]
     image += ROMFS_NAMES

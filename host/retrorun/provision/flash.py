@@ -50,6 +50,7 @@ from serial import SerialException
 
 from retrorun.errors import RetrorunError
 from retrorun.provision import partition_table
+from retrorun.provision.chips import BY_IMAGE_ID, Chip, chip_by_name
 from retrorun.provision.partition_table import Partition
 from retrorun.provision.romfs import firmware_has_romfs
 
@@ -60,42 +61,6 @@ APP_DESC_MAGIC = 0xABCD5432
 # Transfer rates esptool can ask the ROM loader / stub for (the stub tops out near 5 Mbaud).
 MIN_BAUD = 9600
 MAX_BAUD = 5_000_000
-
-
-@dataclass(frozen=True)
-class Chip:
-    """What the flasher needs to know about one chip family."""
-
-    name: str  # as in board profiles: "esp32", "esp32s3"
-    title: str  # as esptool names it: "ESP32-S3"
-    image_chip_id: int  # the extended image header's chip ID
-    bootloader_offset: int  # where a whole firmware (bootloader first) goes
-    micropython_board: str  # the generic MicroPython build for the chip
-
-
-# From ESP-IDF's esp_chip_id_t and each chip's bootloader offset (checked against esptool's
-# chip classes in tests/host_workflow/test_flash.py).
-CHIPS: dict[str, Chip] = {c.name: c for c in (
-    Chip("esp32", "ESP32", 0, 0x1000, "ESP32_GENERIC"),
-    Chip("esp32s2", "ESP32-S2", 2, 0x1000, "ESP32_GENERIC_S2"),
-    Chip("esp32c3", "ESP32-C3", 5, 0x0, "ESP32_GENERIC_C3"),
-    Chip("esp32s3", "ESP32-S3", 9, 0x0, "ESP32_GENERIC_S3"),
-    Chip("esp32c2", "ESP32-C2", 12, 0x0, "ESP32_GENERIC_C2"),
-    Chip("esp32c6", "ESP32-C6", 13, 0x0, "ESP32_GENERIC_C6"),
-    Chip("esp32h2", "ESP32-H2", 16, 0x0, "ESP32_GENERIC_H2"),
-    Chip("esp32p4", "ESP32-P4", 18, 0x2000, "ESP32_GENERIC_P4"),
-    Chip("esp32c5", "ESP32-C5", 23, 0x2000, "ESP32_GENERIC_C5"),
-)}
-_BY_IMAGE_ID = {c.image_chip_id: c for c in CHIPS.values()}
-
-
-def chip_by_name(name: str) -> Chip:
-    """A chip by profile name ("esp32s3") or esptool name ("ESP32-S3")."""
-    key = name.lower().replace("-", "").replace("_", "")
-    if key not in CHIPS:
-        raise RetrorunError(f"chip '{name}' is not supported; supported: "
-                            f"{', '.join(sorted(CHIPS))}")
-    return CHIPS[key]
 
 
 @dataclass(frozen=True)
@@ -130,7 +95,7 @@ def parse_image_header(data: bytes, name: str = "image") -> ImageHeader:
     if len(data) >= IMAGE_HEADER_SIZE + SEGMENT_HEADER_SIZE + 4:
         (magic,) = struct.unpack_from("<I", data, IMAGE_HEADER_SIZE + SEGMENT_HEADER_SIZE)
         is_app = magic == APP_DESC_MAGIC
-    return ImageHeader(chip_id, _BY_IMAGE_ID.get(chip_id), segments, flash_mode,
+    return ImageHeader(chip_id, BY_IMAGE_ID.get(chip_id), segments, flash_mode,
                        size_freq >> 4, entry, min_full, max_full, is_app)
 
 

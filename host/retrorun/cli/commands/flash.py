@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from retrorun.provision import flash
+    from retrorun.provision import chips, flash
     from retrorun.provision.boards import get_board
     from retrorun.provision.firmware_fetch import fetch_firmware
 
@@ -52,7 +52,7 @@ def run(args) -> int:
     if args.board:
         board = get_board(args.board)
         board_name = board.name
-        board_chip = flash.chip_by_name(board.profile["chip"])
+        board_chip = chips.chip_by_name(board.profile["chip"])
         flash_size = board.profile.get("flash_size_mb")
         mp_board = board.profile.get("micropython", {}).get("board")
 
@@ -91,7 +91,7 @@ def run(args) -> int:
     else:
         checked = "written and verified" if result.verified else "written (not verified)"
         output.console.print(f"{result.image_bytes} bytes {checked} at 0x{result.offset:X} on "
-                             f"the {flash.chip_by_name(result.chip).title} on {result.port}; "
+                             f"the {chips.chip_by_name(result.chip).title} on {result.port}; "
                              "the board was reset.")
         if romfs is not None:
             output.console.print(
