@@ -9,6 +9,7 @@ Reproduce by hand:
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import subprocess
 import sys
@@ -29,9 +30,11 @@ pytestmark = [
 PAYLOAD = bytes((i * 131 + 7) & 0xFF for i in range(20000))
 
 
-def _retrorun(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _retrorun(*args: str, timeout: float = 60, env: dict | None = None,
+              stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "retrorun", *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, stdin=stdin,
+                          env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture
@@ -109,48 +112,32 @@ def test_a_board_profile_for_another_chip_is_refused_after_detection(rom_board, 
     assert after == before
 
 
-def test_version_fetches_the_pinned_build_and_flashes_it(rom_board, tmp_path, monkeypatch):
-    """--version: download from a loopback server, sha256 check, cache, flash, verify."""
-    import hashlib
-    import http.server
-    import threading
+def test_version_downloads_the_official_build_over_https_checks_it_and_flashes_it(
+        rom_board, tmp_path, monkeypatch):
+    """--version: HTTPS from a loopback server (its own CA), the build's checks, cache, flash."""
+    import official_build as ob
 
     from retrorun.cli.main import main
     from retrorun.provision import firmware_fetch
 
     port, flash_file = rom_board
-    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD[:7000])
-    name = "/ESP32_GENERIC-20991231-v9.8.7.bin"
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path != name:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(image)))
-            self.end_headers()
-            self.wfile.write(image)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        monkeypatch.setattr(firmware_fetch, "URL_TEMPLATE",
-                            f"http://127.0.0.1:{httpd.server_address[1]}"
-                            "/{board}-{date}-v{version}.bin")
-        monkeypatch.setitem(firmware_fetch.PINNED, ("ESP32_GENERIC", "9.8.7"),
-                            firmware_fetch.Pin("20991231", hashlib.sha256(image).hexdigest()))
-        monkeypatch.setattr(firmware_fetch, "cache_dir", lambda: tmp_path / "cache")
+    image = ob.firmware("esp32", "v1.27.0")
+    name = "ESP32_GENERIC-20251209-v1.27.0.bin"
+    monkeypatch.setattr(firmware_fetch, "cache_dir", lambda: tmp_path / "cache")
+    with ob.https_site(tmp_path / "site", {f"/resources/firmware/{name}": image}) as site:
         assert main(["flash", "--port", port, "--board", "esp32-devkitc", "--version",
-                     "9.8.7", "--json"]) == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+                     "1.27.0", "--firmware-url", site.base, "--firmware-ca",
+                     str(site.ca_file), "--json"]) == 0
+        site.files[f"/resources/firmware/{name}"] = image[:-1] + bytes([image[-1] ^ 1])
+        (tmp_path / "cache" / "firmware" / name).unlink()
+        before = flash_file.read_bytes()
+        refused = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--version",
+                            "1.27.0", "--firmware-url", site.base, "--firmware-ca",
+                            str(site.ca_file), env={"XDG_CACHE_HOME": str(tmp_path / "x")})
     assert flash_file.read_bytes()[0x1000:0x1000 + len(image)] == image
-    assert (tmp_path / "cache" / "firmware" / name.lstrip("/")).read_bytes() == image
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "SHA-256 mismatch in the app image" in refused.stderr
+    assert flash_file.read_bytes() == before  # nothing written
 
 
 def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_board,

@@ -51,13 +51,16 @@ from serial import SerialException
 from retrorun.errors import RetrorunError
 from retrorun.provision import partition_table
 from retrorun.provision.chips import BY_IMAGE_ID, Chip, chip_by_name
+from retrorun.provision.esp_image import (
+    APP_DESC_MAGIC,
+    CHECKSUM_SEED,
+    ESP_IMAGE_MAGIC,
+    IMAGE_HEADER_SIZE,
+    SEGMENT_HEADER_SIZE,
+)
 from retrorun.provision.partition_table import Partition
 from retrorun.provision.romfs import firmware_has_romfs
 
-ESP_IMAGE_MAGIC = 0xE9
-IMAGE_HEADER_SIZE = 24
-SEGMENT_HEADER_SIZE = 8
-APP_DESC_MAGIC = 0xABCD5432
 # Transfer rates esptool can ask the ROM loader / stub for (the stub tops out near 5 Mbaud).
 MIN_BAUD = 9600
 MAX_BAUD = 5_000_000
@@ -132,7 +135,7 @@ def make_image(chip: Chip, payload: bytes, *, app: bool = False,
     out += struct.pack("<B3sHBHH4sB", 0xEE, b"\x00\x00\x00", chip.image_chip_id, 0, 0,
                        0xFFFF, b"\x00" * 4, 1)
     out += struct.pack("<II", load_address, len(body)) + body
-    checksum = 0xEF
+    checksum = CHECKSUM_SEED
     for byte in body:
         checksum ^= byte
     out += b"\x00" * (15 - len(out) % 16)

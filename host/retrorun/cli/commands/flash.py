@@ -15,8 +15,9 @@ def register(sub) -> None:
         description="Detect the chip, refuse an image or board profile for another chip, "
                     "optionally erase the flash, write the image compressed and verify it. "
                     "--image takes a MicroPython .bin (bootloader included, as on "
-                    "micropython.org/download); --version fetches the official build for the "
-                    "board profile into the cache and checks its pinned sha256. An image built "
+                    "micropython.org/download); --version downloads the official build for the "
+                    "board profile over HTTPS into the cache and checks the image's own "
+                    "SHA-256 and app descriptor (chip, version) before writing. An image built "
                     "with ROMFS (a custom build; no micropython.org download for the esp32 has "
                     "it) gets a 256 KB 'romfs' partition taken from the end of 'vfs' in its "
                     "partition table, unless --no-romfs; other images are written as they "
@@ -30,6 +31,13 @@ def register(sub) -> None:
     source.add_argument("--image", type=Path, help="firmware .bin to write")
     source.add_argument("--version", dest="mp_version", metavar="V",
                         help="official MicroPython version to fetch, e.g. 1.27.0")
+    parser.add_argument("--firmware-url", metavar="URL",
+                        help="site to download --version builds from, for a mirror or a test "
+                             "server (default: $RETRORUN_FIRMWARE_BASE or "
+                             "https://micropython.org; https:// only)")
+    parser.add_argument("--firmware-ca", metavar="FILE",
+                        help="PEM file of the CA certificates to trust for --firmware-url "
+                             "(default: $RETRORUN_FIRMWARE_CA or the system's)")
     parser.add_argument("--erase", action="store_true", help="erase the whole flash first "
                                                             "(removes the board's files)")
     parser.add_argument("--no-verify", action="store_true", help="skip the read-back check")
@@ -60,11 +68,13 @@ def run(args) -> int:
     if args.image is not None:
         image, image_name = flash.read_image(args.image), args.image.name
     elif mp_board is not None:
-        path = fetch_firmware(mp_board, args.mp_version)
+        path = fetch_firmware(board_chip, mp_board, args.mp_version, base=args.firmware_url,
+                              ca_file=args.firmware_ca)
         image, image_name = path.read_bytes(), path.name
     else:
         def image(chip):  # the build for whatever chip answers
-            path = fetch_firmware(chip.micropython_board, args.mp_version)
+            path = fetch_firmware(chip, chip.micropython_board, args.mp_version,
+                                  base=args.firmware_url, ca_file=args.firmware_ca)
             return path.read_bytes(), path.name
         image_name = "image"
 
