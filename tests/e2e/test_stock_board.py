@@ -97,7 +97,10 @@ def test_an_image_with_another_table_costs_the_filesystem(board, tmp_path, capsy
     image = tmp_path / "custom-romfs.bin"
     image.write_bytes(_whole_image(ROMFS_NAMES))
     assert main(["flash", "--port", vb.port, "--board", "esp32-devkitc", "--image",
-                 str(image), "--json"]) == 0
+                 str(image), "--json"]) == 1  # the files would go: not without asking
+    assert "stdin is not a terminal to ask" in capsys.readouterr().err
+    assert main(["flash", "--port", vb.port, "--board", "esp32-devkitc", "--image",
+                 str(image), "--json", "--yes"]) == 0
     flashed = json.loads(capsys.readouterr().out)
     assert flashed["romfs"] == {"offset": 0x3C0000, "size": 0x40000}
     assert _wait(lambda: vb._app is not None and (fs / "boot.py").exists())

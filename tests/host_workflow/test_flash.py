@@ -152,8 +152,9 @@ def test_flash_sequence_writes_at_the_bootloader_offset_and_verifies(fake_esptoo
     esp = fake_esptool["esp"]
     assert bytes(esp.flash[0x1000:0x1000 + len(image)]) == image
     assert esp.flash[0x1000 + len(image)] == 0xFF and esp.flash[0] == 0xFF  # erased
-    assert esp.calls == ["detect /dev/ttyUSB0", "stub", "baud 460800", "attach", "erase",
-                         f"write 0x1000 {len(image)}", "verify", "hard-reset", "close"]
+    assert esp.calls == ["detect /dev/ttyUSB0", "stub", "baud 460800", "attach",
+                         "read 0x8000 3072",  # the board's table: no filesystem, no question
+                         "erase", f"write 0x1000 {len(image)}", "verify", "hard-reset", "close"]
     assert (result.chip, result.offset, result.erased, result.verified) == ("esp32", 0x1000,
                                                                              True, True)
     assert any("ESP32" in m for m in messages)
@@ -438,3 +439,22 @@ def test_cli_reports_the_romfs_partition_and_no_romfs_keeps_the_table(tmp_path, 
 def test_the_chip_is_read_from_the_end_of_os_uname_machine(machine, chip):
     found = chips.chip_of_machine(machine)
     assert (found.name if found else None) == chip
+
+
+def test_a_no_to_the_erase_question_writes_nothing_and_resets_the_board(fake_esptool):
+    from retrorun.errors import RetrorunError
+    from retrorun.provision import partition_table
+
+    esp = fake_esptool["esp"]
+    esp.flash[0x8000:0x8000 + partition_table.TABLE_SIZE] = partition_table.encode(
+        partition_table.MICROPYTHON_ESP32_4MB)
+    esp.flash[0x200000:0x200010] = b"littlefs files.."
+    asked = []
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
+    with pytest.raises(RetrorunError, match="stopped before writing: nothing on the board"):
+        flash.flash_board("/dev/ttyUSB0", image, erase=True,
+                          confirm_erase=lambda what: asked.append(what) or False)
+    assert asked == ["--erase erases the whole flash: the files on the board (sessions, "
+                     "settings, in 'vfs' at 0x200000) are lost"]
+    assert not any(c.startswith(("erase", "write")) for c in esp.calls)
+    assert esp.calls[-2:] == ["hard-reset", "close"]

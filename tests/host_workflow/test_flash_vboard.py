@@ -174,9 +174,20 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     assert "partition table changes" not in again.stdout
     assert flash_file.read_bytes()[0x200000:0x200000 + len(marker)] == marker
 
-    # ... a new table erases its first sector, so that MicroPython formats a fresh one
+    # ... a new table would lose the files: without a terminal to ask, it refuses ...
+    before = flash_file.read_bytes()
+    refused = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                        str(image_file))
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("retrorun: not flashing: the partition table changes, so "
+                                     "the filesystem starts empty: the files on the board "
+                                     "(sessions, settings, in 'vfs' at 0x200000) are lost, and "
+                                     "stdin is not a terminal to ask; sync sessions first")
+    assert "--yes" in refused.stderr
+    assert flash_file.read_bytes() == before
+    # ... and with --yes erases the first sector, so that MicroPython formats a fresh one
     done = _retrorun("flash", "--port", port, "--board", "esp32-devkitc", "--image",
-                     str(image_file))
+                     str(image_file), "--yes")
     assert done.returncode == 0, done.stderr
     assert "The partition table changes: erasing the start of the filesystem partition " \
            "('vfs' at 0x200000)" in " ".join(done.stdout.split())
@@ -190,3 +201,57 @@ def test_flash_adds_a_romfs_partition_to_the_table_and_no_romfs_keeps_it(rom_boa
     assert data[0x1000:0x8000] == bytes(image[:0x7000])  # only the table changed
     assert data[0x9000:0x1000 + len(image)] == bytes(image[0x8000:])
     assert image_file.read_bytes() == image  # the file on disk is left alone
+
+
+def _at_a_terminal(*args: str, answer: str) -> subprocess.CompletedProcess:
+    """`retrorun flash` with a pseudo-terminal as stdin, `answer` typed ahead."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")
+        return _retrorun(*args, stdin=terminal)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_flash_asks_before_erasing_the_boards_files_and_offers_to_sync(rom_board, tmp_path):
+    from retrorun.provision import partition_table
+
+    port, flash_file = rom_board
+    with open(flash_file, "r+b") as f:  # a board that ran MicroPython: a table and files
+        f.seek(partition_table.TABLE_OFFSET)
+        f.write(partition_table.encode(partition_table.MICROPYTHON_ESP32_4MB))
+        f.seek(0x200000)
+        f.write(b"littlefs superblock stand-in")
+    image_file = tmp_path / "ESP32_GENERIC-test.bin"
+    image_file.write_bytes(flash.make_image(chips.CHIPS["esp32"], PAYLOAD[:4000]))
+    before = flash_file.read_bytes()
+    flash_args = ("flash", "--port", port, "--board", "esp32-devkitc", "--image",
+                  str(image_file), "--erase")
+
+    refused = _retrorun(*flash_args)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "not flashing: --erase erases the whole flash: the files on the board" in \
+        refused.stderr and "--yes" in refused.stderr
+
+    stopped = _at_a_terminal(*flash_args, answer="n")
+    assert "Sync sessions first [s], erase and flash [y], or stop [N]?" in stopped.stderr
+    assert stopped.returncode == 1
+    assert "stopped before writing: nothing on the board changed" in stopped.stderr
+    assert flash_file.read_bytes() == before
+
+    # "s": the sync runs before anything is written; this board is in ROM mode, so no
+    # MicroPython answers it and the flash stops there
+    sync = _at_a_terminal(*flash_args, answer="s")
+    assert "Syncing sessions from " + port + " first..." in sync.stdout
+    assert sync.returncode == 1
+    assert f"retrorun: cannot reach a MicroPython board on {port}" in sync.stderr
+    assert flash_file.read_bytes() == before
+
+    erased = _at_a_terminal(*flash_args, answer="y")
+    assert erased.returncode == 0, erased.stderr
+    data = flash_file.read_bytes()
+    assert data[0x1000:0x1000 + len(image_file.read_bytes())] == image_file.read_bytes()
+    assert data[0x8000:0x9000] == b"\xff" * 0x1000 and data[0x200000:0x201000] == b"\xff" * 0x1000

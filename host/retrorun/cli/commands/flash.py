@@ -3,10 +3,49 @@ retrorun.provision.flash)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from retrorun.cli import output
+from retrorun.errors import RetrorunError
 from retrorun.link import devices
+
+
+class SyncFirst(Exception):
+    """The user asked to sync sessions before the board's files are erased."""
+
+
+def _confirm_erase(args, port: str):
+    def confirm(what: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise RetrorunError(f"not flashing: {what}, and stdin is not a terminal to ask; "
+                                f"sync sessions first ('retrorun sync --port {port}'), then "
+                                "pass --yes to flash")
+        output.err_console.print(f"{what}.", markup=False, soft_wrap=True)
+        output.err_console.print("Sync sessions first [s], erase and flash [y], or stop [N]? ",
+                                 end="", markup=False)
+        answer = sys.stdin.readline().strip().lower()
+        if answer in ("s", "sync"):
+            raise SyncFirst
+        return answer in ("y", "yes")
+    return confirm
+
+
+def _sync(port: str, report) -> None:
+    """Copy the board's new sessions into the default store (the board runs its old firmware
+    again: flash_board reset it)."""
+    from retrorun.link.serial_transport import SerialTransport
+    from retrorun.sessions.store import Store
+    from retrorun.sessions.sync import pull_sessions
+
+    report(f"Syncing sessions from {port} first...")
+    with Store(None) as store, SerialTransport(port) as transport:
+        result = pull_sessions(transport, store)
+    report(f"{len(result.stored)} new sessions stored, {len(result.already)} already there"
+           + (f"; still recording: {result.skipped_recording[0]} (not synced)"
+              if result.skipped_recording else ""))
 
 
 def register(sub) -> None:
@@ -22,8 +61,10 @@ def register(sub) -> None:
                     "it) gets a 256 KB 'romfs' partition taken from the end of 'vfs' in its "
                     "partition table, unless --no-romfs; other images are written as they "
                     "are. When the table changes, the start of the "
-                    "filesystem partition is erased so MicroPython formats it at first boot: "
-                    "sync sessions before.")
+                    "filesystem partition is erased so MicroPython formats it at first boot. "
+                    "Before erasing files the board holds (--erase, or a new partition table) "
+                    "it asks, offering to sync sessions first; without a terminal it refuses "
+                    "unless --yes.")
     parser.add_argument("--port", help="serial port or pyserial URL (default: the one "
                                        "ESP32-looking port, see `retrorun devices`)")
     parser.add_argument("--board", help="board profile name or file (see `retrorun boards`)")
@@ -40,6 +81,8 @@ def register(sub) -> None:
                              "(default: $RETRORUN_FIRMWARE_CA or the system's)")
     parser.add_argument("--erase", action="store_true", help="erase the whole flash first "
                                                             "(removes the board's files)")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="erase the board's files without asking when flashing must")
     parser.add_argument("--no-verify", action="store_true", help="skip the read-back check")
     parser.add_argument("--no-romfs", action="store_true",
                         help="keep the image's partition table even when its MicroPython "
@@ -85,11 +128,18 @@ def run(args) -> int:
         if not quiet:
             output.console.print(message)
 
-    result = flash.flash_board(
-        port, image, image_name=image_name, board_chip=board_chip, board_name=board_name,
-        flash_size_mb=flash_size, erase=args.erase, verify=not args.no_verify, baud=args.baud,
-        show_progress=output.show_progress(args.json), romfs=not args.no_romfs,
-        report=report)
+    def flash_it(confirm):
+        return flash.flash_board(
+            port, image, image_name=image_name, board_chip=board_chip, board_name=board_name,
+            flash_size_mb=flash_size, erase=args.erase, verify=not args.no_verify,
+            baud=args.baud, show_progress=output.show_progress(args.json),
+            romfs=not args.no_romfs, report=report, confirm_erase=confirm)
+
+    try:
+        result = flash_it(_confirm_erase(args, port))
+    except SyncFirst:
+        _sync(port, report)
+        result = flash_it(lambda _what: True)  # the user said to erase once synced
     romfs = result.romfs
     if args.json:
         output.emit_json({"port": result.port, "chip": result.chip,
