@@ -20,7 +20,7 @@ from waiting import wait_until as _wait
 from retrorun.cli.main import main
 from retrorun.devtools.vboard.board import VirtualBoard
 from retrorun.devtools.vboard.flash import mark_formatted, write_partition_table
-from retrorun.provision import flash, partition_table
+from retrorun.provision import chips, flash, partition_table
 from retrorun.provision.boards import get_board
 
 pytestmark = pytest.mark.slow
@@ -31,10 +31,10 @@ SESSION = (Path(__file__).parents[1] / "data" / "session-golden.bin").read_bytes
 
 def _whole_image(names: bytes) -> bytes:
     """An ESP32 whole firmware for 0x1000: bootloader, the stock 4 MB table at 0x8000, an app."""
-    image = bytearray(flash.make_image(flash.CHIPS["esp32"], bytes(3000)))
+    image = bytearray(flash.make_image(chips.CHIPS["esp32"], bytes(3000)))
     image += b"\xff" * (0x7000 - len(image))
     image += partition_table.encode(partition_table.MICROPYTHON_ESP32_4MB) + b"\xff" * 0x400
-    image += flash.make_image(flash.CHIPS["esp32"], bytes(2000), app=True) + names
+    image += flash.make_image(chips.CHIPS["esp32"], bytes(2000), app=True) + names
     return bytes(image)
 
 
@@ -97,7 +97,10 @@ def test_an_image_with_another_table_costs_the_filesystem(board, tmp_path, capsy
     image = tmp_path / "custom-romfs.bin"
     image.write_bytes(_whole_image(ROMFS_NAMES))
     assert main(["flash", "--port", vb.port, "--board", "esp32-devkitc", "--image",
-                 str(image), "--json"]) == 0
+                 str(image), "--json"]) == 1  # the files would go: not without asking
+    assert "stdin is not a terminal to ask" in capsys.readouterr().err
+    assert main(["flash", "--port", vb.port, "--board", "esp32-devkitc", "--image",
+                 str(image), "--json", "--yes"]) == 0
     flashed = json.loads(capsys.readouterr().out)
     assert flashed["romfs"] == {"offset": 0x3C0000, "size": 0x40000}
     assert _wait(lambda: vb._app is not None and (fs / "boot.py").exists())

@@ -14,26 +14,26 @@ from romfs_board import ROMFS_NAMES, STOCK_NAMES
 
 from retrorun.cli.main import main
 from retrorun.errors import RetrorunError
-from retrorun.provision import flash
+from retrorun.provision import chips, flash
 
 PAYLOAD = bytes((i * 37 + 11) & 0xFF for i in range(3000))
 
 
 def test_chip_table_matches_esptool():
-    for chip in flash.CHIPS.values():
+    for chip in chips.CHIPS.values():
         cls = esptool.targets.CHIP_DEFS[chip.name]
         assert chip.image_chip_id == cls.IMAGE_CHIP_ID, chip.name
         assert chip.bootloader_offset == cls.BOOTLOADER_FLASH_OFFSET, chip.name
         assert chip.title == cls.CHIP_NAME, chip.name
-        assert flash.chip_by_name(cls.CHIP_NAME) is chip
+        assert chips.chip_by_name(cls.CHIP_NAME) is chip
 
 
 @pytest.mark.parametrize("name", ["esp32", "esp32s3", "esp32c3"])
 def test_header_parsing_agrees_with_esptool(name):
-    image = flash.make_image(flash.CHIPS[name], PAYLOAD, entry=0x40081234)
+    image = flash.make_image(chips.CHIPS[name], PAYLOAD, entry=0x40081234)
     ours = flash.parse_image_header(image)
     theirs = LoadFirmwareImage(name, image)  # esptool checks checksum and digest too
-    assert ours.chip is flash.CHIPS[name]
+    assert ours.chip is chips.CHIPS[name]
     assert ours.chip_id == theirs.chip_id
     assert ours.entry == theirs.entrypoint == 0x40081234
     assert ours.segments == len(theirs.segments) == 1
@@ -41,7 +41,7 @@ def test_header_parsing_agrees_with_esptool(name):
     assert theirs.checksum == theirs.calculate_checksum()
     assert theirs.stored_digest == hashlib.sha256(image[:-32]).digest()
     assert not ours.is_app
-    assert flash.parse_image_header(flash.make_image(flash.CHIPS[name], PAYLOAD, app=True)).is_app
+    assert flash.parse_image_header(flash.make_image(chips.CHIPS[name], PAYLOAD, app=True)).is_app
 
 
 def test_not_an_image_is_refused_with_a_reason():
@@ -52,7 +52,7 @@ def test_not_an_image_is_refused_with_a_reason():
 
 
 def test_check_image_refuses_another_chip_app_images_and_unknown_chips():
-    esp32, s3 = flash.CHIPS["esp32"], flash.CHIPS["esp32s3"]
+    esp32, s3 = chips.CHIPS["esp32"], chips.CHIPS["esp32s3"]
     header = flash.parse_image_header(flash.make_image(s3, PAYLOAD))
     assert flash.check_image(header, "s3.bin", s3) is s3
     assert flash.check_image(header, "s3.bin", None) is s3
@@ -144,16 +144,17 @@ def fake_esptool(monkeypatch):
 
 
 def test_flash_sequence_writes_at_the_bootloader_offset_and_verifies(fake_esptool):
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     messages = []
-    result = flash.flash_board("/dev/ttyUSB0", image, board_chip=flash.CHIPS["esp32"],
+    result = flash.flash_board("/dev/ttyUSB0", image, board_chip=chips.CHIPS["esp32"],
                                board_name="esp32-devkitc", flash_size_mb=4, erase=True,
                                report=messages.append)
     esp = fake_esptool["esp"]
     assert bytes(esp.flash[0x1000:0x1000 + len(image)]) == image
     assert esp.flash[0x1000 + len(image)] == 0xFF and esp.flash[0] == 0xFF  # erased
-    assert esp.calls == ["detect /dev/ttyUSB0", "stub", "baud 460800", "attach", "erase",
-                         f"write 0x1000 {len(image)}", "verify", "hard-reset", "close"]
+    assert esp.calls == ["detect /dev/ttyUSB0", "stub", "baud 460800", "attach",
+                         "read 0x8000 3072",  # the board's table: no filesystem, no question
+                         "erase", f"write 0x1000 {len(image)}", "verify", "hard-reset", "close"]
     assert (result.chip, result.offset, result.erased, result.verified) == ("esp32", 0x1000,
                                                                              True, True)
     assert any("ESP32" in m for m in messages)
@@ -161,7 +162,7 @@ def test_flash_sequence_writes_at_the_bootloader_offset_and_verifies(fake_esptoo
 
 def test_url_ports_keep_the_baud_rate_and_no_verify_skips_verification(fake_esptool):
     fake_esptool["esp"] = FakeEsp("ESP32-S3")
-    image = flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32s3"], PAYLOAD)
     flash.flash_board("socket://127.0.0.1:1", image, verify=False)
     calls = fake_esptool["esp"].calls
     assert f"write 0x0 {len(image)}" in calls
@@ -170,16 +171,16 @@ def test_url_ports_keep_the_baud_rate_and_no_verify_skips_verification(fake_espt
 
 def test_detected_chip_must_match_the_board_profile(fake_esptool):
     fake_esptool["esp"] = FakeEsp("ESP32-S3")
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     with pytest.raises(RetrorunError, match="is an ESP32-S3, but board profile 'esp32-devkitc'"):
-        flash.flash_board("/dev/ttyACM0", image, board_chip=flash.CHIPS["esp32"],
+        flash.flash_board("/dev/ttyACM0", image, board_chip=chips.CHIPS["esp32"],
                           board_name="esp32-devkitc")
     assert not any(c.startswith("write") for c in fake_esptool["esp"].calls)
 
 
 def test_detected_chip_must_match_the_image(fake_esptool):
     fake_esptool["esp"] = FakeEsp("ESP32-C3")
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     with pytest.raises(RetrorunError, match="the board on /dev/ttyACM0 is an ESP32-C3"):
         flash.flash_board("/dev/ttyACM0", image)
 
@@ -201,7 +202,7 @@ def test_verification_failure_is_one_line(fake_esptool, monkeypatch):
         esp.calls.append("write")  # writes nothing
 
     monkeypatch.setattr(flash, "write_flash", bad_write)
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     with pytest.raises(RetrorunError, match="flashing /dev/ttyUSB0 failed: Verification failed"):
         flash.flash_board("/dev/ttyUSB0", image)
 
@@ -212,11 +213,11 @@ def test_no_bootloader_is_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(flash, "detect_chip", silent)
     with pytest.raises(RetrorunError, match="no ESP32 bootloader answered on /dev/ttyUSB9"):
-        flash.flash_board("/dev/ttyUSB9", flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
+        flash.flash_board("/dev/ttyUSB9", flash.make_image(chips.CHIPS["esp32"], PAYLOAD))
 
 
 def test_image_too_big_for_the_board_flash(fake_esptool):
-    image = flash.make_image(flash.CHIPS["esp32"], bytes(1 << 20))
+    image = flash.make_image(chips.CHIPS["esp32"], bytes(1 << 20))
     with pytest.raises(RetrorunError, match="does not fit in the board's 1 MB flash"):
         flash.flash_board("/dev/ttyUSB0", image, flash_size_mb=1)
 
@@ -224,7 +225,7 @@ def test_image_too_big_for_the_board_flash(fake_esptool):
 def test_cli_refuses_an_s3_image_for_an_esp32_board_before_connecting(tmp_path, capsys,
                                                                       fake_esptool):
     image = tmp_path / "ESP32_GENERIC_S3-test.bin"
-    image.write_bytes(flash.make_image(flash.CHIPS["esp32s3"], PAYLOAD))
+    image.write_bytes(flash.make_image(chips.CHIPS["esp32s3"], PAYLOAD))
     status = main(["flash", "--port", "socket://127.0.0.1:9", "--board", "esp32-devkitc",
                    "--image", str(image)])
     err = capsys.readouterr().err
@@ -236,7 +237,7 @@ def test_cli_refuses_an_s3_image_for_an_esp32_board_before_connecting(tmp_path, 
 
 def test_cli_flashes_and_reports_json(tmp_path, capsys, fake_esptool):
     image = tmp_path / "fw.bin"
-    data = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    data = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     image.write_bytes(data)
     status = main(["flash", "--port", "socket://127.0.0.1:9", "--board", "esp32-devkitc",
                    "--image", str(image), "--json"])
@@ -298,7 +299,7 @@ def test_esptool_progress_drives_a_rich_bar_and_the_logger_is_restored(fake_espt
     monkeypatch.setattr(flash, "write_flash", write_with_progress)
     monkeypatch.setattr(flash, "verify_flash", lambda esp, addr_data: None)
     before = EspLog.instance
-    image = flash.make_image(flash.CHIPS["esp32"], PAYLOAD)
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
     flash.flash_board("socket://x", image, show_progress=True)
     assert [u[0] for u in updates] == [300, 600, 900]
     assert all(u[1] == 900 and "Writing at" in u[2] for u in updates)
@@ -331,7 +332,7 @@ def test_a_port_where_no_bootloader_answers_gives_one_clear_line():
     port = f"socket://127.0.0.1:{server.getsockname()[1]}"
     try:
         with pytest.raises(RetrorunError) as exc:
-            flash.flash_board(port, flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
+            flash.flash_board(port, flash.make_image(chips.CHIPS["esp32"], PAYLOAD))
     finally:
         for conn in accepted:
             conn.close()
@@ -349,7 +350,7 @@ def _firmware_with_stock_table(names: bytes = ROMFS_NAMES) -> bytes:
     from retrorun.provision.partition_table import MICROPYTHON_ESP32_4MB as stock
     from retrorun.provision.partition_table import encode
 
-    image = bytearray(flash.make_image(flash.CHIPS["esp32"], PAYLOAD))
+    image = bytearray(flash.make_image(chips.CHIPS["esp32"], PAYLOAD))
     image += b"\xff" * (0x7000 - len(image))
     return bytes(image + encode(stock) + b"\xff" * 0x400 + PAYLOAD + names)
 
@@ -424,3 +425,36 @@ def test_cli_reports_the_romfs_partition_and_no_romfs_keeps_the_table(tmp_path, 
     assert json.loads(capsys.readouterr().out)["romfs"] is None
     assert bytes(fake_esptool["esp"].flash[0x1000:0x1000 + image.stat().st_size]) == \
         image.read_bytes()
+
+
+@pytest.mark.parametrize(("machine", "chip"), [
+    # os.uname().machine = MICROPY_HW_BOARD_NAME " with " MICROPY_HW_MCU_NAME (ports/esp32)
+    ("Generic ESP32 module with ESP32", "esp32"),
+    ("Generic ESP32S3 module with ESP32S3", "esp32s3"),
+    ("Generic ESP32S3 module with Octal-SPIRAM with ESP32S3", "esp32s3"),
+    ("ESP32C3 module with ESP32C3", "esp32c3"),
+    ("Raspberry Pi Pico with RP2040", None),  # another port altogether
+    ("linux [GCC 12.2.0] version", None),  # the Unix port has no " with "
+])
+def test_the_chip_is_read_from_the_end_of_os_uname_machine(machine, chip):
+    found = chips.chip_of_machine(machine)
+    assert (found.name if found else None) == chip
+
+
+def test_a_no_to_the_erase_question_writes_nothing_and_resets_the_board(fake_esptool):
+    from retrorun.errors import RetrorunError
+    from retrorun.provision import partition_table
+
+    esp = fake_esptool["esp"]
+    esp.flash[0x8000:0x8000 + partition_table.TABLE_SIZE] = partition_table.encode(
+        partition_table.MICROPYTHON_ESP32_4MB)
+    esp.flash[0x200000:0x200010] = b"littlefs files.."
+    asked = []
+    image = flash.make_image(chips.CHIPS["esp32"], PAYLOAD)
+    with pytest.raises(RetrorunError, match="stopped before writing: nothing on the board"):
+        flash.flash_board("/dev/ttyUSB0", image, erase=True,
+                          confirm_erase=lambda what: asked.append(what) or False)
+    assert asked == ["--erase erases the whole flash: the files on the board (sessions, "
+                     "settings, in 'vfs' at 0x200000) are lost"]
+    assert not any(c.startswith(("erase", "write")) for c in esp.calls)
+    assert esp.calls[-2:] == ["hard-reset", "close"]

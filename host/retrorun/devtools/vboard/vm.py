@@ -30,8 +30,12 @@ class BoardVM:
         return -1
 
     def program(self, params: str) -> str:
-        """The guest's program: `params` (Python assignments, and ROMFS_BUILD: whether this
-        MicroPython has ROMFS, AppDevice.build), the set-up, the job loop."""
+        """The guest's program: `params` (Python assignments; ROMFS_BUILD: whether this
+        MicroPython has ROMFS, AppDevice.build; UNAME: the port's os.uname() for the board's
+        chip), the set-up, the job loop."""
+        from retrorun.devtools.vboard.repl import uname
+
         params += f"ROMFS_BUILD = {self.dev.build == 'romfs'!r}\n"
+        params += f"UNAME = {uname(self.dev.profile)!r}\n"
         return (params + (self.device_dir / self.SETUP).read_text()
                 + (self.device_dir / "_vbjobs.py").read_text())

@@ -13,6 +13,7 @@ bgc = None  # the built-in gc module, likewise
 bvfs = None  # the built-in vfs module, likewise
 bselect = None  # the built-in select module, likewise
 ROMFS_BUILD = False  # whether this MicroPython has ROMFS (vfs.rom_ioctl, vfs.VfsRom): _vbvfs.py
+UNAME = ()  # os.uname() fields of the esp32 port for the board's chip (set by the host)
 REAL_GC = False  # whether gc.collect() really collects (AppDevice(real_gc=...))
 HOST_ROOT = None  # native runtime: the board's / through a root-less VfsPosix (os.rename)
 C0 = 0  # asyncio's clock at boot, in the port's ticks_ms domain (_vbclock.py)

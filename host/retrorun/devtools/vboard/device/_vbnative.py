@@ -40,6 +40,7 @@ import asyncio
 
 sys.modules.pop("time")
 _vb.ROMFS_BUILD = ROMFS_BUILD  # noqa: F821 - prepended by the host
+_vb.UNAME = UNAME  # noqa: F821 - prepended by the host
 import _vbvfs
 
 sys.modules["vfs"] = _vbvfs

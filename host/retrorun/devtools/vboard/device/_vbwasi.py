@@ -25,6 +25,7 @@ import _vbgc
 
 sys.modules["gc"] = _vbgc
 _vb.ROMFS_BUILD = ROMFS_BUILD  # noqa: F821 - prepended by the host
+_vb.UNAME = UNAME  # noqa: F821 - prepended by the host
 import _vbvfs
 
 sys.modules["vfs"] = _vbvfs

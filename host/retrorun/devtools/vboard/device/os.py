@@ -1,6 +1,8 @@
 # os for the retrorun virtual board: the built-in os, with what an ESP32's os has and the WASI
 # build lacks: ilistdir() giving (name, type, inode, size) 4-tuples, and statvfs() of a 2 MB
 # littlefs partition or of the size fault injection gave it (the WASI build answers ENOSYS);
+# uname() as the esp32 port answers it (machine: "<board name> with <MCU>", the chip the board
+# is; the Unix port has no uname);
 # on the native port, rename() past a VfsPosix(root) bug (_vbnative.py). Not used on a real
 # board.
 import _vb
@@ -24,6 +26,13 @@ def ilistdir(path=""):
             except OSError:
                 pass
         yield (name, kind, 0, size)
+
+
+def uname():
+    from collections import namedtuple  # both runtimes have it (tests/vboard/test_app_repl.py)
+
+    return namedtuple("uname_result", ("sysname", "nodename", "release", "version",
+                                       "machine"))(*_vb.UNAME)
 
 
 def statvfs(path):
