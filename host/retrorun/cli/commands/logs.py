@@ -39,8 +39,16 @@ def _fail_if_damaged(path: Path, decoded: logs.Decoded) -> int:
     return 0
 
 
+def _decode(path: Path) -> logs.Decoded:
+    decoded = logs.decode_file(path)
+    why = logs.not_a_log(path, decoded)
+    if why:
+        raise RetrorunError(why)
+    return decoded
+
+
 def run_decode(args) -> int:
-    decoded = logs.decode_file(args.file)
+    decoded = _decode(args.file)
     if args.json:
         output.emit_json({"file": str(args.file), "records": decoded.records,
                           "problems": decoded.problems})
@@ -53,7 +61,7 @@ def run_decode(args) -> int:
 
 
 def run_check(args) -> int:
-    decoded = logs.decode_file(args.file)
+    decoded = _decode(args.file)
     report = logs.check_report(decoded)
     if args.json:
         output.emit_json({"file": str(args.file), **report})
