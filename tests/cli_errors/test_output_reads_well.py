@@ -79,12 +79,16 @@ def test_report_and_sessions_print_h_mm_ss(tmp_path, capsys):
      "0xA5 0x01)"),
 ])
 @pytest.mark.parametrize("action", ["check", "decode"])
-def test_logs_on_a_file_that_is_not_a_session_log(fails, work, capsys, name, content, why,
+def test_logs_on_a_file_that_is_not_a_session_log(work, capsys, name, content, why,
                                                    action):
     (work / name).write_bytes(content)
-    err = fails(["logs", action, name, "--json"])
-    assert err == (f"retrorun: {name} {why}; give a session .rrl file (the device keeps them in "
-                   "/sessions)")
+    assert main(["logs", action, name]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (f"retrorun: {name} {why}; give a session .rrl file (the device "
+                            "keeps them in /sessions)\n")
+    assert captured.out == ""  # no "torn tail" or "no damage" for what is no log
+    assert main(["logs", action, name, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["session_log"] is False
 
 
 @pytest.mark.parametrize("period_ms, label", [(1000, "distance (1 s samples)"),
