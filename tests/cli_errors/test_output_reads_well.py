@@ -39,7 +39,7 @@ def test_config_keys_at_80_columns_shows_every_key_whole(terminal):
     lines = terminal.getvalue().splitlines()
     assert max(len(line) for line in lines) <= 80
     first_cells = {line.split("│")[0].strip() for line in lines if "│" in line}
-    assert set(settings.keys()) <= first_cells  # each key whole in its cell  # noqa: SIM118
+    assert set(settings.keys()) <= first_cells  # each key whole in its cell
 
 
 def test_piped_output_is_not_wrapped(capsys, monkeypatch):

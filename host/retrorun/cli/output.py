@@ -107,8 +107,15 @@ def progress(json_mode: bool, *, unit: str = "bytes") -> Iterator[Update | None]
     if not show_progress(json_mode):
         yield None
         return
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress,
-                               TaskProgressColumn, TextColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
     bars = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), count,
