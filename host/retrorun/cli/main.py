@@ -20,7 +20,7 @@ from retrorun.errors import RetrorunError
 # (yet) is skipped, so only implemented commands appear.
 _ALL_COMMANDS = (
     "devices", "flash", "deploy", "config", "status", "sync", "sessions", "report", "export",
-    "monitor", "pair", "logs", "sim", "bench", "steps", "vboard", "demo", "boards",
+    "trends", "reset", "monitor", "pair", "logs", "sim", "bench", "steps", "vboard", "demo", "boards",
 )
 COMMANDS = tuple(
     f"retrorun.cli.commands.{name}" for name in _ALL_COMMANDS
@@ -33,6 +33,20 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise RetrorunError(f"{message} (see '{self.prog} --help')")
+
+    def _check_value(self, action, value):  # argparse's hook for every value with choices
+        if action.choices is None or value in action.choices:
+            return super()._check_value(action, value)
+        from retrorun.cli.output import did_you_mean
+
+        choices = [str(c) for c in action.choices]
+        if isinstance(action, argparse._SubParsersAction):
+            message = (f"unknown command '{value}'" if self.prog == "retrorun" else
+                       f"unknown action '{value}' for '{self.prog}'")
+        else:
+            message = f"invalid {'/'.join(action.option_strings) or action.dest} '{value}'"
+        hint = did_you_mean(str(value), choices)
+        raise argparse.ArgumentError(None, message + (hint or f"; choose from {', '.join(choices)}"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -145,6 +145,22 @@ class SerialTransport(Transport):
             raise RetrorunError(f"the board on {self.description} did not come back after a "
                                 f"soft reset ({exc})") from exc
 
+    def reset_board(self, *, timeout: float = 5.0) -> bool:
+        """Soft-reset the board (Ctrl-D at the friendly prompt): the app stops, boot.py and
+        main.py run again. True when the board said "soft reboot". Closes the link."""
+        try:
+            self._mp.exit_raw_repl()
+            self._mp.serial.write(b"\x04")
+            self._mp.serial.flush()
+            said = self._mp.read_until(1, b"soft reboot", timeout=timeout)
+        except (self._transport_error, OSError) as exc:
+            raise RetrorunError(f"the board on {self.description} did not answer the reset "
+                                f"({exc}); press its reset (EN) button") from exc
+        finally:
+            self.restart_app = False  # it is rebooting already: no second Ctrl-D on close
+            self.close()
+        return said.endswith(b"soft reboot")
+
     def close(self) -> None:
         try:
             self._mp.exit_raw_repl()

@@ -53,6 +53,20 @@ class Decoded:
         return "; ".join(parts)
 
 
+def not_a_log(path: str | Path, decoded: Decoded) -> str | None:
+    """Why a file is not a retrorun session log at all (empty, or not one valid frame: a PNG,
+    random bytes), or None. A log whose every frame is damaged cannot be told from these."""
+    if decoded.frames:
+        return None
+    if not decoded.size:
+        return (f"{path} is empty: not a retrorun session log; give a session .rrl file (the "
+                "device keeps them in /sessions)")
+    return (f"{path} is not a retrorun session log (no valid log frame in its {decoded.size} "
+            f"bytes; a session starts with a header frame, bytes 0x{wire.LOG_SYNC:02X} "
+            f"0x{wire.REC_HEADER:02X}); give a session .rrl file (the device keeps them in "
+            "/sessions)")
+
+
 def read_session_file(path: str | Path) -> bytes:
     try:
         return Path(path).read_bytes()

@@ -33,7 +33,8 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     _alert_bands(ax_d, samples)
     dist_t = [s["t_ms"] / 1000 for s in samples if s["distance_mm"] >= 0]
     dist = [s["distance_mm"] / 1000 for s in samples if s["distance_mm"] >= 0]
-    ax_d.plot(dist_t, dist, ".", ms=3, color="#1f4e79", label="distance (1 s samples)")
+    ax_d.plot(dist_t, dist, ".", ms=3, color="#1f4e79",
+              label=distance_label(store.session_meta(key)["sample_period_ms"]))
     for index, snap in enumerate(store.snapshots(key)):
         st = [(snap["t_ms"] + i * snap["period_ms"]) / 1000 for i in range(len(snap["distances"]))]
         sd = [d / 1000 if d >= 0 else float("nan") for d in snap["distances"]]
@@ -60,6 +61,13 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def distance_label(sample_period_ms: int | None) -> str:
+    """The legend of the sampled distance, from the period the session's header gives."""
+    if not sample_period_ms:
+        return "distance (samples)"
+    return f"distance ({sample_period_ms / 1000:g} s samples)"
 
 
 def plot_path(path: Path) -> Path:

@@ -36,6 +36,8 @@ def build_report(store: Store, key: str) -> dict:
     angles = [s["trunk_deg10"] / 10 for s in samples]
     return {
         "session": key,
+        "label": meta["label"],
+        "note": meta["note"],
         "start_unix": meta["start_unix"],
         "firmware": meta["firmware"],
         "board": meta["board"],

@@ -4,6 +4,11 @@ A synced session is kept twice over: the raw bytes exactly as the device wrote t
 is ever lost to a decoder bug, and the file can be decoded again) and its decoded records in
 `samples`, `events` and `snapshots` for reports. A session is committed in one transaction;
 partial downloads live in `partials` so an interrupted sync resumes where it stopped.
+
+Sessions are keyed `<device uid>/<session id>` (what sync deduplicates on). The runner's own
+name for a session (`label`, `sessions rename`) and `note` are columns beside the key and never
+change it. A deleted session leaves a row in `deleted` (device, id, size, SHA-256), so sync does
+not bring it back from the device unless asked (`sync --restore-deleted`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from retrorun.errors import RetrorunError
 from retrorun.paths import data_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Migrations: MIGRATIONS[n] takes the schema from version n to n + 1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -66,6 +71,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (device, session_id, offset)
     );
     """,
+    """
+    ALTER TABLE sessions ADD COLUMN label TEXT;     -- the runner's name for it; null: the key
+    ALTER TABLE sessions ADD COLUMN note TEXT;
+    CREATE TABLE deleted (           -- sessions the runner deleted: sync leaves them on the device
+        device TEXT NOT NULL, session_id INTEGER NOT NULL, size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL, deleted_unix REAL NOT NULL,
+        PRIMARY KEY (device, session_id)
+    );
+    """,
 ]
 
 
@@ -77,11 +91,12 @@ def _columns(db: sqlite3.Connection) -> dict[str, set[str]]:
 
 
 @functools.cache
-def _expected_columns() -> dict[str, set[str]]:
-    """The tables and columns the migrations make, from a scratch in-memory database."""
+def _expected_columns(version: int = SCHEMA_VERSION) -> dict[str, set[str]]:
+    """The tables and columns the migrations up to `version` make, from a scratch in-memory
+    database."""
     db = sqlite3.connect(":memory:")
     try:
-        for script in MIGRATIONS:
+        for script in MIGRATIONS[:version]:
             db.executescript(script)
         return _columns(db)
     finally:
@@ -102,16 +117,37 @@ class SessionRow:
     steps: int | None
     size: int
     sha256: str
+    label: str | None = None
+    note: str | None = None
+    synced_unix: float | None = None
+
+    @property
+    def name(self) -> str:
+        """What the runner sees: their label, else the key."""
+        return self.label or self.key
+
+
+class NoStore(RetrorunError):
+    """A command that only reads was pointed at a store that does not exist."""
 
 
 class Store:
-    """The SQLite store. Use as a context manager or call close()."""
+    """The SQLite store. Use as a context manager or call close().
 
-    def __init__(self, path: str | Path | None = None):
+    `create=False` (the commands that only read: sessions, report, export, trends) refuses a
+    path where there is no store instead of making an empty one there."""
+
+    def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path) if path else default_path()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path)
+            elif not self.path.is_file():
+                raise NoStore(f"no session store at {self.path}: check the --store path "
+                              "('retrorun sync' makes a store)")
+            else:  # mode=rw: never creates the file, even if it vanished since the check
+                self.db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=rw", uri=True)
         except (OSError, sqlite3.Error) as exc:
             raise RetrorunError(f"cannot open the session store {self.path} ({exc}); pass "
                                 "--store PATH to use another file") from exc
@@ -130,12 +166,16 @@ class Store:
         if version == 0 and _columns(self.db):
             raise RetrorunError(f"{self.path} is not a retrorun store (it holds other tables); "
                                 "pass --store PATH to use another file")
+        self._check_tables(version)  # before a migration alters what should be there
         for step in range(version, SCHEMA_VERSION):
             with self._writing():
                 self.db.executescript(MIGRATIONS[step])
                 self.db.execute(f"PRAGMA user_version = {step + 1}")
+        self._check_tables(SCHEMA_VERSION)
+
+    def _check_tables(self, version: int) -> None:
         have = _columns(self.db)
-        for table, columns in _expected_columns().items():
+        for table, columns in _expected_columns(version).items():
             if not columns <= have.get(table, set()):
                 raise RetrorunError(f"{self.path} is not a retrorun store (table {table} is "
                                     "missing or incomplete); pass --store PATH to use another "
@@ -212,7 +252,7 @@ class Store:
             if self.db.execute("SELECT 1 FROM sessions WHERE key=?", (key,)).fetchone():
                 return key
             self.db.execute(
-                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
                 (key, device, session_id, header.get("start_unix") or None, duration, steps,
                  header.get("firmware"), header.get("board"), header.get("config_hash"),
                  header.get("sample_period_ms"), len(raw), hashlib.sha256(raw).hexdigest(),
@@ -231,23 +271,72 @@ class Store:
                   json.dumps(r["distances_mm"])) for r in records if r["kind"] == "snapshot"])
             self.db.execute("DELETE FROM partials WHERE device=? AND session_id=?",
                             (device, session_id))
+            self.db.execute("DELETE FROM deleted WHERE device=? AND session_id=?",
+                            (device, session_id))  # restored (sync --restore-deleted)
         return key
 
     def sessions(self) -> list[SessionRow]:
         rows = self.db.execute(
-            "SELECT key, device, session_id, start_unix, duration_ms, steps, size, sha256 "
-            "FROM sessions ORDER BY synced_unix, key").fetchall()
+            "SELECT key, device, session_id, start_unix, duration_ms, steps, size, sha256, "
+            "label, note, synced_unix FROM sessions ORDER BY synced_unix, key").fetchall()
         return [SessionRow(*row) for row in rows]
 
+    # -- the runner's own bookkeeping ----------------------------------------------------------
+    def rename(self, key: str, label: str) -> None:
+        """Give a session the name the runner sees ("" goes back to its key); the key, which
+        sync deduplicates on, stays as it is."""
+        label = label.strip()
+        if label:
+            if label == "last" or label.isdigit():
+                raise RetrorunError(f"'{label}' would read as a session number; pick a name "
+                                    "with a letter in it")
+            taken = [r.key for r in self.sessions() if label in (r.key, r.label) and r.key != key]
+            if taken:
+                raise RetrorunError(f"'{label}' already names session {taken[0]}; pick another "
+                                    "name")
+        self._set(key, "label", label or None)
+
+    def set_note(self, key: str, note: str) -> None:
+        """The runner's note on a session ("" removes it)."""
+        self._set(key, "note", note.strip() or None)
+
+    def _set(self, key: str, column: str, value: str | None) -> None:
+        with self._writing():
+            if self.db.execute(f"UPDATE sessions SET {column}=? WHERE key=?",
+                               (value, key)).rowcount != 1:
+                raise RetrorunError(f"no session '{key}' in {self.path}")
+
+    def delete(self, key: str) -> None:
+        """Remove a session and its records; remember it so sync does not bring it back."""
+        row = self.db.execute("SELECT device, session_id, size, sha256 FROM sessions WHERE "
+                              "key=?", (key,)).fetchone()
+        if row is None:
+            raise RetrorunError(f"no session '{key}' in {self.path}")
+        with self._writing():
+            self.db.execute("INSERT OR REPLACE INTO deleted VALUES (?, ?, ?, ?, ?)",
+                            (*row, time.time()))
+            self.db.execute("DELETE FROM sessions WHERE key=?", (key,))  # records cascade
+
+    def deleted(self, device: str, session_id: int) -> tuple[int, str] | None:
+        """(size, SHA-256) of a session the runner deleted, or None."""
+        row = self.db.execute("SELECT size, sha256 FROM deleted WHERE device=? AND "
+                              "session_id=?", (device, session_id)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def resolve(self, ref: str) -> str:
-        """A session key from a full key, a unique suffix (e.g. '7' or '000007'), or 'last'."""
-        keys = [row.key for row in self.sessions()]
+        """A session key from a full key, the runner's name for it, a unique suffix (e.g. '7'
+        or '000007'), or 'last'."""
+        rows = self.sessions()
+        keys = [row.key for row in rows]
         if not keys:
             raise RetrorunError(f"the store {self.path} has no sessions yet; run 'retrorun sync'")
         if ref == "last":
             return keys[-1]
         if ref in keys:
             return ref
+        named = [row.key for row in rows if row.label == ref]
+        if named:
+            return named[0]
         matches = [k for k in keys if k.rsplit("/", 1)[1].lstrip("0") == ref.lstrip("0")]
         if len(matches) == 1:
             return matches[0]
@@ -290,6 +379,12 @@ class Store:
         for snap in out:
             snap["distances"] = json.loads(snap["distances"])
         return out
+
+
+def session_start(meta: dict) -> int:
+    """A session's start (Unix s): the device's, or, when its clock was not set, the sync
+    time less the duration (the latest it can have started)."""
+    return meta["start_unix"] or int(meta["synced_unix"] - (meta["duration_ms"] or 0) / 1000)
 
 
 def session_key(device: str, session_id: int) -> str:

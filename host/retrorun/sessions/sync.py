@@ -30,6 +30,7 @@ class SyncResult:
     stored: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     skipped_recording: list[int] = field(default_factory=list)
+    deleted_in_store: list[str] = field(default_factory=list)  # left on the device
     resumed_bytes: int = 0
     payload_bytes: int = 0
     problems: dict[str, list] = field(default_factory=dict)
@@ -47,11 +48,14 @@ class SyncInterrupted(RetrorunError):
 
 
 def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.API_READ_MAX,
-                  progress: Callable[[str, int, int], None] | None = None) -> SyncResult:
+                  progress: Callable[[str, int, int], None] | None = None,
+                  restore_deleted: bool = False) -> SyncResult:
+    """`restore_deleted`: also copy again the sessions the runner deleted from the store (while
+    the device still has them); without it they stay out of the store."""
     result = SyncResult()
     current: list = [None, 0, 0]  # session id, bytes kept, size
     try:
-        return _pull(transport, store, result, current, chunk_size, progress)
+        return _pull(transport, store, result, current, chunk_size, progress, restore_deleted)
     except KeyboardInterrupt:
         kept = f"stored {len(result.stored)} session{'s' if len(result.stored) != 1 else ''}"
         sid, done, size = current
@@ -61,7 +65,7 @@ def pull_sessions(transport: Transport, store: Store, *, chunk_size: int = wire.
                               "is fetched twice)") from None
 
 
-def _pull(transport, store, result, current, chunk_size, progress) -> SyncResult:
+def _pull(transport, store, result, current, chunk_size, progress, restore_deleted) -> SyncResult:
     status = transport.status()
     result.device = device_name(status)
     for info in transport.sessions()["sessions"]:
@@ -75,7 +79,13 @@ def _pull(transport, store, result, current, chunk_size, progress) -> SyncResult
                 transport.mark_synced(sid)
             result.already.append(key)
             continue
-        if info.get("synced"):
+        deleted = _deleted_here(transport, store, result.device, sid, int(info["size"]))
+        if deleted and not restore_deleted:
+            if not info.get("synced"):
+                transport.mark_synced(sid)  # dealt with: the device may free its space
+            result.deleted_in_store.append(key)
+            continue
+        if info.get("synced") and not deleted:
             continue  # another host has it; only unsynced sessions are pulled
         current[:] = [sid, 0, int(info["size"])]
         data = _download(transport, store, result, sid, int(info["size"]), chunk_size, progress,
@@ -92,6 +102,16 @@ def _pull(transport, store, result, current, chunk_size, progress) -> SyncResult
         transport.mark_synced(sid)
         result.stored.append(key)
     return result
+
+
+def _deleted_here(transport, store, device: str, sid: int, size: int) -> bool:
+    """The device's session is the very file the runner deleted from the store (same size and
+    SHA-256): not a new run that reuses the id after the board's files were erased."""
+    gone = store.deleted(device, sid)
+    if gone is None or gone[0] != size:
+        return False
+    digest = transport.digest(sid)
+    return digest is None or digest == gone[1]
 
 
 def _download(transport, store, result, sid, size, chunk_size, progress, current) -> bytes:

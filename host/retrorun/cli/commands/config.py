@@ -51,8 +51,7 @@ def parse_pairs(pairs: list[str]) -> dict:
         if not sep:
             raise RetrorunError(f"'{pair}' is not KEY=VALUE (e.g. alert.stop_m=1.5)")
         key = key.strip()
-        if key not in settings.keys():  # noqa: SIM118 (a module function, not a dict)
-            raise RetrorunError(f"unknown setting '{key}'; 'retrorun config keys' lists them")
+        check_key(key)
         value, error = settings.check_value(key, settings.parse_value(key, text.strip()))
         if error:
             raise RetrorunError(error)
@@ -60,13 +59,22 @@ def parse_pairs(pairs: list[str]) -> dict:
     return changes
 
 
+def check_key(key: str, known=None) -> None:
+    """RetrorunError for a key that is not a setting, with the closest one when there is."""
+    known = list(settings.keys() if known is None else known)
+    if key not in known:
+        raise RetrorunError(f"unknown setting '{key}'{output.did_you_mean(key, known)} "
+                            "('retrorun config keys' lists them)")
+
+
 def run_get(args) -> int:
+    if args.key:
+        check_key(args.key)  # before the device is reached: the schema knows every key
     with open_transport(args) as transport:
         answer = transport.config_get()
     config = answer["config"]
     if args.key:
-        if args.key not in config:
-            raise RetrorunError(f"unknown setting '{args.key}'; 'retrorun config keys' lists them")
+        check_key(args.key, config)  # a device with older firmware may lack a newer key
         config = {args.key: config[args.key]}
     if args.json:
         output.emit_json({"config": config, "hash": answer.get("hash"),
@@ -174,9 +182,9 @@ def run_keys(args) -> int:
 
 def _valid(d: dict) -> str:
     if "choices" in d:
-        return "|".join(d["choices"])
+        return " | ".join(d["choices"])  # wraps between values, never inside one
     if "min" in d:
         return f"{d['min']}..{d['max']} {d['unit']}".strip()
     if "max_length" in d:
         return f"<= {d['max_length']} chars"
-    return "true|false"
+    return "true | false"

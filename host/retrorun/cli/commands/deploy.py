@@ -30,13 +30,16 @@ def run(args) -> int:
     from retrorun.provision.deploy import deploy
 
     board = get_board(args.board)
-    progress = None
-    if output.show_progress(args.json):
-        def progress(path: str, index: int, total: int) -> None:
-            output.console.print(f"\r[{index}/{total}] {path:<40}", end="")
+    with open_repl(args, "deploy") as transport, output.progress(args.json, unit="items") as bar:
+        def progress(what: str, done: int, total: int) -> None:
+            # deploy reports the ROMFS image by blocks ("romfs (N bytes)"), then file by file
+            if what.startswith("romfs"):
+                bar("romfs image", done, total, what)
+            else:
+                bar("files", done, total, what)
 
-    with open_repl(args, "deploy") as transport:
-        report = deploy(transport, board, progress=progress, layout=args.layout)
+        report = deploy(transport, board, progress=progress if bar else None,
+                        layout=args.layout)
     if args.json:
         output.emit_json({"board": board.name, "firmware": report.version,
                           "layout": report.layout, "romfs_bytes": report.romfs_bytes,
@@ -44,8 +47,6 @@ def run(args) -> int:
                           "uploaded": report.uploaded, "unchanged": report.unchanged,
                           "config_written": report.config_written, "note": report.note})
         return 0
-    if progress:
-        output.console.print()
     where = (f"ROMFS image of {report.romfs_bytes} bytes "
              + ("written" if report.romfs_written else "unchanged")
              + (f", {report.removed} old firmware files removed" if report.removed else "")

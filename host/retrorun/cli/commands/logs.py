@@ -39,12 +39,21 @@ def _fail_if_damaged(path: Path, decoded: logs.Decoded) -> int:
     return 0
 
 
+def _refuse_if_not_a_log(path: Path, decoded: logs.Decoded) -> None:
+    """A file with no valid frame is not a damaged log: say what it is (after the JSON
+    document, which says "session_log": false)."""
+    why = logs.not_a_log(path, decoded)
+    if why:
+        raise RetrorunError(why)
+
+
 def run_decode(args) -> int:
     decoded = logs.decode_file(args.file)
     if args.json:
-        output.emit_json({"file": str(args.file), "records": decoded.records,
-                          "problems": decoded.problems})
-    else:
+        output.emit_json({"file": str(args.file), "session_log": decoded.frames > 0,
+                          "records": decoded.records, "problems": decoded.problems})
+    _refuse_if_not_a_log(args.file, decoded)
+    if not args.json:
         write = sys.stdout.write
         for record in decoded.records:
             write(logs.describe_record(record) + "\n")
@@ -56,8 +65,9 @@ def run_check(args) -> int:
     decoded = logs.decode_file(args.file)
     report = logs.check_report(decoded)
     if args.json:
-        output.emit_json({"file": str(args.file), **report})
-    else:
+        output.emit_json({"file": str(args.file), "session_log": decoded.frames > 0, **report})
+    _refuse_if_not_a_log(args.file, decoded)
+    if not args.json:
         kinds = ", ".join(f"{n} {k}" for k, n in report["by_kind"].items())
         output.console.print(f"{args.file}: {report['bytes']} bytes, {report['frames']} valid "
                              f"frames ({kinds})")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from retrorun.cli import output
 from retrorun.sessions.store import Store
 
@@ -20,7 +22,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from retrorun.sessions.report import build_report
 
-    with Store(args.store) as store:
+    with Store(args.store, create=False) as store:
         key = store.resolve(args.session)
         report = build_report(store, key)
         if args.plot:
@@ -36,22 +38,25 @@ def run(args) -> int:
 
 def print_report(r: dict) -> None:
     c = output.console
-    c.print(f"[bold]Session {r['session']}[/]  firmware {r['firmware']} on {r['board']}")
+    name = f"{r['label']} ({r['session']})" if r.get("label") else r["session"]
+    c.print(f"[bold]Session {escape(name)}[/]  firmware {r['firmware']} on {r['board']}")
     closest = r["closest_approach_m"]
     ttc = r["min_time_to_contact_s"]
     p = r["posture"]
     rows = [
-        ("duration", f"{r['duration_s']:.0f} s"),
+        ("duration", output.duration(r["duration_s"])),
         ("steps", str(r["steps"])),
         ("cadence", f"mean {r['cadence']['mean_spm']} spm, max {r['cadence']['max_spm']} spm"),
         ("alerts", ", ".join(f"{k} {v}" for k, v in r["alerts"].items())),
         ("closest approach", "-" if closest is None else f"{closest:.2f} m"),
         ("min time to contact", "-" if ttc is None else f"{ttc:.2f} s"),
-        ("sensor faults", ", ".join(f"{f['fault']} at {f['t_s']:.1f} s" for f in r["faults"])
+        ("sensor faults", ", ".join(f"{f['fault']} at {output.duration(f['t_s'])}" for f in r["faults"])
          or "none"),
     ]
     if p["mean_trunk_deg"] is not None:
         rows.append(("trunk angle", f"mean {p['mean_trunk_deg']} deg, max {p['max_trunk_deg']} deg"))
+    if r.get("note"):
+        rows.append(("note", r["note"]))
     if r.get("plot"):
         rows.append(("plot", r["plot"]))
     for label, value in rows:
