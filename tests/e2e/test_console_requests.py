@@ -195,3 +195,18 @@ def test_deploy_asks_before_ending_a_recording_and_yes_goes_on(board, capsys):
     assert main(["deploy", "--port", board.port, "--board", "esp32-devkitc", "--json",
                  "--yes"]) == 0
     assert wait_until(lambda: b"raw REPL" in board.out)
+
+
+def test_reset_asks_before_the_app_stops_and_says_which_session_it_ended(board, capsys):
+    sid = _record(board)[0]
+    assert main(["reset", "--port", board.port]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"retrorun: reset stops the app, which is recording session {sid}: the "
+                   "session ends there (stop the run with the button first to keep it whole): "
+                   "confirm with --yes"]
+    assert b"raw REPL" not in board.out  # asked over the console: the app never stopped
+    with open_serial(board.port) as link:
+        assert link.status()["recording"] == sid
+    assert main(["reset", "--port", board.port, "--yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"port": board.port, "rebooted": True,
+                                                   "ended_recording": sid}

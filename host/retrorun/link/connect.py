@@ -58,7 +58,8 @@ def open_serial(port: str) -> Transport:
 def open_repl(args, what: str) -> Transport:
     """The raw REPL on `--port`, for operations that need it (`what`: deploy, pair, reset): they
     stop the app. A running app is asked first; ending the session it records needs a yes
-    (`--yes`, or an answer at a terminal). The app starts again when the operation is done."""
+    (`--yes`, or an answer at a terminal). The app starts again when the operation is done.
+    The transport's `ended_recording` is the session the stop ended (None: none)."""
     import sys
 
     from retrorun.cli import output
@@ -71,20 +72,18 @@ def open_repl(args, what: str) -> Transport:
     port = pick_port(args.port)
     check_port_free(port)
     console = ConsoleTransport.probe(port)
+    recording = None
     if console is not None:
         with console:
             recording = console.status().get("recording")
-        if recording is not None and not getattr(args, "yes", False):
-            question = (f"{what} stops the app, which is recording session {recording}: the "
-                        "session ends there")
-            if not sys.stdin.isatty():
-                raise RetrorunError(f"{question}; stop the run with the button first, or pass "
-                                    "--yes")
-            answer = output.err_console.input(f"{question}. Go on? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                raise RetrorunError(f"{what} cancelled; the device goes on recording")
+        if recording is not None:
+            output.confirm(f"{what} stops the app, which is recording session {recording}: the "
+                           "session ends there (stop the run with the button first to keep it "
+                           "whole)", yes=getattr(args, "yes", False),
+                           refused=f"{what} cancelled; session {recording} goes on recording")
         if sys.stderr.isatty():
             output.err_console.print(f"{what}: stopping the app (it starts again when done)")
     transport = SerialTransport(port)
     transport.set_clock()
+    transport.ended_recording = recording  # the session the stop ended (None: none)
     return transport

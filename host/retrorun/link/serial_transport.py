@@ -42,6 +42,7 @@ class SerialTransport(Transport):
         self.timeout = timeout
         self.restart_app = restart_app
         self._seen = b""  # what the port said while the raw REPL was being entered
+        self.ended_recording: int | None = None  # set by connect.open_repl
         check_port_free(port)
         # mpremote prints what it read when the raw REPL fails (and "waiting" dots): keep
         # stdout for the promised output (one JSON document with --json)

@@ -1,13 +1,14 @@
 """`retrorun reset [--port P] [--yes] [--json]`: soft-reset the board over USB serial.
 
 A soft reset stops the app (warnings stop until it is back, a second or two later) and ends a
-recording in progress, which the next boot closes; so when the device says a session is
-recording, the command asks first (`--yes` skips the question)."""
+recording in progress, which the next boot closes; so when the running app says a session is
+recording (asked over the console, without stopping it), the command asks first (`--yes` skips
+the question)."""
 
 from __future__ import annotations
 
 from retrorun.cli import output
-from retrorun.link.connect import add_link_arguments, open_transport
+from retrorun.link.connect import add_link_arguments, open_repl
 
 
 def register(sub) -> None:
@@ -23,15 +24,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    with open_transport(args) as transport:
-        recording = transport.status().get("recording")
+    # open_repl asks before ending a recording, before the app is stopped
+    with open_repl(args, "reset") as transport:
         if not args.json:
             output.err_console.print(f"resetting the board on {transport.description}: this "
                                      "stops the app until it has started again")
-        if recording is not None:
-            output.confirm(f"session {recording} is recording: a reset ends it (the next boot "
-                           "closes it)", yes=args.yes,
-                           refused=f"not reset: session {recording} goes on recording")
+        recording = transport.ended_recording
         rebooted = transport.reset_board()
     if args.json:
         output.emit_json({"port": transport.description, "rebooted": rebooted,
