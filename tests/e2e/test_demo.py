@@ -31,7 +31,7 @@ def demo(tmp_path_factory):
     return result
 
 
-def test_the_session_starts_at_the_laptops_time_in_sessions_and_fit(demo, capsys):
+def test_the_session_starts_at_the_laptops_time_in_sessions_csv_and_fit(demo, capsys):
     """The host set the board's clock at deploy (the RTC starts at 2000-01-01 otherwise):
     the start time is within a minute of the laptop's clock, as `sessions` and a FIT file read
     by fitdecode (an independent decoder) show it."""
@@ -47,6 +47,14 @@ def test_the_session_starts_at_the_laptops_time_in_sessions_and_fit(demo, capsys
     listed = json.loads(capsys.readouterr().out)
     starts = [s["start"] for s in (listed if isinstance(listed, list) else listed["sessions"])]
     assert len(starts) == 1 and before - 60 <= starts[0] <= after + 60
+    assert main(["export", demo.key, "--format", "csv", "-o", "-",
+                 "--store", demo.report["store"]]) == 0
+    import csv
+    from datetime import datetime
+
+    first = next(csv.DictReader(capsys.readouterr().out.splitlines()))
+    at = datetime.fromisoformat(first["time_utc"].replace("Z", "+00:00")).timestamp()
+    assert before - 60 <= at <= after + 60, first
     fit_path = Path(demo.report["store"]).with_name("run.fit")
     assert main(["export", demo.key, "--format", "fit", "-o", str(fit_path),
                  "--store", demo.report["store"]]) == 0

@@ -15,6 +15,7 @@ Steps (each through the same library calls as the commands):
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
@@ -59,13 +60,17 @@ def run_demo(store_path: Path | None, plot_file: Path, say: Callable[[str], None
     work.mkdir(parents=True, exist_ok=True)
     store_path = store_path or work / "store.sqlite3"
     write_partition_table(work / "flash.bin", "stock")  # a board with a stock download
+    profile = get_board(board_name)
+    # the virtual board is that board (its chip, its wiring), as a maker's board is: deploy
+    # checks the chip against the profile
+    (work / "fs").mkdir(parents=True, exist_ok=True)
+    (work / "fs" / "board.json").write_text(json.dumps(profile.profile))
     board = VirtualBoard(mode="app", listen="socket", fs_dir=work / "fs",
                          flash_path=work / "flash.bin", scenario=str(DEMO_SCENARIO))
     server = threading.Thread(target=board.serve_forever, name="vboard", daemon=True)
     server.start()
     try:
         say(f"1/5 virtual {board_name} on {board.port} (world: {DEMO_SCENARIO.name})")
-        profile = get_board(board_name)
         with SerialTransport(board.port) as link:
             report = deploy(link, profile)
             where = (f"ROMFS image of {report.romfs_bytes} bytes + " if report.layout == "romfs"
