@@ -149,19 +149,55 @@ def test_subset_counts_identical_in_both_runtimes(tmp_path):
         assert f["error_pct"] <= 12.0, f  # a sanity bound; the accuracy test is the slow one
 
 
+@pytest.fixture(scope="module")
+def dev_doc():
+    """The dev set in MicroPython, forward and played backward, leave one subject out."""
+    started = time.perf_counter()
+    doc = evaluate(DEV, runtime="micropython", reverse=True, cv="subject")
+    doc["test_elapsed"] = time.perf_counter() - started
+    return doc
+
+
+def _cv_mape(doc, group):
+    return doc["cv"]["summary"]["groups"][group]["mape_pct"]
+
+
+# Issue 17's targets: cross-validated MAPE on dev ipol <= 2.5 %, oxford <= 4 %, alcantara-run
+# <= 3 %; reversed within 1 % of forward on every dev group.
 @pytest.mark.micropython
 @needs_dev
 @pytest.mark.slow
-def test_dev_set_meets_the_targets_in_micropython():
-    started = time.perf_counter()
-    doc = evaluate(DEV, runtime="micropython")
-    elapsed = time.perf_counter() - started
-    groups = doc["summary"]["groups"]
-    print({g: s["mape_pct"] for g, s in groups.items()}, f"{elapsed:.1f} s")
-    assert groups["ipol"]["mape_pct"] <= 3.0
-    assert groups["oxford"]["mape_pct"] <= 5.0
-    assert groups["alcantara-run"]["mape_pct"] <= 5.0
-    assert elapsed < 120
+@pytest.mark.parametrize("group, target", [("oxford", 4.0), ("alcantara-run", 3.0)])
+def test_dev_set_cross_validated_mape_meets_the_target(dev_doc, group, target):
+    print(group, _cv_mape(dev_doc, group), f"{dev_doc['test_elapsed']:.1f} s")
+    assert _cv_mape(dev_doc, group) <= target
+    assert dev_doc["test_elapsed"] < 240
+
+
+@pytest.mark.micropython
+@needs_dev
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="missed: ipol cross-validated MAPE 3.37 % (docs/steps.md)")
+def test_dev_set_cross_validated_mape_ipol_meets_the_target(dev_doc):
+    assert _cv_mape(dev_doc, "ipol") <= 2.5
+
+
+@pytest.mark.micropython
+@needs_dev
+@pytest.mark.slow
+@pytest.mark.parametrize("group", ["ipol", "alcantara-run"])
+def test_dev_set_played_backward_counts_within_1_pct_of_forward(dev_doc, group):
+    diff = dev_doc["reverse"]["summary"]["groups"][group]["vs_forward_pct"]
+    print(group, diff)
+    assert abs(diff) <= 1.0
+
+
+@pytest.mark.micropython
+@needs_dev
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="missed: oxford backward counts +1.96 % (docs/steps.md)")
+def test_dev_set_played_backward_oxford_within_1_pct_of_forward(dev_doc):
+    assert abs(dev_doc["reverse"]["summary"]["groups"]["oxford"]["vs_forward_pct"]) <= 1.0
 
 
 @pytest.mark.micropython
