@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
-from steps_synth import fidget, gait, pack, standing, steps_at, vehicle
+from steps_synth import Lcg, fidget, gait, pack, standing, steps_at, vehicle
 
 from retrofw.steps import StepCounter
-from retrorun.devtools.steps_eval import count
+from retrorun.devtools.steps_eval import count, reverse_samples
+
+# Fuel per sample of update() before issue 17's changes, measured with this file's
+# test_fuel_per_sample_is_not_above_the_baseline on commit 141f007 (the counter of that commit,
+# WASI MicroPython 1.27): 27,775. The issue asks for "no worse than today's".
+BASELINE_FUEL_PER_SAMPLE = 27775
 
 
 def _both(samples: list[bytes], rate: int) -> list[int]:
@@ -129,7 +136,7 @@ result = [counter.steps, mem_delta(feed, 20)]
 
 
 @pytest.mark.micropython
-def test_fuel_per_sample_is_bounded(mpy):
+def test_fuel_per_sample_is_not_above_the_baseline(mpy):
     data = pack(gait(50, steps_at(1.0, 12, 120), duration_s=8.0))
     code = _PER_SAMPLE.replace("DATA", repr(data)) + """
 class Nothing:
@@ -146,4 +153,30 @@ result = [total, loop, real.steps]
     per_sample = (total - loop) / 300
     print(f"fuel per sample: {per_sample:.0f} for update(), {loop / 300:.0f} for the loop around it")
     assert steps >= 10
-    assert 1000 < per_sample < 30000, per_sample
+    assert per_sample <= BASELINE_FUEL_PER_SAMPLE, per_sample
+
+
+def _sine_walk(rate: int, seconds: int, hz: float = 2.0, amp_mg: float = 300.0) -> bytes:
+    """|a| = 1 g + amp sin(2 pi hz t): a pure gait-like bounce, one peak per step, at
+    t = 1/(4 hz) + k/hz: 2 steps a second at 2 Hz, the first at 0.125 s, the last 0.375 s
+    before the end."""
+    return pack([(0.0, 0.0, 1000.0 + amp_mg * math.sin(2 * math.pi * hz * i / rate))
+                 for i in range(seconds * rate)])
+
+
+@pytest.mark.micropython
+@pytest.mark.parametrize("rate", [25, 50, 100])
+def test_a_pure_2_hz_bounce_of_n_seconds_is_2n_steps_both_ways_in_time(rate):
+    walks = [_sine_walk(rate, 20), _sine_walk(rate, 7)]
+    counts = _both(walks + [reverse_samples(w) for w in walks], rate)
+    assert counts == [40, 14, 40, 14]
+
+
+@pytest.mark.micropython
+def test_nothing_is_counted_on_a_still_device_or_on_noise_either_way_in_time():
+    still = pack([(0.0, 0.0, 1000.0)] * (30 * 50))
+    lcg = Lcg(21)
+    noise = pack([(60.0 * lcg.uniform(), 60.0 * lcg.uniform(), 1000.0 + 60.0 * lcg.uniform())
+                  for _ in range(30 * 50)])
+    cases = [still, noise]
+    assert _both(cases + [reverse_samples(c) for c in cases], 50) == [0, 0, 0, 0]

@@ -34,8 +34,8 @@ DRIVER = """
 from array import array
 from retrofw.steps import StepCounter
 
-def count_file(path, rate):
-    counter = StepCounter(rate)
+def count_file(path, rate, params):
+    counter = StepCounter(rate, **params)
     update = counter.update
     buf = array('h', bytes(6 * 128))
     times = []
@@ -167,13 +167,20 @@ def resample(rec: Recording, rate_hz: int) -> bytes:
     return mg.tobytes()
 
 
-def _run_cpython(paths: list[Path], rate_hz: int) -> list[tuple[int, list[int]]]:
+def reverse_samples(data: bytes) -> bytes:
+    """The int16 triplets of `data` in reverse order: the recording played backward in time."""
+    import numpy as np
+
+    return np.frombuffer(data, dtype="<i2").reshape(-1, 3)[::-1].tobytes()
+
+
+def _run_cpython(paths: list[Path], rate_hz: int, params: dict) -> list[tuple[int, list[int]]]:
     namespace: dict = {}
     exec(compile(DRIVER, "<steps driver>", "exec"), namespace)
-    return [tuple(namespace["count_file"](str(p), rate_hz)) for p in paths]
+    return [tuple(namespace["count_file"](str(p), rate_hz, params)) for p in paths]
 
 
-def _run_micropython(paths: list[Path], rate_hz: int, root: Path,
+def _run_micropython(paths: list[Path], rate_hz: int, root: Path, params: dict,
                      fuel: list[int] | None = None) -> list[tuple[int, list[int]]]:
     import json as _json
 
@@ -184,8 +191,8 @@ def _run_micropython(paths: list[Path], rate_hz: int, root: Path,
     out = []
     for path in paths:
         rel = "/" + path.relative_to(root).as_posix()
-        code = (DRIVER + f"\nimport json\nresult = count_file({rel!r}, {int(rate_hz)})\n"
-                + f"print({RESULT_MARKER!r} + json.dumps(result))\n")
+        code = (DRIVER + f"\nimport json\nresult = count_file({rel!r}, {int(rate_hz)}, "
+                + f"{dict(params)!r})\nprint({RESULT_MARKER!r} + json.dumps(result))\n")
         res = mpy.run(code, fs=root)
         if res.exit_code != 0 or RESULT_MARKER not in res.stdout:
             raise MicroPythonError("the step counter failed in MicroPython: "
@@ -200,14 +207,17 @@ def _run_micropython(paths: list[Path], rate_hz: int, root: Path,
 
 def count(samples: list[bytes], rate_hz: int, runtime: str = "micropython",
           progress: Callable[[int], None] | None = None,
-          fuel: list[int] | None = None) -> list[tuple[int, list[int]]]:
+          fuel: list[int] | None = None,
+          params: dict | None = None) -> list[tuple[int, list[int]]]:
     """Run the firmware counter on each sample buffer; return (steps, step times in ms).
 
+    `params`: keyword arguments of `StepCounter` (tuned parameters; none = its defaults).
     With `fuel` (a list) and MicroPython, the fuel of each run (whole script: VM start, file
     reads, the driver loop and the counter) is appended to it.
     """
     if runtime not in RUNTIMES:
         raise RetrorunError(f"unknown runtime {runtime!r}; use micropython or cpython")
+    params = dict(params or {})
     results = []
     with tempfile.TemporaryDirectory(prefix="retrorun-steps-") as tmp:
         root = Path(tmp)
@@ -215,9 +225,9 @@ def count(samples: list[bytes], rate_hz: int, runtime: str = "micropython",
             path = root / f"r{i}.bin"
             path.write_bytes(data)
             if runtime == "cpython":
-                results.extend(_run_cpython([path], rate_hz))
+                results.extend(_run_cpython([path], rate_hz, params))
             else:
-                results.extend(_run_micropython([path], rate_hz, root, fuel))
+                results.extend(_run_micropython([path], rate_hz, root, params, fuel))
             path.unlink()
             if progress:
                 progress(i + 1)
@@ -250,7 +260,7 @@ def _summary(rows: list[dict]) -> dict:
     truth = sum(r["truth"] for r in rows)
     counted = sum(r["counted"] for r in rows)
     scored = [r for r in rows if r["truth"] > 0]
-    apes = [r["error_pct"] for r in scored]
+    apes = [_ape(r["truth"], r["counted"]) for r in scored]
     truth_scored = sum(r["truth"] for r in scored)
     counted_scored = sum(r["counted"] for r in scored)
     out = {
@@ -277,24 +287,60 @@ def _summary(rows: list[dict]) -> dict:
     return out
 
 
-def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
-             progress: Callable[[int, int], None] | None = None,
-             names: Iterable[str] | None = None) -> dict:
-    """Evaluate every recording of `folder` (or only `names`); return the JSON document."""
-    if not 25 <= int(rate_hz) <= 100:
-        raise RetrorunError(f"rate {rate_hz} Hz is outside 25-100 Hz; the device supports 25-100")
-    recs = load_dir(folder)
-    if names is not None:
-        wanted = set(names)
-        recs = [r for r in recs if r.name in wanted]
-    started = time.perf_counter()
-    samples = [resample(r, rate_hz) for r in recs]
-    fuel: list[int] = []
-    counted = count(samples, rate_hz, runtime,
-                    progress=(lambda i: progress(i, len(recs))) if progress else None, fuel=fuel)
-    elapsed = time.perf_counter() - started
+def position_of(rec: Recording) -> str:
+    """Where the device was worn (the recording's `position`), 'unknown' when not given."""
+    pos = rec.meta.get("position")
+    return str(pos) if pos else "unknown"
+
+
+def subject_of(rec: Recording) -> str:
+    """The fold key of `--cv subject`: 'GROUP/SUBJECT' from the recording's `subject`; a
+    recording without one belongs to its whole dataset ('GROUP'), which is then held out as
+    one fold (no subject of it can be told apart from another)."""
+    subject = rec.meta.get("subject")
+    if subject is None or subject == "":
+        return rec.group
+    return f"{rec.group}/{subject}"
+
+
+CV_MODES = ("subject", "dataset")
+
+
+def folds(recs: list[Recording], mode: str) -> list[tuple[str, list[int]]]:
+    """The cross-validation folds: (key, indices of the held-out recordings), sorted by key.
+
+    'subject': leave one subject out (`subject_of`); 'dataset': leave one dataset (file-name
+    prefix, `group_of`) out. Every recording is held out in exactly one fold.
+    """
+    if mode not in CV_MODES:
+        raise RetrorunError(f"unknown --cv {mode!r}; use subject or dataset")
+    key = subject_of if mode == "subject" else (lambda r: r.group)
+    out: dict[str, list[int]] = {}
+    for i, rec in enumerate(recs):
+        out.setdefault(key(rec), []).append(i)
+    return sorted(out.items())
+
+
+# Parameters of StepCounter that `--cv` tunes on the training folds, and the values tried.
+# Empty: the counter has no tuned parameter; its constants are physical bounds (docs/steps.md).
+TUNING: dict[str, tuple] = {}
+
+
+def grid(tuning: dict[str, Iterable]) -> list[dict]:
+    """Every combination of the tuned values, in order (the first value of each comes first)."""
+    combos: list[dict] = [{}]
+    for name, values in tuning.items():
+        values = list(values)
+        if not values:
+            raise RetrorunError(f"tuned parameter {name!r} has no values to try")
+        combos = [{**c, name: v} for c in combos for v in values]
+    return combos
+
+
+def _rows(recs: list[Recording], counted: list[tuple[int, list[int]]], samples: list[bytes],
+          rate_hz: int, reversed_: bool) -> list[dict]:
     rows = []
-    for rec, (steps, times_ms) in zip(recs, counted, strict=True):
+    for rec, data, (steps, times_ms) in zip(recs, samples, counted, strict=True):
         row = {
             "name": rec.name,
             "truth": rec.truth,
@@ -303,31 +349,157 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
         }
         if rec.step_times is not None:
             t0 = min(rec.t)  # the device samples start at the first recorded sample
-            row["matched"] = match_times([t0 + t / 1000.0 for t in times_ms], rec.step_times)
+            if reversed_:
+                # device time tau of the reversed samples is forward time t0 + (end - tau)
+                end = (len(data) // 6 - 1) / rate_hz
+                det = [t0 + end - t / 1000.0 for t in times_ms]
+            else:
+                det = [t0 + t / 1000.0 for t in times_ms]
+            row["matched"] = match_times(det, rec.step_times)
             row["precision_pct"] = (round(row["matched"] / steps * 100.0, 2) if steps else None)
             row["recall_pct"] = (round(row["matched"] / rec.truth * 100.0, 2) if rec.truth
                                  else None)
-        row["step_times_ms"] = times_ms
         rows.append(row)
-    groups: dict[str, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(group_of(row["name"]), []).append(row)
+    return rows
+
+
+def _report(recs: list[Recording], rows: list[dict]) -> dict:
+    """Summary of `rows` (one per recording of `recs`), per group and per position."""
     summary = _summary(rows)
-    summary["groups"] = {g: _summary(rs) for g, rs in groups.items()}
-    files = []
-    for row in rows:
-        row = dict(row)
-        row.pop("step_times_ms")
-        files.append(row)
+    for name, key in (("groups", lambda r: r.group), ("positions", position_of)):
+        parts: dict[str, list[dict]] = {}
+        for rec, row in zip(recs, rows, strict=True):
+            parts.setdefault(key(rec), []).append(row)
+        summary[name] = {k: _summary(rs) for k, rs in parts.items()}
+    return summary
+
+
+def _vs_forward(summary: dict, forward: dict) -> None:
+    """Add `vs_forward_pct` (reversed count against forward count) to `summary` and its parts."""
+    def diff(s, f):
+        s["vs_forward_pct"] = (round((s["counted"] - f["counted"]) / f["counted"] * 100.0, 2)
+                               if f["counted"] else None)
+
+    diff(summary, forward)
+    for name in ("groups", "positions"):
+        for k, s in summary[name].items():
+            diff(s, forward[name][k])
+
+
+def _criterion(recs: list[Recording], runs: list[list[tuple[int, list[int]]]],
+               idx: list[int]) -> float:
+    """What tuning minimises on the training recordings `idx`: the mean over their datasets of
+    the dataset's MAPE, over every run (forward, and reversed with --reverse)."""
+    per_group: dict[str, list[float]] = {}
+    for run in runs:
+        for i in idx:
+            if recs[i].truth > 0:
+                per_group.setdefault(recs[i].group, []).append(
+                    _ape(recs[i].truth, run[i][0]))
+    if not per_group:
+        return 0.0
+    return statistics.fmean(statistics.fmean(v) for v in per_group.values())
+
+
+def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
+             progress: Callable[[int, int], None] | None = None,
+             names: Iterable[str] | None = None, reverse: bool = False,
+             cv: str | None = None, tuning: dict[str, Iterable] | None = None) -> dict:
+    """Evaluate every recording of `folder` (or only `names`); return the JSON document.
+
+    reverse: also play every recording backward in time (section `reverse`).
+    cv: 'subject' or 'dataset': for each fold, choose the `tuning` values (default `TUNING`)
+    that do best on the other folds, count the held-out fold with them (section `cv`).
+    """
+    if not 25 <= int(rate_hz) <= 100:
+        raise RetrorunError(f"rate {rate_hz} Hz is outside 25-100 Hz; the device supports 25-100")
+    if cv is not None and cv not in CV_MODES:
+        raise RetrorunError(f"unknown --cv {cv!r}; use subject or dataset")
+    tuning = dict(TUNING if tuning is None else tuning)
+    recs = load_dir(folder)
+    if names is not None:
+        wanted = set(names)
+        recs = [r for r in recs if r.name in wanted]
+    started = time.perf_counter()
+    samples = [resample(r, rate_hz) for r in recs]
+    back = [reverse_samples(d) for d in samples] if reverse else []
+    combos = grid(tuning) if cv else [{}]
+    total = len(recs) * len(combos) * (2 if reverse else 1)
+    done = [0]
+
+    def run(data: list[bytes], params: dict, fuel: list[int] | None = None):
+        base = done[0]
+        out = count(data, rate_hz, runtime, fuel=fuel, params=params,
+                    progress=(lambda i: progress(base + i, total)) if progress else None)
+        done[0] += len(data)
+        return out
+
+    fuel: list[int] = []
+    forward = run(samples, {}, fuel)
+    backward = run(back, {}) if reverse else None
+    elapsed = time.perf_counter() - started
+    rows = _rows(recs, forward, samples, rate_hz, False)
+    summary = _report(recs, rows)
     n_samples = sum(len(d) // 6 for d in samples)
     summary["samples"] = n_samples
     if fuel:
         # whole-run fuel (VM start, file reads, driver loop, counter) per sample
         summary["fuel_per_sample"] = round(sum(fuel) / max(1, n_samples))
-    return {
+    doc = {
         "rate_hz": int(rate_hz),
         "runtime": runtime,
         "seconds": round(elapsed, 2),
-        "files": files,
+        "files": rows,
         "summary": summary,
     }
+    if reverse:
+        rrows = _rows(recs, backward, samples, rate_hz, True)
+        for row, frow in zip(rrows, rows, strict=True):
+            row["forward_counted"] = frow["counted"]
+        rsummary = _report(recs, rrows)
+        _vs_forward(rsummary, summary)
+        doc["reverse"] = {"files": rrows, "summary": rsummary}
+    if cv:
+        doc["cv"] = _cross_validate(recs, samples, back, rate_hz, cv, tuning, combos, forward,
+                                    backward, run)
+    doc["seconds"] = round(time.perf_counter() - started, 2)
+    return doc
+
+
+def _cross_validate(recs, samples, back, rate_hz, mode, tuning, combos, forward, backward, run):
+    # counts of every recording with every combination (the defaults' run is reused for {})
+    runs_f = [forward if not c else run(samples, c) for c in combos]
+    runs_b = ([backward if not c else run(back, c) for c in combos]
+              if backward is not None else None)
+    held_f: list = [None] * len(recs)
+    held_b: list = [None] * len(recs)
+    out_folds = []
+    everyone = range(len(recs))
+    for key, test in folds(recs, mode):
+        test_set = set(test)
+        train = [i for i in everyone if i not in test_set]
+        scores = []
+        for k in range(len(combos)):
+            runs = [runs_f[k]] + ([runs_b[k]] if runs_b is not None else [])
+            scores.append(_criterion(recs, runs, train))
+        best = min(range(len(combos)), key=lambda k: (scores[k], k))
+        for i in test:
+            held_f[i] = runs_f[best][i]
+            if runs_b is not None:
+                held_b[i] = runs_b[best][i]
+        out_folds.append({
+            "test": key,
+            "test_files": [recs[i].name for i in test],
+            "train_files": len(train),
+            "params": combos[best],
+            "train_score": round(scores[best], 3),
+        })
+    rows = _rows(recs, held_f, samples, rate_hz, False)
+    doc = {"mode": mode, "tuned": {k: list(v) for k, v in tuning.items()},
+           "folds": out_folds, "files": rows, "summary": _report(recs, rows)}
+    if runs_b is not None:
+        rrows = _rows(recs, held_b, samples, rate_hz, True)
+        rsummary = _report(recs, rrows)
+        _vs_forward(rsummary, doc["summary"])
+        doc["reverse"] = {"files": rrows, "summary": rsummary}
+    return doc

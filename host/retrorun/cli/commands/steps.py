@@ -1,11 +1,12 @@
-"""`retrorun steps eval DIR [--json] [--rate HZ] [--runtime micropython|cpython]`."""
+"""`retrorun steps eval DIR [--json] [--rate HZ] [--runtime micropython|cpython] [--reverse]
+[--cv subject|dataset]`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from retrorun.cli import output
-from retrorun.devtools.steps_eval import RUNTIMES, evaluate
+from retrorun.devtools.steps_eval import CV_MODES, RUNTIMES, evaluate
 
 
 def register(sub) -> None:
@@ -23,6 +24,11 @@ def register(sub) -> None:
                     help="device sample rate, 25-100 Hz (default 50, config steps.rate_hz)")
     ev.add_argument("--runtime", choices=RUNTIMES, default="micropython",
                     help="run the counter in real MicroPython (default) or CPython")
+    ev.add_argument("--reverse", action="store_true",
+                    help="also play every recording backward in time (must count the same)")
+    ev.add_argument("--cv", choices=CV_MODES, default=None,
+                    help="cross-validate: leave one subject (or one dataset) out, tune the "
+                         "counter's tuned parameters on the rest, count the held-out one")
     ev.set_defaults(func=run_eval)
 
 
@@ -44,7 +50,8 @@ def run_eval(args) -> int:
             bar.update(task, completed=done, total=total)
 
     try:
-        doc = evaluate(args.dir, rate_hz=args.rate, runtime=args.runtime, progress=progress)
+        doc = evaluate(args.dir, rate_hz=args.rate, runtime=args.runtime, progress=progress,
+                       reverse=args.reverse, cv=args.cv)
     finally:
         if bar is not None:
             bar.stop()
@@ -55,15 +62,30 @@ def run_eval(args) -> int:
                  ("recording", "truth", "counted", "error %"),
                  [(f["name"], f["truth"], f["counted"], _pct(f["error_pct"]))
                   for f in doc["files"]])
-    rows = []
+    _summary_table("Summary (dev: the counter as it is)", doc["summary"])
+    if "reverse" in doc:
+        _summary_table("Played backward in time", doc["reverse"]["summary"])
+    if "cv" in doc:
+        cv = doc["cv"]
+        tuned = ", ".join(cv["tuned"]) or "no tuned parameter: equal to the dev figures"
+        _summary_table(f"Cross-validated, leave one {cv['mode']} out ({tuned})", cv["summary"])
+        if "reverse" in cv:
+            _summary_table("Cross-validated, played backward", cv["reverse"]["summary"])
     summary = doc["summary"]
-    for name, s in [*summary["groups"].items(), ("all", summary)]:
-        timing = s.get("timing") or {}
-        rows.append((name, s["files"], s["truth"], s["counted"], _pct(s["total_error_pct"]),
-                     _pct(s["mape_pct"]), _pct(s["median_ape_pct"]),
-                     _pct(timing.get("precision_pct")), _pct(timing.get("recall_pct"))))
-    output.table("Summary", ("group", "files", "truth", "counted", "total err %", "MAPE %",
-                             "median APE %", "precision %", "recall %"), rows)
     output.console.print(f"{summary['files']} recordings in {doc['seconds']:.1f} s; precision "
                          "and recall: detected steps within 250 ms of a true step")
     return 0
+
+
+def _summary_table(title: str, summary: dict) -> None:
+    rows = []
+    parts = [*summary["groups"].items(), *summary["positions"].items(), ("all", summary)]
+    for name, s in parts:
+        timing = s.get("timing") or {}
+        rows.append((name, s["files"], s["truth"], s["counted"], _pct(s["total_error_pct"]),
+                     _pct(s["mape_pct"]), _pct(s["median_ape_pct"]),
+                     _pct(timing.get("precision_pct")), _pct(timing.get("recall_pct")),
+                     _pct(s.get("vs_forward_pct"))))
+    output.table(title, ("group / position", "files", "truth", "counted", "total err %",
+                         "MAPE %", "median APE %", "precision %", "recall %",
+                         "vs forward %"), rows)
