@@ -92,7 +92,9 @@ class AppDevice(Console, HostCalls):
         in `flash` names vfs.rom_ioctl, else "stock"),
         runtime ("native": the Unix port with its frozen asyncio, heap_kb default 2 MB;
         "wasi": the 32-bit WASI build, see DEFAULT_HEAP_KB), cpu_scale (native: 0, computation
-        takes no virtual time; > 0 charges the VM's CPU time times this factor).
+        takes no virtual time; > 0 charges the VM's CPU time times this factor),
+        bluetooth (True: the board has its Bluetooth radio, `hw.bluetooth()`, radio.py: the
+        guest's `import bluetooth` works; while the radio is on, virtual time is real time).
     """
 
     def __init__(self, fs_dir: str | Path, write: Callable[[bytes], None], scenario=None, *,
@@ -101,7 +103,7 @@ class AppDevice(Console, HostCalls):
                  interrupt_grace_s: float = 0.5, mounts: dict[str, str | Path] | None = None,
                  boot: bool = True, rom_log: bool = True, real_gc: bool = False,
                  flash=None, runtime: str = "native", cpu_scale: float = 0.0,
-                 build: str = "auto"):
+                 build: str = "auto", bluetooth: bool = False):
         if runtime not in RUNTIMES:
             raise RetrorunError(f"unknown MicroPython runtime {runtime!r}; use one of "
                                 + ", ".join(RUNTIMES))
@@ -128,6 +130,8 @@ class AppDevice(Console, HostCalls):
                 battery_v=getattr(scenario, "battery_v", 3.9),
                 accel=getattr(scenario, "accel", None))
         self.hw = hardware
+        if bluetooth:
+            hardware.bluetooth()
         self.hw.on_event = self._wake
         self.hw.repl_input = self.on_data  # bytes on the REPL UART's pins (hw.REPL_UART_PINS)
         if profile_note:
@@ -249,6 +253,8 @@ class AppDevice(Console, HostCalls):
             self._wake()
             self._stop_vm()
         self._thread.join(timeout=5)
+        if self._own_hw and self.hw.radio is not None:
+            self.hw.radio.close()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no code runs (tests and the board process use this)."""
