@@ -44,7 +44,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bumble import att, hci
+from bumble import att, hci, ll
 from bumble.controller import Controller
 from bumble.device import Device, DeviceConfiguration
 from bumble.host import Host
@@ -65,6 +65,21 @@ IRQ_CENTRAL_DISCONNECT = 2
 IRQ_GATTS_WRITE = 3
 IRQ_GATTS_INDICATE_DONE = 20
 IRQ_MTU_EXCHANGED = 21
+
+
+class _ServedController(Controller):
+    """A controller on the radio's link for a host stack in another process (serve_hci). Its
+    HCI_Reset ends the links it holds, as a real controller's reset does (Core Spec Vol 4
+    Part E 7.3.2; the peer sees the link drop): a CLI that exited without disconnecting
+    leaves no connection behind for the next one."""
+
+    def on_hci_reset_command(self, command):
+        for connection in list(self.le_connections.values()):
+            connection.send_ll_control_pdu(ll.TerminateInd(
+                hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR))
+            del self.le_connections[connection.peer_address]
+        self.pending_le_connection = None
+        return super().on_hci_reset_command(command)
 
 
 def bluetooth_mac(base_mac: bytes) -> bytes:
@@ -442,8 +457,8 @@ class BoardRadio:
             transport = await open_transport(spec)
             if spec.startswith("tcp-server:"):
                 client = "tcp-client:" + spec[len("tcp-server:"):]
-        controller = Controller("vboard-hci", host_source=transport.source,
-                                host_sink=transport.sink, link=self.link)
+        controller = _ServedController("vboard-hci", host_source=transport.source,
+                                       host_sink=transport.sink, link=self.link)
         self._controllers.append(controller)
         self._transports.append(transport)
         return client
