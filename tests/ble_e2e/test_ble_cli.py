@@ -84,3 +84,36 @@ def test_config_set_waits_for_the_button_and_monitor_shows_live_values(make_ble_
     lines = [json.loads(x) for x in monitor.stdout.splitlines()]
     assert len(lines) == 2
     assert all(x["level_name"] == "clear" and x["distance_mm"] == -1 for x in lines)
+
+
+def test_retrorun_vboard_serves_its_radio_for_the_cli(tmp_path, laptop):
+    """`retrorun vboard --ble-hci` (the board process) and `retrorun status --ble` (another)."""
+    from retrofw import wire_ble
+    from retrorun.devtools.vboard.deployed import board_folder
+    from retrorun.devtools.vboard.loader_protocol import DEFAULT_MAC
+    from retrorun.devtools.vboard.radio import bluetooth_mac
+    from retrorun.provision.boards import get_board
+
+    fs, flash = board_folder(get_board("esp32-devkitc"), tmp_path / "board",
+                             config={"ble.enabled": True})
+    (fs / wire_ble.BLE_SECRET_PATH.lstrip("/")).write_bytes(SECRET)
+    mac = bluetooth_mac(DEFAULT_MAC)
+    name = "%s%02X%02X" % (wire_ble.BLE_NAME_PREFIX, mac[4], mac[5])
+    save_secret(DEFAULT_MAC.hex(), name, SECRET)
+    board = subprocess.Popen([sys.executable, "-u", "-m", "retrorun", "vboard", "--fs", str(fs),
+                              "--flash", str(flash), "--ble-hci"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        spec = None
+        for _ in range(5):
+            line = board.stdout.readline()
+            if "--ble-transport" in line:
+                spec = line.split("--ble-transport", 1)[1].strip()
+                break
+        assert spec and spec.startswith("tcp-client:127.0.0.1:"), line
+        status = cli("status", "--ble", name, "--ble-transport", spec, "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["uid"] == DEFAULT_MAC.hex()
+    finally:
+        board.terminate()
+        board.communicate(timeout=20)
