@@ -45,7 +45,7 @@ class BleBoard:
         self.out = bytearray()
         world_ = world or WORLD
 
-        def factory(fs_dir, write, scenario=None, flash=None):  # noqa: ARG001
+        def factory(fs_dir, write, scenario=None, flash=None):
             def both(data):
                 self.out.extend(data)
                 write(data)
@@ -67,7 +67,7 @@ class BleBoard:
     @property
     def name(self) -> str:
         """The name the board advertises: retrorun-XXXX from its Bluetooth MAC."""
-        return "%s%02X%02X" % (wire_ble.BLE_NAME_PREFIX, self.radio.mac[4], self.radio.mac[5])
+        return f"{wire_ble.BLE_NAME_PREFIX}{self.radio.mac[4]:02X}{self.radio.mac[5]:02X}"
 
     @property
     def uid(self) -> bytes:

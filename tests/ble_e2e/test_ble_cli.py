@@ -98,7 +98,7 @@ def test_retrorun_vboard_serves_its_radio_for_the_cli(tmp_path, laptop):
                              config={"ble.enabled": True})
     (fs / wire_ble.BLE_SECRET_PATH.lstrip("/")).write_bytes(SECRET)
     mac = bluetooth_mac(DEFAULT_MAC)
-    name = "%s%02X%02X" % (wire_ble.BLE_NAME_PREFIX, mac[4], mac[5])
+    name = f"{wire_ble.BLE_NAME_PREFIX}{mac[4]:02X}{mac[5]:02X}"
     save_secret(DEFAULT_MAC.hex(), name, SECRET)
     board = subprocess.Popen([sys.executable, "-u", "-m", "retrorun", "vboard", "--fs", str(fs),
                               "--flash", str(flash), "--ble-hci"], stdout=subprocess.PIPE,

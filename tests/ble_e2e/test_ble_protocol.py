@@ -8,6 +8,7 @@ hmac), and the board's own USB console."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -16,8 +17,7 @@ import struct
 import pytest
 from ble_board import SECRET, WORLD
 from bumble.core import UUID, AdvertisingData
-from bumble_client import AUTH, CONFIG_SET, HELLO, STATUS, UUID_CONTROL, Client, auth_tags, \
-    seal
+from bumble_client import AUTH, CONFIG_SET, HELLO, STATUS, UUID_CONTROL, Client, auth_tags, seal
 from waiting import wait_until
 
 pytestmark = [pytest.mark.bumble, pytest.mark.micropython]
@@ -109,7 +109,7 @@ def test_rsc_measurements_carry_the_cadence_the_app_computes_once_a_second(make_
         assert speed == 0  # the app measures no speed
         assert cadence in printed, (cadence, sorted(printed))
         assert bool(flags & 0x04) == (cadence > 140)  # running above 140 spm (app.ble_task)
-    gaps = [(b - a) / 1e6 for (a, _), (b, _) in zip(got, got[1:], strict=False)]
+    gaps = [(b - a) / 1e6 for (a, _), (b, _) in itertools.pairwise(got)]
     assert all(0.9 <= g <= 1.2 for g in gaps), gaps  # 48 ticks of 20 ms
 
 
@@ -216,10 +216,12 @@ def test_a_relay_of_the_owners_exchange_leaves_the_attacker_unauthenticated(boar
         owner.control = peer.get_characteristics_by_uuid(UUID_CONTROL)[0]
         await owner.control.subscribe(owner._on_packet)
         op, status, body = await owner.request(HELLO)
+        assert (op, status) == (HELLO | 0x80, 0)
         nd = body[2:18]
         nh = os.urandom(16)
         tag_h, tag_d, key = auth_tags(SECRET, nd, nh)
         op, status, body = await owner.request(AUTH, tag_h + nh)
+        assert op == AUTH | 0x80
         return status, body == tag_d, key
 
     status, device_proved, owner_key = owner.run(owner_through_relay(), 30)

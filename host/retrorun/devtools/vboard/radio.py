@@ -51,8 +51,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
-from retrorun.devtools.vboard.radio_gatt import FLAG_INDICATE, FLAG_NOTIFY, Database, \
-    parse_services
+from retrorun.devtools.vboard.radio_gatt import FLAG_INDICATE, FLAG_NOTIFY, Database, parse_services
 from retrorun.link.ble import bumble_loop
 
 ADV_MAX = 31  # legacy advertising and scan response data (Core Spec Vol 6 Part B 2.3.1.1)
@@ -413,7 +412,7 @@ class BoardRadio:
         for connection in list(self.connections.values()):
             try:
                 await asyncio.wait_for(connection.disconnect(), 2)
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:  # already gone
                 pass
         self.connections.clear()
         self.db.clear(self.device.gatt_server)

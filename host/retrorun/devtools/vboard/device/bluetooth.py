@@ -93,6 +93,7 @@ def _event(text):
 
 
 _ble = None
+_UNSET = object()  # active() without an argument only asks
 
 
 class BLE:
@@ -108,9 +109,9 @@ class BLE:
     def __init__(self):
         pass
 
-    def active(self, *args):
-        if args:
-            _ok(_c("Ba%d" % (1 if args[0] else 0)))
+    def active(self, active=_UNSET):
+        if active is not _UNSET:
+            _ok(_c("Ba%d" % (1 if active else 0)))
         return _c("Ba") == "1"
 
     def config(self, *args, **kw):
