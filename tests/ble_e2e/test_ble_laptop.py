@@ -9,6 +9,7 @@ import pytest
 from ble_board import SECRET
 from waiting import wait_until
 
+from retrofw import wire_ble
 from retrorun.link.ble import bleio_bumble
 from retrorun.link.ble.pairing import save_secret
 from retrorun.link.ble.transport import BleTransport
@@ -62,7 +63,18 @@ def test_a_link_lost_mid_sync_resumes_without_duplicates(make_ble_board, over_th
                                                          tmp_path):
     board = make_ble_board(sessions=(1500, 600))
     transport = over_the_air(board)
-    board.radio.cut_after = 40  # the board drops the link after 40 more notifications
+    control = board.radio.handle_of(wire_ble.UUID_RR_CONTROL)
+    sent = [0]
+
+    def cut(handle: int, value: bytes) -> bool:
+        """The link drops inside an answer: at the first packet after the 30th on the control
+        characteristic that continues a message (docs/ble.md: no 0x80 start bit)."""
+        if handle != control:
+            return False
+        sent[0] += 1
+        return sent[0] > 30 and not value[0] & wire_ble.CTL_PKT_START
+
+    board.radio.cut_when = cut
     with Store(tmp_path / "s.sqlite3") as store:
         result = pull_sessions(transport, store)
         got = _stored(store)

@@ -118,7 +118,9 @@ class BoardRadio:
         self.preferred_mtu = PREFERRED_MTU
         self.db = Database(self._remote_write)
         self.notifications = 0  # notifications and indications sent
-        self.cut_after: int | None = None  # fault: drop every link after this many more
+        # fault: `cut_when(handle, value)` is asked before each notification; True drops every
+        # link instead of sending it (a link lost in the middle of a transfer)
+        self.cut_when: Callable[[int, bytes], bool] | None = None
         self.log: list[str] = []  # what the board did on the air (tests read it)
         self._controllers: list[Controller] = []
         self._transports: list = []
@@ -196,6 +198,12 @@ class BoardRadio:
         if connection.handle not in self.connections:
             return
         value = value[:connection.att_mtu - 3]
+        if self.cut_when is not None and self.cut_when(handle, value):
+            self.cut_when = None
+            self.log.append("cut: links dropped (fault)")
+            for c in list(self.connections.values()):
+                self._spawn(c.disconnect())
+            return
         if indicate:
             attribute = self.db.characteristics.get(handle)
             if attribute is not None:
@@ -206,13 +214,6 @@ class BoardRadio:
                                                     attribute_value=value)
             self.device.gatt_server.send_gatt_pdu(connection, bytes(pdu))
         self.notifications += 1
-        if self.cut_after is not None:
-            self.cut_after -= 1
-            if self.cut_after <= 0:
-                self.cut_after = None
-                self.log.append("cut: links dropped (fault)")
-                for c in list(self.connections.values()):
-                    self._spawn(c.disconnect())
 
     # ---- the guest's calls (the VM thread) ----------------------------------------------------
     def command(self, msg: str) -> str:
@@ -416,7 +417,17 @@ class BoardRadio:
                 pass
         self.connections.clear()
         self.db.clear(self.device.gatt_server)
-        self.cut_after = None
+        self.cut_when = None
+
+    def handle_of(self, uuid: str) -> int:
+        """The value handle of the registered characteristic with this UUID."""
+        from bumble.core import UUID
+
+        want = UUID(uuid)
+        for handle, characteristic in self.db.characteristics.items():
+            if characteristic.uuid == want:
+                return handle
+        raise KeyError(uuid)
 
     def central(self, name: str = "central", address: str | None = None) -> Device:
         """A powered bumble central on this radio's link (for tests and tools); close it with
