@@ -62,6 +62,8 @@ try:
     ble.gatts_notify(99, b, b"x")
 except OSError as e:
     print("NOTCONN", e.errno)
+ble.gap_advertise(100000)  # the data of the last call again
+ble.gap_advertise(None)  # stop
 print("EVENTS", events)
 '''
 
@@ -97,6 +99,7 @@ def test_the_bluetooth_module_behaves_as_the_esp32_port(tmp_path):
 
         before, a_handle, b_handle, c_handle = radio.run(write(), 20)
         text = out.wait_for(b"EVENTS", 20).decode()
+        log = list(radio.log)
     finally:
         dev.close()
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in text.splitlines()
@@ -121,3 +124,7 @@ def test_the_bluetooth_module_behaves_as_the_esp32_port(tmp_path):
     assert events[4] == (3, 22, bytes(range(20)))  # cut to MP_BLUETOOTH_DEFAULT_ATTR_LEN
     assert events[5] == (2, "memoryview")  # _IRQ_CENTRAL_DISCONNECT
     assert len(events) == 6
+    # a connection stops advertising (NimBLE); gap_advertise(None) stops it
+    assert log == ["on", "advertise", "connect 1", "disconnect 1", "advertise",
+                         "advertise off"]
+    assert radio.adv_data == b"\x02\x01\x06\x05\x09test"  # None kept the data

@@ -243,6 +243,9 @@ class BoardRadio:
             return self._active_command(op, args)
         except OSError as exc:
             return f"E{exc.errno}"
+        except (ValueError, IndexError, KeyError, TypeError) as exc:  # a malformed call
+            self.log.append(f"bad command {msg!r}: {exc}")
+            return f"E{errno.EINVAL}"
 
     def _active_command(self, op: str, args: str) -> str:
         if op == "c":
@@ -346,10 +349,12 @@ class BoardRadio:
             advertising_data=self.adv_data, scan_response_data=self.resp_data,
             advertising_interval_min=interval_ms, advertising_interval_max=interval_ms)
         self.advertising = True
+        self.log.append("advertise")
 
     async def _stop_advertising(self) -> None:
         if self.device.is_advertising:
             await self.device.stop_advertising()
+            self.log.append("advertise off")
         self.advertising = False
 
     async def _register(self, definition) -> list[list[int]]:

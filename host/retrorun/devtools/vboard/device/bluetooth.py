@@ -151,7 +151,7 @@ class BLE:
     def gap_advertise(self, interval_us=500000, adv_data=None, *, resp_data=None,
                       connectable=True):
         if interval_us is None:
-            _ok(_c("Bv N N N 0"))
+            _ok(_c("BvN N N 0"))
             return
         _ok(_c("Bv%d %s %s %d" % (int(interval_us), _hex(adv_data), _hex(resp_data),
                                   1 if connectable else 0)))
