@@ -1,4 +1,4 @@
-"""The virtual board's `bluetooth` module (device/bluetooth.py on vboard/radio.py) against what
+"""The virtual board's `bluetooth` module (device/ble/bluetooth.py on vboard/radio.py) against what
 MicroPython documents and its esp32 port (NimBLE) does, code run in the real MicroPython Unix
 port, a bumble central on the other side. Sources: docs/library/bluetooth.rst,
 extmod/modbluetooth.c, extmod/nimble/modbluetooth_nimble.c (v1.27), apache/mynewt-nimble."""
@@ -98,7 +98,9 @@ def test_the_bluetooth_module_behaves_as_the_esp32_port(tmp_path):
             return before, a.handle, b.handle, c.handle
 
         before, a_handle, b_handle, c_handle = radio.run(write(), 20)
-        text = out.wait_for(b"EVENTS", 20).decode()
+        assert wait_until(lambda: b"\n" in bytes(out.data).partition(b"EVENTS")[2], 20), \
+            bytes(out.data)[-800:]  # the whole line
+        text = bytes(out.data).decode()
         log = list(radio.log)
     finally:
         dev.close()

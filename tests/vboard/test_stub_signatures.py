@@ -435,7 +435,8 @@ def check(module: str, source: str, stubs: Api | None = None) -> tuple[list[str]
 
 
 def _source(module: str) -> str:
-    return (DEVICE / (module + ".py")).read_text()
+    folder = DEVICE / "ble" if module == "bluetooth" else DEVICE
+    return (folder / (module + ".py")).read_text()
 
 
 # Arguments of the port the stand-ins do not take. The firmware must not pass them (checked

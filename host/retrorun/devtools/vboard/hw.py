@@ -146,7 +146,8 @@ class Hardware(BusCommands):
     # ---- Bluetooth ------------------------------------------------------------------------------
     def bluetooth(self):
         """The board's Bluetooth radio (vboard/radio.py), made on first use: from then on the
-        guest can `import bluetooth` (device/bluetooth.py). A board without it has no module."""
+        guest can `import bluetooth` (device/ble/bluetooth.py, on the path from the next boot).
+        A board without it has no such module."""
         if self.radio is None:
             from retrorun.devtools.vboard.radio import BoardRadio
 
@@ -166,7 +167,7 @@ class Hardware(BusCommands):
         """A `B...` call of the guest's bluetooth module (not under the lock: the radio waits
         for bumble's loop, whose callbacks take the lock)."""
         if self.radio is None:
-            return "0" if cmd == "Bq" else f"E{errno.ENODEV}"
+            return f"E{errno.ENODEV}"
         return self.radio.command(cmd)
 
     @property

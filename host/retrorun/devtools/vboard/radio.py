@@ -1,4 +1,4 @@
-"""The virtual board's Bluetooth radio: what the guest's `bluetooth` module (device/bluetooth.py)
+"""The virtual board's Bluetooth radio: what the guest's `bluetooth` module (device/ble/bluetooth.py)
 drives, as MicroPython's esp32 port (NimBLE) does, on a real BLE host stack.
 
 `BoardRadio(mac)` owns a bumble `Device` (host + controller) on a bumble `LocalLink`: its GATT
@@ -217,10 +217,8 @@ class BoardRadio:
 
     # ---- the guest's calls (the VM thread) ----------------------------------------------------
     def command(self, msg: str) -> str:
-        """Answer one `B...` host call of device/bluetooth.py."""
+        """Answer one `B...` host call of device/ble/bluetooth.py."""
         op, args = msg[1:2], msg[2:]
-        if op == "q":
-            return "1"
         if op == "a":
             if args:
                 self._set_active(args == "1")

@@ -70,7 +70,7 @@ def parse_uuid(text: str) -> gatt.UUID:
 
 
 def parse_services(text: str) -> list[tuple[gatt.UUID, list[tuple[gatt.UUID, int, list]]]]:
-    """`uuid=chr_uuid:flags/dsc_uuid:flags,...;...` (device/bluetooth.py) -> a definition."""
+    """`uuid=chr_uuid:flags/dsc_uuid:flags,...;...` (device/ble/bluetooth.py) -> a definition."""
     out = []
     for service in text.split(";"):
         uuid, _, chars = service.partition("=")

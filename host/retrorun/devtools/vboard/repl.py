@@ -45,6 +45,7 @@ from retrorun.errors import RetrorunError
 
 DEVICE_DIR = Path(__file__).with_name("device")
 DEVICE_MOUNT = "/_vboard"
+BLE_MOUNT = "/_vbble"  # device/ble/ (the bluetooth module), on boards with a radio only
 VERSION = "v1.27.0 on 2025-12-09"
 RUNTIMES = ("native", "wasi")
 # "stock": MicroPython as micropython.org ships it for the esp32 (no ROMFS: no vfs.rom_ioctl, no
@@ -400,17 +401,21 @@ class AppDevice(Console, HostCalls):
             vm.stop()
 
     def _run_vm(self) -> None:
-        paths = [DEVICE_MOUNT, "", ".frozen", "/lib"] + [m for m in self.mounts
-                                                           if m != DEVICE_MOUNT]
+        mounts = dict(self.mounts)
+        radio = [BLE_MOUNT] if self.hw.radio is not None else []
+        if radio:  # only a board with its radio has a bluetooth module (device/ble/)
+            mounts[BLE_MOUNT] = DEVICE_DIR / "ble"
+        paths = [DEVICE_MOUNT, *radio, "", ".frozen", "/lib"] + [
+            m for m in self.mounts if m != DEVICE_MOUNT]
         if self.runtime == "wasi":
             from retrorun.devtools.vboard.runtime_wasi import WasiVM
 
-            vm = WasiVM(self._wasi, self, DEVICE_DIR, self.fs_dir, self.mounts, paths,
+            vm = WasiVM(self._wasi, self, DEVICE_DIR, self.fs_dir, mounts, paths,
                         self.heap_kb, self.real_gc, self.fuel_per_us)
         else:
             from retrorun.devtools.vboard.runtime_native import NativeVM
 
-            vm = NativeVM(self, DEVICE_DIR, self.fs_dir, self.mounts, paths, self.heap_kb,
+            vm = NativeVM(self, DEVICE_DIR, self.fs_dir, mounts, paths, self.heap_kb,
                           self.cpu_scale)
         with self._lock:
             self._vm = vm

@@ -1,19 +1,17 @@
 # bluetooth for the retrorun virtual board: MicroPython's low-level `bluetooth` module
 # (docs/library/bluetooth.rst) as the esp32 port (NimBLE) behaves, forwarding every call to the
 # host's radio (retrorun/devtools/vboard/radio.py), a real BLE stack (bumble) with a real GATT
-# server on a link to other bumble devices. Present only on a board built with a radio
-# (Hardware.bluetooth()); elsewhere `import bluetooth` fails as on a port without it.
-# Not used on a real board.
+# server on a link to other bumble devices. On the path (/_vbble) only on a board built with
+# a radio (Hardware.bluetooth()); elsewhere there is no such module, as on a port without it,
+# and nothing of this file costs heap. Not used on a real board.
 #
-# Host calls ("B..."): q radio present, a[0|1] active, m mac, c<key>/C<key><value> config,
+# Host calls ("B..."): a[0|1] active, m mac, c<key>/C<key><value> config,
 # g<json> register services, r/w read/write a value, n/i notify/indicate, s set_buffer,
 # v advertise, d disconnect, h[0|1] a handler is set, e next event. An answer "E<errno>" raises
 # OSError(errno), as the port does (ENODEV = 19 while the radio is off).
 import _vb
 
 _c = _vb.call
-if _c("Bq") != "1":
-    raise ImportError("no module named 'bluetooth'")
 
 FLAG_READ = 0x0002
 FLAG_WRITE_NO_RESPONSE = 0x0004
