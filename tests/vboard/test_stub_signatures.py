@@ -1,4 +1,4 @@
-"""The virtual board's `machine`/`esp32`/`bluetooth` stand-ins against `micropython-esp32-stubs`.
+"""The virtual board's `machine`/`esp32` stand-ins against `micropython-esp32-stubs`.
 
 A stand-in (host/retrorun/devtools/vboard/device/{machine,esp32}.py) must not accept a call the
 esp32 port of MicroPython refuses: firmware that passes on the virtual board and raises
@@ -220,31 +220,6 @@ def _as_micropython(sig: Sig, stub_keywords: set[str], stub_varkw: bool) -> Sig:
 # stand-in must match these instead.
 DEVIATIONS = [
     (
-        "bluetooth.BLE.config",
-        "def config(self, *args, **kwargs): ...",
-        "extmod/modbluetooth.c MP_DEFINE_CONST_FUN_OBJ_KW(bluetooth_ble_config_obj, 1, ...): the "
-        "shapes are checked at run time ('must query one param', 'can't specify pos and kw args')",
-    ),
-    (
-        "bluetooth.BLE.gap_advertise",
-        "def gap_advertise(self, interval_us=500000, adv_data=None, *, resp_data=None, "
-        "connectable=True): ...",
-        "extmod/modbluetooth.c bluetooth_ble_gap_advertise: allowed_args interval_us (default "
-        "500000), adv_data, then keyword-only resp_data, connectable",
-    ),
-    (
-        "bluetooth.BLE.gatts_notify",
-        "def gatts_notify(self, conn_handle, value_handle, data=None, /): ...",
-        "extmod/modbluetooth.c MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(bluetooth_ble_gatts_notify_obj,"
-        " 3, 4, ...)",
-    ),
-    (
-        "bluetooth.BLE.gatts_indicate",
-        "def gatts_indicate(self, conn_handle, value_handle, data=None, /): ...",
-        "extmod/modbluetooth.c MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(bluetooth_ble_gatts_indicate_obj"
-        ", 3, 4, ...)",
-    ),
-    (
         "machine.Pin.irq",
         "def irq(self, handler=None, trigger=3, wake=None): ...",
         "ports/esp32/machine_pin.c machine_pin_irq: handler, trigger, wake; no hard, no priority",
@@ -435,8 +410,7 @@ def check(module: str, source: str, stubs: Api | None = None) -> tuple[list[str]
 
 
 def _source(module: str) -> str:
-    folder = DEVICE / "ble" if module == "bluetooth" else DEVICE
-    return (folder / (module + ".py")).read_text()
+    return (DEVICE / (module + ".py")).read_text()
 
 
 # Arguments of the port the stand-ins do not take. The firmware must not pass them (checked
@@ -455,7 +429,7 @@ NOT_MODELLED = {
 }
 
 
-@pytest.mark.parametrize("module", ["machine", "esp32", "bluetooth"])
+@pytest.mark.parametrize("module", ["machine", "esp32"])
 def test_stand_ins_accept_nothing_the_port_refuses(module):
     errors, _missing = check(module, _source(module))
     assert errors == []
@@ -463,7 +437,7 @@ def test_stand_ins_accept_nothing_the_port_refuses(module):
 
 def test_what_the_stand_ins_leave_out_is_listed():
     missing = {}
-    for module in ("machine", "esp32", "bluetooth"):
+    for module in ("machine", "esp32"):
         missing.update(check(module, _source(module))[1])
     assert missing == NOT_MODELLED
 

@@ -42,12 +42,6 @@ def register(sub) -> None:
                              "since the last reset, \"level\": drive 0.0-1.0}, at every change")
     parser.add_argument("--port-file", type=Path, default=None,
                         help="write the port string to this file once listening")
-    parser.add_argument("--ble-hci", metavar="SPEC", nargs="?", const="tcp-server:127.0.0.1:0",
-                        default=None,
-                        help="give the board its Bluetooth radio and serve the radio's link as "
-                             "an HCI controller on this bumble transport (default "
-                             "tcp-server:127.0.0.1:0, a free port); other processes reach the "
-                             "board with --ble-transport tcp-client:127.0.0.1:PORT")
     parser.add_argument("--verbose", action="store_true", help="log resets and connections")
     parser.set_defaults(func=run)
 
@@ -73,12 +67,8 @@ def run(args) -> int:
             raise RetrorunError(f"--firmware: {exc}; add --table stock or --table romfs") from exc
         finally:
             held.close()
-    if args.ble_hci is not None and not args.ble_hci.startswith("tcp-server:"):
-        raise RetrorunError(f"--ble-hci {args.ble_hci}: give tcp-server:HOST:PORT (0: any "
-                            "free port)")
     board = VirtualBoard(mode=args.mode, listen=args.listen, flash_path=flash, fs_dir=fs_dir,
-                         scenario=args.scenario, tcp_port=args.tcp_port, verbose=args.verbose,
-                         ble_hci=args.ble_hci)
+                         scenario=args.scenario, tcp_port=args.tcp_port, verbose=args.verbose)
 
     def stop(_signum, _frame) -> None:
         board.stop()
@@ -90,9 +80,6 @@ def run(args) -> int:
             board.write_port_file(args.port_file)
         output.console.print(f"vboard: {args.mode} mode on {board.port} "
                              f"(flash {flash}, fs {fs_dir})", soft_wrap=True, markup=False)
-        if board.ble_transport:
-            output.console.print(f"vboard: Bluetooth on --ble-transport {board.ble_transport}",
-                                 soft_wrap=True, markup=False)
         board.serve_forever()
     finally:
         for sig, handler in previous.items():

@@ -60,16 +60,14 @@ AppFactory = Callable[..., AppDeviceLike]
 
 
 def default_app_factory(fs_dir: Path, write: Callable[[bytes], None],
-                        scenario=None, flash: Flash | None = None,
-                        bluetooth: bool = False) -> AppDeviceLike:
+                        scenario=None, flash: Flash | None = None) -> AppDeviceLike:
     """The real app device (MicroPython REPL), imported only when app mode is first entered;
-    it sees the board's flash (partition table, ROMFS partition); `bluetooth`: with its radio
-    (vboard/radio.py)."""
+    it sees the board's flash (partition table, ROMFS partition)."""
     try:
         from retrorun.devtools.vboard.repl import AppDevice
     except ImportError as exc:
         raise RetrorunError(f"app mode is not available ({exc}); use --mode rom")
-    return AppDevice(fs_dir, write, scenario=scenario, flash=flash, bluetooth=bluetooth)
+    return AppDevice(fs_dir, write, scenario=scenario, flash=flash)
 
 
 class VirtualBoard(ListenerEvents):
@@ -79,8 +77,7 @@ class VirtualBoard(ListenerEvents):
                  flash_path: str | os.PathLike | None = None, flash_size: int | None = None,
                  fs_dir: str | os.PathLike | None = None, scenario: object = None,
                  tcp_port: int = 0, mac: bytes = DEFAULT_MAC,
-                 app_factory: AppFactory | None = None, verbose: bool = False,
-                 ble_hci: str | None = None) -> None:
+                 app_factory: AppFactory | None = None, verbose: bool = False) -> None:
         if mode not in MODES:
             raise RetrorunError(f"unknown mode {mode!r}; choose app or rom")
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -94,14 +91,7 @@ class VirtualBoard(ListenerEvents):
         self.scenario = scenario
         self.verbose = verbose
         self.events: deque[str] = deque(maxlen=1000)  # recent boots and connections
-        if app_factory is None:
-            def app_factory(*args, **kw):
-                return default_app_factory(*args, bluetooth=ble_hci is not None, **kw)
-        self._app_factory = app_factory
-        # the radio's HCI transport (tcp-server:HOST:PORT; port 0: a free one), and the spec a
-        # host stack opens to reach it (`--ble-transport`), once served
-        self.ble_hci = ble_hci
-        self.ble_transport: str | None = None
+        self._app_factory = app_factory or default_app_factory
         self._app: AppDeviceLike | None = None
         self._app_token: object | None = None
         self._closing: list[threading.Thread] = []
@@ -255,13 +245,6 @@ class VirtualBoard(ListenerEvents):
                 raise
             self._note(f"no app: {exc}", force=True)
             self._app = None
-            return
-        radio = getattr(getattr(self._app, "hw", None), "radio", None)
-        if self.ble_hci is not None and radio is not None:
-            self.ble_transport = radio.serve_hci(self.ble_hci)
-            if self.ble_hci.startswith("tcp-server:"):  # the same port after an app restart
-                self.ble_hci = "tcp-server:" + self.ble_transport[len("tcp-client:"):]
-            self._note(f"Bluetooth HCI: --ble-transport {self.ble_transport}")
 
     def _close_app(self, wait: bool = False) -> None:
         """Stop the app device. Its output is cut at once; the device itself is closed in the

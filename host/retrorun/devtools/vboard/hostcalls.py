@@ -84,8 +84,6 @@ class HostCalls:
             answer = self._flash_cmd(msg[1:2], msg[2:].split())
         elif op == "S":
             answer = self._space_cmd(msg[1:2], msg[2:])
-        elif op == "B":
-            answer = self.hw.radio_command(msg)
         else:
             stall = self.hw.stall
             if stall is not None and stall(msg):
@@ -250,14 +248,9 @@ class HostCalls:
                 step = nxt
             else:
                 step = target if nxt is None else min(target, nxt)
-            pace = self.speed or (1.0 if hw.realtime else None)
-            if pace:
-                # at `pace` x real time; an event (a radio IRQ) ends the wait early
+            if self.speed:
                 self._wake_event.clear()
-                if not hw.irq_pending:
-                    start = time.monotonic()
-                    self._wake_event.wait(max(0.0, (step - hw.now_us) / 1e6 / pace))
-                    step = min(step, hw.now_us + int((time.monotonic() - start) * 1e6 * pace))
+                self._wake_event.wait(max(0.0, (step - hw.now_us) / 1e6 / self.speed))
             hw.advance_to(step)
             if target is None:
                 return "0"

@@ -141,39 +141,6 @@ class Hardware(BusCommands):
         self.i2c_timeouts = 0  # transfers that failed on a held bus
         self.stall: Callable[[str], bool] | None = None
         self.flash_space = None
-        self.radio = None  # the Bluetooth radio (radio.BoardRadio) once `bluetooth()` made it
-
-    # ---- Bluetooth ------------------------------------------------------------------------------
-    def bluetooth(self):
-        """The board's Bluetooth radio (vboard/radio.py), made on first use: from then on the
-        guest can `import bluetooth` (device/ble/bluetooth.py, on the path from the next boot).
-        A board without it has no such module."""
-        if self.radio is None:
-            from retrorun.devtools.vboard.radio import BoardRadio
-
-            self.radio = BoardRadio(self.mac, on_event=self._radio_event)
-        return self.radio
-
-    def _radio_event(self) -> None:
-        from retrorun.devtools.vboard.radio import IRQ_KEY
-
-        with self.lock:
-            if IRQ_KEY not in self.irq_pending:
-                self.schedule_irq(IRQ_KEY)
-        if self.on_event:
-            self.on_event()
-
-    def radio_command(self, cmd: str) -> str:
-        """A `B...` call of the guest's bluetooth module (not under the lock: the radio waits
-        for bumble's loop, whose callbacks take the lock)."""
-        if self.radio is None:
-            return f"E{errno.ENODEV}"
-        return self.radio.command(cmd)
-
-    @property
-    def realtime(self) -> bool:
-        """True while the radio is on: virtual time then runs at real time."""
-        return self.radio is not None and self.radio.active
 
     # ---- time -------------------------------------------------------------------------------
     def schedule(self, at_us: int, action: Callable[[], None]) -> None:
@@ -274,10 +241,7 @@ class Hardware(BusCommands):
                 self.log.append((self.now_us, f"reset {kind} cause {cause}"))
 
     def on_reboot(self, hard: bool, cause: int) -> None:
-        """Called by the device when it restarts: a hard reset stops the peripherals; any
-        reset turns the radio off (the port's soft reset calls mp_bluetooth_deinit)."""
-        if self.radio is not None:
-            self.radio.reset()
+        """Called by the device when it restarts: a hard reset stops the peripherals."""
         with self.lock:
             self.reset_request = None
             self.irq_pending.clear()

@@ -45,7 +45,6 @@ from retrorun.errors import RetrorunError
 
 DEVICE_DIR = Path(__file__).with_name("device")
 DEVICE_MOUNT = "/_vboard"
-BLE_MOUNT = "/_vbble"  # device/ble/ (the bluetooth module), on boards with a radio only
 VERSION = "v1.27.0 on 2025-12-09"
 RUNTIMES = ("native", "wasi")
 # "stock": MicroPython as micropython.org ships it for the esp32 (no ROMFS: no vfs.rom_ioctl, no
@@ -101,9 +100,7 @@ class AppDevice(Console, HostCalls):
         in `flash` names vfs.rom_ioctl, else "stock"),
         runtime ("native": the Unix port with its frozen asyncio, heap_kb default 2 MB;
         "wasi": the 32-bit WASI build, see DEFAULT_HEAP_KB), cpu_scale (native: 0, computation
-        takes no virtual time; > 0 charges the VM's CPU time times this factor),
-        bluetooth (True: the board has its Bluetooth radio, `hw.bluetooth()`, radio.py: the
-        guest's `import bluetooth` works; while the radio is on, virtual time is real time).
+        takes no virtual time; > 0 charges the VM's CPU time times this factor).
     """
 
     def __init__(self, fs_dir: str | Path, write: Callable[[bytes], None], scenario=None, *,
@@ -112,7 +109,7 @@ class AppDevice(Console, HostCalls):
                  interrupt_grace_s: float = 0.5, mounts: dict[str, str | Path] | None = None,
                  boot: bool = True, rom_log: bool = True, real_gc: bool = False,
                  flash=None, runtime: str = "native", cpu_scale: float = 0.0,
-                 build: str = "auto", bluetooth: bool = False):
+                 build: str = "auto"):
         if runtime not in RUNTIMES:
             raise RetrorunError(f"unknown MicroPython runtime {runtime!r}; use one of "
                                 + ", ".join(RUNTIMES))
@@ -139,8 +136,6 @@ class AppDevice(Console, HostCalls):
                 battery_v=getattr(scenario, "battery_v", 3.9),
                 accel=getattr(scenario, "accel", None))
         self.hw = hardware
-        if bluetooth:
-            hardware.bluetooth()
         self.hw.on_event = self._wake
         self.hw.repl_input = self.on_data  # bytes on the REPL UART's pins (hw.REPL_UART_PINS)
         if profile_note:
@@ -262,8 +257,6 @@ class AppDevice(Console, HostCalls):
             self._wake()
             self._stop_vm()
         self._thread.join(timeout=5)
-        if self._own_hw and self.hw.radio is not None:
-            self.hw.radio.close()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no code runs (tests and the board process use this)."""
@@ -409,21 +402,17 @@ class AppDevice(Console, HostCalls):
             vm.stop()
 
     def _run_vm(self) -> None:
-        mounts = dict(self.mounts)
-        radio = [BLE_MOUNT] if self.hw.radio is not None else []
-        if radio:  # only a board with its radio has a bluetooth module (device/ble/)
-            mounts[BLE_MOUNT] = DEVICE_DIR / "ble"
-        paths = [DEVICE_MOUNT, *radio, "", ".frozen", "/lib"] + [
-            m for m in self.mounts if m != DEVICE_MOUNT]
+        paths = [DEVICE_MOUNT, "", ".frozen", "/lib"] + [m for m in self.mounts
+                                                           if m != DEVICE_MOUNT]
         if self.runtime == "wasi":
             from retrorun.devtools.vboard.runtime_wasi import WasiVM
 
-            vm = WasiVM(self._wasi, self, DEVICE_DIR, self.fs_dir, mounts, paths,
+            vm = WasiVM(self._wasi, self, DEVICE_DIR, self.fs_dir, self.mounts, paths,
                         self.heap_kb, self.real_gc, self.fuel_per_us)
         else:
             from retrorun.devtools.vboard.runtime_native import NativeVM
 
-            vm = NativeVM(self, DEVICE_DIR, self.fs_dir, mounts, paths, self.heap_kb,
+            vm = NativeVM(self, DEVICE_DIR, self.fs_dir, self.mounts, paths, self.heap_kb,
                           self.cpu_scale)
         with self._lock:
             self._vm = vm

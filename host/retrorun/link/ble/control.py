@@ -40,16 +40,8 @@ class Tampered(RetrorunError):
     """An answer's seal or counter is wrong: someone between us and the device changed it."""
 
 
-_ControlService = None
-
-
 def control_service_class():
-    """The adafruit_ble Service class of retrorun's service (built once): the control
-    characteristic, and the live one (distance, alert level, sensor, cadence: LIVE_FMT,
-    notified four times a second to authenticated links only). One class for the one service
-    UUID: adafruit_ble's `connection[cls]` keeps one Service object per UUID, so a second class
-    with the same UUID would get the first one's object (without its characteristic). Remote
-    characteristics bind when first used."""
+    """The adafruit_ble Service class of retrorun's control service (built once)."""
     global _ControlService
     if _ControlService is None:
         from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
@@ -69,6 +61,27 @@ def control_service_class():
                 return bleio.PacketBuffer(bound, buffer_size=16,
                                            max_packet_size=wire_ble.BLE_PAYLOAD_MAX)
 
+        class RetrorunControlService(Service):
+            uuid = VendorUUID(wire_ble.UUID_RR_SERVICE)
+            control = _Control()
+
+        _ControlService = RetrorunControlService
+    return _ControlService
+
+
+_ControlService = None
+_LiveService = None
+
+
+def live_service_class():
+    """The retrorun service seen for its live characteristic (distance, alert level, sensor,
+    cadence: LIVE_FMT, notified four times a second to authenticated links only)."""
+    global _LiveService
+    if _LiveService is None:
+        from adafruit_ble.characteristics import Characteristic, ComplexCharacteristic
+        from adafruit_ble.services import Service
+        from adafruit_ble.uuid import VendorUUID
+
         class _Live(ComplexCharacteristic):
             uuid = VendorUUID(wire_ble.UUID_RR_LIVE)
 
@@ -77,23 +90,16 @@ def control_service_class():
 
             def bind(self, service):
                 bound = super().bind(service)
-                bleio = sys.modules["_bleio"]
+                bleio = sys.modules["_bleio"]  # the one in use now (blinka's or bumble's)
                 return bleio.PacketBuffer(bound, buffer_size=8,
                                            max_packet_size=wire_ble.LIVE_SIZE)
 
-        class RetrorunControlService(Service):
+        class RetrorunLiveService(Service):
             uuid = VendorUUID(wire_ble.UUID_RR_SERVICE)
-            control = _Control()
             live = _Live()
 
-        _ControlService = RetrorunControlService
-    return _ControlService
-
-
-def live_service_class():
-    """The service class whose `live` characteristic `retrorun monitor --ble` reads: the
-    control service's class (see control_service_class)."""
-    return control_service_class()
+        _LiveService = RetrorunLiveService
+    return _LiveService
 
 
 class ControlClient:
