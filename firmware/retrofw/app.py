@@ -6,28 +6,10 @@ here only move data between them and the hardware. Hardware comes from the board
 (/board.json) through the factory tables of retrofw.parts, which also boots the app (`boot`)
 and starts Bluetooth (`start_ble`); the settings come from /config.json (retrofw.settings).
 
-Tasks (all created in `main()`):
-- ranging: one distance reading per sensor period -> Pipeline.update -> alert level; a level
-  change is logged with the distance, and WARNING/STOP trigger a full-rate snapshot.
-- haptics: every 20 ms, Pipeline.check (fault timeout, prediction) -> PatternPlayer -> motor.
-- imu: every 200 ms, read the IMU FIFO -> StepCounter and Posture (posture cue if enabled).
-- storage: the only task that writes the session log: every 100 ms the events the other tasks
-  queued (retrofw.snapshot.EventQueue), a finished warning snapshot, and one sample record per
-  log.sample_period_ms while a session is recorded. It waits while a level change has not yet
-  reached the motor, so no flash write (flush, free-space check, deleting old sessions) ever
-  stands between a reading and the motor.
-- button: polled every 20 ms; short press starts/stops a session, long press (2 s) closes the
-  session and sleeps; optional auto-start when steps are counted (session.auto_start).
-- battery: every 10 s; low battery plays its pattern once a minute, critical closes the
-  session cleanly and sleeps.
-- led: on while recording, blinking fast when the sensor cannot see.
-- console: every 50 ms, the laptop's requests on the USB console (retrofw.usbctl: status,
-  sessions, reads, config, the clock), so looking at the device never stops it.
-- ble (when ble.enabled and the board has Bluetooth): every 20 ms the control service's
-  requests (retrofw.ble.gatt), RSC cadence once a second and the live distance/alert 4 times a
-  second; a button press confirms a change asked for over Bluetooth that weakens warnings.
-- watchdog: feeds machine.WDT only while every other task has shown a heartbeat since the last
-  feed, so a hung task resets the board.
+Tasks (all created in `main()`, each a loop around one of the app's per-tick methods): ranging,
+haptics, imu, storage (the only one that writes the log), button, battery, led, console (the
+laptop's USB requests, retrofw.usbctl), usb (live lines), ble (when it runs) and watchdog;
+their periods and duties are in docs/app.md ("Tasks"), once.
 retrofw.failsafe runs it all: a boot that fails plays FAULT in a loop, an exception escaping
 a task is logged to /crash.txt and the board resets, the motor is off on every exit.
 """

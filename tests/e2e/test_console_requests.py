@@ -130,14 +130,13 @@ def test_the_laptop_sets_the_clock_and_sessions_carry_the_right_start(board, tmp
     assert before - before_set - 2 <= starts[early] <= after - before_set + 1
 
 
-def _socket_lines(port: str):
+def _connect(port: str) -> socket.socket:
     host, _, number = port.removeprefix("socket://").partition(":")
-    conn = socket.create_connection((host, int(number)), timeout=5)
-    return conn
+    return socket.create_connection((host, int(number)), timeout=5)
 
 
 def test_bad_requests_get_one_answer_each_and_the_app_goes_on(board):
-    conn = _socket_lines(board.port)
+    conn = _connect(board.port)
     try:
         conn.sendall(b"hello there\r\n#rr 5 nosuch []\r\n#rr 6 read [999, 0, 10]\r\n"
                      b"#rr 7 status [" + b"1," * 400 + b"1]\r\n#rr x status []\r\n"

@@ -1,9 +1,8 @@
 """`retrorun deploy` checks the board's chip against the profile before writing anything: the
 virtual ESP32-DevKitC (an ESP32, as its ROM loader says) refuses the XIAO ESP32S3 profile."""
 
-import threading
-
 import pytest
+from served_vboard import served_vboard
 
 from retrorun.cli.main import main
 from retrorun.link.serial_transport import SerialTransport
@@ -13,15 +12,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def esp32_board(tmp_path):
-    from retrorun.devtools.vboard.board import VirtualBoard
-
-    vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs")
-    thread = threading.Thread(target=vb.serve_forever, daemon=True)
-    thread.start()
-    yield vb
-    vb.stop()
-    thread.join(timeout=10)
-    vb.close()
+    with served_vboard(mode="app", fs_dir=tmp_path / "fs") as vb:
+        yield vb
 
 
 def test_the_virtual_board_answers_os_uname_as_the_esp32_port_does(esp32_board):

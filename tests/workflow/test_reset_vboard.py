@@ -2,9 +2,9 @@
 board says "soft reboot" and answers again afterwards."""
 
 import json
-import threading
 
 import pytest
+from served_vboard import served_vboard
 
 from retrorun.cli.main import main
 
@@ -12,13 +12,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_reset_reboots_the_board_and_it_answers_again(tmp_path, capsys):
-    from retrorun.devtools.vboard.board import VirtualBoard
-
-    vb = VirtualBoard(mode="app", listen="socket", fs_dir=tmp_path / "fs",
-                      flash_path=tmp_path / "flash.bin")
-    thread = threading.Thread(target=vb.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served_vboard(mode="app", fs_dir=tmp_path / "fs",
+                       flash_path=tmp_path / "flash.bin") as vb:
         assert main(["deploy", "--port", vb.port, "--board", "esp32-devkitc", "--json"]) == 0
         capsys.readouterr()
         assert main(["reset", "--port", vb.port, "--json"]) == 0
@@ -26,7 +21,3 @@ def test_reset_reboots_the_board_and_it_answers_again(tmp_path, capsys):
         assert doc == {"port": vb.port, "rebooted": True, "ended_recording": None}
         assert main(["status", "--port", vb.port, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["board"] == "esp32-devkitc"
-    finally:
-        vb.stop()
-        thread.join(timeout=10)
-        vb.close()

@@ -15,18 +15,21 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrorun.devtools.steps_cv import CV_MODES, TUNING, cross_validate, folds, grid
+from retrorun.devtools.steps_score import match_times, report, rows_of, vs_forward
 from retrorun.errors import RetrorunError
+
+__all__ = ["CV_MODES", "RUNTIMES", "evaluate", "folds", "grid", "group_of", "load_dir",
+           "load_recording", "match_times", "resample", "reverse_samples"]
 
 G_MS2 = 9.80665
 MG_LIMIT = 16000
-MATCH_S = 0.25  # a detected step matches a true one within 250 ms
 RUNTIMES = ("micropython", "cpython")
 
 # The loop that feeds a sample file to the counter. Runs unchanged in MicroPython and CPython.
@@ -234,173 +237,6 @@ def count(samples: list[bytes], rate_hz: int, runtime: str = "micropython",
     return results
 
 
-def match_times(detected: Iterable[float], truth: Iterable[float],
-                tolerance: float = MATCH_S) -> int:
-    """Number of one-to-one matches (greedy in time order) within `tolerance` seconds."""
-    det = sorted(detected)
-    tru = sorted(truth)
-    i = j = matched = 0
-    while i < len(det) and j < len(tru):
-        if abs(det[i] - tru[j]) <= tolerance:
-            matched += 1
-            i += 1
-            j += 1
-        elif det[i] < tru[j]:
-            i += 1
-        else:
-            j += 1
-    return matched
-
-
-def _ape(truth: int, counted: int) -> float:
-    return abs(counted - truth) / truth * 100.0
-
-
-def _summary(rows: list[dict]) -> dict:
-    truth = sum(r["truth"] for r in rows)
-    counted = sum(r["counted"] for r in rows)
-    scored = [r for r in rows if r["truth"] > 0]
-    apes = [_ape(r["truth"], r["counted"]) for r in scored]
-    truth_scored = sum(r["truth"] for r in scored)
-    counted_scored = sum(r["counted"] for r in scored)
-    out = {
-        "files": len(rows),
-        "truth": truth,
-        "counted": counted,
-        "total_error_pct": (round((counted_scored - truth_scored) / truth_scored * 100.0, 2)
-                            if truth_scored else None),
-        "mape_pct": round(statistics.fmean(apes), 2) if apes else None,
-        "median_ape_pct": round(statistics.median(apes), 2) if apes else None,
-        "false_steps": sum(r["counted"] for r in rows if r["truth"] == 0),
-    }
-    timed = [r for r in rows if r.get("matched") is not None]
-    if timed:
-        matched = sum(r["matched"] for r in timed)
-        det = sum(r["counted"] for r in timed)
-        tru = sum(r["truth"] for r in timed)
-        out["timing"] = {
-            "files": len(timed),
-            "tolerance_ms": int(MATCH_S * 1000),
-            "precision_pct": round(matched / det * 100.0, 2) if det else None,
-            "recall_pct": round(matched / tru * 100.0, 2) if tru else None,
-        }
-    return out
-
-
-def position_of(rec: Recording) -> str:
-    """Where the device was worn (the recording's `position`), 'unknown' when not given."""
-    pos = rec.meta.get("position")
-    return str(pos) if pos else "unknown"
-
-
-def subject_of(rec: Recording) -> str:
-    """The fold key of `--cv subject`: 'GROUP/SUBJECT' from the recording's `subject`; a
-    recording without one belongs to its whole dataset ('GROUP'), which is then held out as
-    one fold (no subject of it can be told apart from another)."""
-    subject = rec.meta.get("subject")
-    if subject is None or subject == "":
-        return rec.group
-    return f"{rec.group}/{subject}"
-
-
-CV_MODES = ("subject", "dataset")
-
-
-def folds(recs: list[Recording], mode: str) -> list[tuple[str, list[int]]]:
-    """The cross-validation folds: (key, indices of the held-out recordings), sorted by key.
-
-    'subject': leave one subject out (`subject_of`); 'dataset': leave one dataset (file-name
-    prefix, `group_of`) out. Every recording is held out in exactly one fold.
-    """
-    if mode not in CV_MODES:
-        raise RetrorunError(f"unknown --cv {mode!r}; use subject or dataset")
-    key = subject_of if mode == "subject" else (lambda r: r.group)
-    out: dict[str, list[int]] = {}
-    for i, rec in enumerate(recs):
-        out.setdefault(key(rec), []).append(i)
-    return sorted(out.items())
-
-
-# Parameters of StepCounter that `--cv` tunes on the training folds, and the values tried.
-# Empty: the counter has no tuned parameter; its constants are physical bounds (docs/steps.md).
-TUNING: dict[str, tuple] = {}
-
-
-def grid(tuning: dict[str, Iterable]) -> list[dict]:
-    """Every combination of the tuned values, in order (the first value of each comes first)."""
-    combos: list[dict] = [{}]
-    for name, values in tuning.items():
-        values = list(values)
-        if not values:
-            raise RetrorunError(f"tuned parameter {name!r} has no values to try")
-        combos = [{**c, name: v} for c in combos for v in values]
-    return combos
-
-
-def _rows(recs: list[Recording], counted: list[tuple[int, list[int]]], samples: list[bytes],
-          rate_hz: int, reversed_: bool) -> list[dict]:
-    rows = []
-    for rec, data, (steps, times_ms) in zip(recs, samples, counted, strict=True):
-        row = {
-            "name": rec.name,
-            "truth": rec.truth,
-            "counted": steps,
-            "error_pct": round(_ape(rec.truth, steps), 2) if rec.truth > 0 else None,
-        }
-        if rec.step_times is not None:
-            t0 = min(rec.t)  # the device samples start at the first recorded sample
-            if reversed_:
-                # device time tau of the reversed samples is forward time t0 + (end - tau)
-                end = (len(data) // 6 - 1) / rate_hz
-                det = [t0 + end - t / 1000.0 for t in times_ms]
-            else:
-                det = [t0 + t / 1000.0 for t in times_ms]
-            row["matched"] = match_times(det, rec.step_times)
-            row["precision_pct"] = (round(row["matched"] / steps * 100.0, 2) if steps else None)
-            row["recall_pct"] = (round(row["matched"] / rec.truth * 100.0, 2) if rec.truth
-                                 else None)
-        rows.append(row)
-    return rows
-
-
-def _report(recs: list[Recording], rows: list[dict]) -> dict:
-    """Summary of `rows` (one per recording of `recs`), per group and per position."""
-    summary = _summary(rows)
-    for name, key in (("groups", lambda r: r.group), ("positions", position_of)):
-        parts: dict[str, list[dict]] = {}
-        for rec, row in zip(recs, rows, strict=True):
-            parts.setdefault(key(rec), []).append(row)
-        summary[name] = {k: _summary(rs) for k, rs in parts.items()}
-    return summary
-
-
-def _vs_forward(summary: dict, forward: dict) -> None:
-    """Add `vs_forward_pct` (reversed count against forward count) to `summary` and its parts."""
-    def diff(s, f):
-        s["vs_forward_pct"] = (round((s["counted"] - f["counted"]) / f["counted"] * 100.0, 2)
-                               if f["counted"] else None)
-
-    diff(summary, forward)
-    for name in ("groups", "positions"):
-        for k, s in summary[name].items():
-            diff(s, forward[name][k])
-
-
-def _criterion(recs: list[Recording], runs: list[list[tuple[int, list[int]]]],
-               idx: list[int]) -> float:
-    """What tuning minimises on the training recordings `idx`: the mean over their datasets of
-    the dataset's MAPE, over every run (forward, and reversed with --reverse)."""
-    per_group: dict[str, list[float]] = {}
-    for run in runs:
-        for i in idx:
-            if recs[i].truth > 0:
-                per_group.setdefault(recs[i].group, []).append(
-                    _ape(recs[i].truth, run[i][0]))
-    if not per_group:
-        return 0.0
-    return statistics.fmean(statistics.fmean(v) for v in per_group.values())
-
-
 def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
              progress: Callable[[int, int], None] | None = None,
              names: Iterable[str] | None = None, reverse: bool = False,
@@ -438,8 +274,8 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
     forward = run(samples, {}, fuel)
     backward = run(back, {}) if reverse else None
     elapsed = time.perf_counter() - started
-    rows = _rows(recs, forward, samples, rate_hz, False)
-    summary = _report(recs, rows)
+    rows = rows_of(recs, forward, samples, rate_hz, False)
+    summary = report(recs, rows)
     n_samples = sum(len(d) // 6 for d in samples)
     summary["samples"] = n_samples
     if fuel:
@@ -453,53 +289,14 @@ def evaluate(folder: Path, rate_hz: int = 50, runtime: str = "micropython",
         "summary": summary,
     }
     if reverse:
-        rrows = _rows(recs, backward, samples, rate_hz, True)
+        rrows = rows_of(recs, backward, samples, rate_hz, True)
         for row, frow in zip(rrows, rows, strict=True):
             row["forward_counted"] = frow["counted"]
-        rsummary = _report(recs, rrows)
-        _vs_forward(rsummary, summary)
+        rsummary = report(recs, rrows)
+        vs_forward(rsummary, summary)
         doc["reverse"] = {"files": rrows, "summary": rsummary}
     if cv:
-        doc["cv"] = _cross_validate(recs, samples, back, rate_hz, cv, tuning, combos, forward,
-                                    backward, run)
+        doc["cv"] = cross_validate(recs, samples, back, rate_hz, cv, tuning, combos, forward,
+                                   backward, run)
     doc["seconds"] = round(time.perf_counter() - started, 2)
-    return doc
-
-
-def _cross_validate(recs, samples, back, rate_hz, mode, tuning, combos, forward, backward, run):
-    # counts of every recording with every combination (the defaults' run is reused for {})
-    runs_f = [forward if not c else run(samples, c) for c in combos]
-    runs_b = ([backward if not c else run(back, c) for c in combos]
-              if backward is not None else None)
-    held_f: list = [None] * len(recs)
-    held_b: list = [None] * len(recs)
-    out_folds = []
-    everyone = range(len(recs))
-    for key, test in folds(recs, mode):
-        test_set = set(test)
-        train = [i for i in everyone if i not in test_set]
-        scores = []
-        for k in range(len(combos)):
-            runs = [runs_f[k]] + ([runs_b[k]] if runs_b is not None else [])
-            scores.append(_criterion(recs, runs, train))
-        best = min(range(len(combos)), key=lambda k: (scores[k], k))
-        for i in test:
-            held_f[i] = runs_f[best][i]
-            if runs_b is not None:
-                held_b[i] = runs_b[best][i]
-        out_folds.append({
-            "test": key,
-            "test_files": [recs[i].name for i in test],
-            "train_files": len(train),
-            "params": combos[best],
-            "train_score": round(scores[best], 3),
-        })
-    rows = _rows(recs, held_f, samples, rate_hz, False)
-    doc = {"mode": mode, "tuned": {k: list(v) for k, v in tuning.items()},
-           "folds": out_folds, "files": rows, "summary": _report(recs, rows)}
-    if runs_b is not None:
-        rrows = _rows(recs, held_b, samples, rate_hz, True)
-        rsummary = _report(recs, rrows)
-        _vs_forward(rsummary, doc["summary"])
-        doc["reverse"] = {"files": rrows, "summary": rsummary}
     return doc

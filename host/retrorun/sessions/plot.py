@@ -52,9 +52,16 @@ def plot_session(store: Store, key: str, path: Path) -> Path:
     ax_p.plot(t, [s["trunk_deg10"] / 10 for s in samples], color="#6a1b9a")
     ax_p.set_ylabel("trunk (deg)")
     ax_p.set_xlabel("time (s)")
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig, path: Path, *, dpi: int) -> Path:
+    """Lay out, write and close a matplotlib figure; a path that cannot be written is one line."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=dpi)
     except OSError as exc:
         raise RetrorunError(f"cannot write the plot to {path} ({exc.strerror}); give a path in "
                             "a folder you can write") from exc

@@ -68,7 +68,7 @@ def plot_trends(weeks: list[dict], path) -> object:
     import matplotlib
 
     from retrorun.errors import RetrorunError
-    from retrorun.sessions.plot import plot_path
+    from retrorun.sessions.plot import plot_path, save_figure
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -93,12 +93,4 @@ def plot_trends(weeks: list[dict], path) -> object:
         ax.set_ylabel(label, fontsize=8)
     axes[0].set_title("retrorun: sessions by ISO week (UTC)")
     axes[-1].set_xticks(list(x), labels, rotation=45, ha="right", fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=100)
-    except OSError as exc:
-        raise RetrorunError(f"cannot write the plot to {path} ({exc.strerror}); give a path in "
-                            "a folder you can write") from exc
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
